@@ -1,0 +1,1 @@
+"""The shared kernel of codegen-orchestrator."""

@@ -1,0 +1,59 @@
+"""Building blocks every contract shares: the message envelope and the model configurations."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+CONTRACT_VERSION = 1
+
+Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
+# A project name doubles as a repository and host name, so it follows DNS label rules.
+Slug = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
+]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Message(BaseModel):
+    """A message carried by a Redis stream.
+
+    Messages are tolerant readers: unknown fields are ignored, so a producer can add a field
+    before every consumer knows it. Wrong types and missing required fields are rejected.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True, use_enum_values=False)
+
+    request_id: Identifier = Field(
+        default_factory=new_id,
+        description="Unique per logical request; the idempotency key of every handler.",
+    )
+    correlation_id: Identifier = Field(
+        default_factory=new_id,
+        description="The trace through a whole flow, copied from the message that caused this one.",
+    )
+    version: int = Field(
+        default=CONTRACT_VERSION, ge=1, description="Contract version of the message."
+    )
+    timestamp: datetime = Field(
+        default_factory=utc_now, description="When the message was created (UTC)."
+    )
+
+
+class RestModel(BaseModel):
+    """A REST body or response: unknown fields are an error, so typos never pass silently."""
+
+    model_config = ConfigDict(extra="forbid", from_attributes=True)

@@ -1,0 +1,92 @@
+"""Structured logging: JSON in production, readable console locally, secrets redacted.
+
+Logs go to stderr so that a program's stdout stays its own (the orchestrator CLI prints JSON there).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import re
+import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
+
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+REDACTED = "[REDACTED]"
+_SECRET_WORDS = frozenset(
+    {"token", "password", "passwd", "secret", "authorization", "credential", "credentials",
+     "cookie", "apikey", "api_key", "private_key", "dsn"}
+)  # fmt: skip
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_BEARER = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+
+
+def is_secret_key(key: str) -> bool:
+    """`github_token`, `DB_PASSWORD`, `apiKey` are secret; `tokens_used`, `secrets_ref` are not."""
+    words = re.split(r"[_\-.\s]+", _CAMEL.sub("_", key).lower())
+    pairs = {f"{a}_{b}" for a, b in itertools.pairwise(words)}
+    return bool(_SECRET_WORDS.intersection(words) or _SECRET_WORDS.intersection(pairs))
+
+
+def scrub_text(text: str) -> str:
+    """Hide credentials that appear inside free text: bearer tokens and URL passwords."""
+    text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    return _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
+
+
+def redact(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if isinstance(k, str) and is_secret_key(k) else redact(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return type(value)(redact(v) for v in value)
+    if isinstance(value, str):
+        return scrub_text(value)
+    return value
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    """structlog processor: secret-looking keys lose their values, anywhere in the event."""
+    redacted: MutableMapping[str, Any] = redact(event_dict)
+    return dict(redacted)
+
+
+def configure_logging(service: str, *, json: bool, level: str = "INFO") -> None:
+    """Configure structlog (and the standard library's logging) for one process."""
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+        redact_secrets,
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer()
+        if json
+        else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    numeric_level = logging.getLevelName(level.upper())
+    structlog.configure(
+        processors=[*shared, renderer],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric_level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )
+    structlog.contextvars.clear_contextvars()
+    structlog.contextvars.bind_contextvars(service=service)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, renderer],
+            foreign_pre_chain=[*shared[:-2], structlog.stdlib.add_logger_name, *shared[-2:]],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(numeric_level)

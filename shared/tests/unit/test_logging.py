@@ -1,0 +1,63 @@
+"""Logging: JSON lines with the message's ids bound, secrets never shown."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import structlog
+from shared.logging import REDACTED, configure_logging, redact, scrub_text
+
+
+class TestRedact:
+    @pytest.mark.parametrize(
+        "key", ["token", "github_token", "password", "DB_PASSWORD", "client_secret", "api_key",
+                "apiKey", "Authorization", "ssh_private_key"],
+    )  # fmt: skip
+    def test_secret_looking_keys_lose_their_values(self, key: str) -> None:
+        assert redact({key: "hunter2"}) == {key: REDACTED}
+
+    def test_nested_secrets_are_found_in_dicts_and_lists(self) -> None:
+        event = {"request": {"headers": [{"authorization": "Bearer abc"}]}, "n": 1}
+        assert redact(event) == {"request": {"headers": [{"authorization": REDACTED}]}, "n": 1}
+
+    def test_bearer_tokens_and_url_passwords_inside_text_are_hidden(self) -> None:
+        text = "calling redis://:s3cretpass@h:6379 with Bearer abcdefghijkl"
+        assert scrub_text(text) == f"calling redis://:{REDACTED}@h:6379 with Bearer {REDACTED}"
+
+    def test_ordinary_keys_are_left_alone(self) -> None:
+        assert redact({"task_id": "t-1", "tokens_used": 5}) == {"task_id": "t-1", "tokens_used": 5}
+
+
+def test_json_logs_carry_bound_ids_and_redact_secrets(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test-service", json=True)
+    with structlog.contextvars.bound_contextvars(correlation_id="c-1", request_id="r-1"):
+        structlog.get_logger().info("handled", api_key="sk-live-123")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["event"] == "handled"
+    assert line["correlation_id"] == "c-1"
+    assert line["request_id"] == "r-1"
+    assert line["service"] == "test-service"
+    assert line["api_key"] == REDACTED
+    assert "sk-live-123" not in json.dumps(line)
+
+
+def test_standard_library_logs_go_through_the_same_pipeline(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    configure_logging("test-service", json=True)
+    logging.getLogger("somelib").warning("connecting with password=%s", "x")
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["logger"] == "somelib"
+    assert line["level"] == "warning"
+
+
+def test_console_logs_are_readable_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    configure_logging("test-service", json=False)
+    structlog.get_logger().info("hello", task_id="t-1")
+    err = capsys.readouterr().err
+    assert "hello" in err
+    assert "task_id=t-1" in err
+    assert not err.lstrip().startswith("{")
