@@ -19,7 +19,6 @@ import time
 from typing import Any, cast
 
 from redis.asyncio import Redis
-
 from shared.contracts import EngineeringMessage
 from shared.streams import ConsumerOptions, RedisStreamPublisher, StreamConsumer, connect_redis
 from shared.testing.servers import RedisServer

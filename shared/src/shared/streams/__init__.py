@@ -1,6 +1,7 @@
 """The Redis Streams layer: typed publish, group consumption, reclaim, dead letters, idempotency."""
 
 from shared.streams.consumer import ConsumerOptions, Handler, StreamConsumer, run_consumers
+from shared.streams.events import read_events
 from shared.streams.idempotency import Idempotency, Outcome, RequestInProgress
 from shared.streams.publisher import RedisStreamPublisher
 from shared.streams.redis import connect_redis
@@ -35,6 +36,7 @@ __all__ = [
     "decode",
     "dlq_stream",
     "encode",
+    "read_events",
     "run_consumers",
     "trim_acknowledged",
 ]

