@@ -9,7 +9,6 @@ from typing import cast
 import pytest
 import structlog
 from redis.asyncio import Redis
-
 from shared.contracts import EngineeringMessage, ProgressEvent, ProgressType, ScaffolderMessage
 from shared.logging import configure_logging
 from shared.streams import (

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncpg
 import pytest
 import redis
-
 from shared.testing.servers import PostgresServer, RedisServer
 
 _seen_databases: list[str] = []
