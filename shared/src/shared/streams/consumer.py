@@ -109,10 +109,16 @@ class StreamConsumer:
                 await self._ensure_group()
                 await self._serve()
             except ResponseError as exc:
-                # A Redis that came back without its data has lost the group too: make it again.
-                if "NOGROUP" not in str(exc):
-                    raise
-                self._log.warning("consumer group vanished, recreating it", error=str(exc))
+                # A Redis that came back without its data, or a deleted stream, takes the group
+                # with it (NOGROUP; Redis 7 also unblocks readers with UNBLOCKED): make it again.
+                if "NOGROUP" in str(exc) or "UNBLOCKED" in str(exc):
+                    self._log.warning("consumer group vanished, recreating it", error=str(exc))
+                    continue
+                delay = self._backoff.next_delay()
+                self._log.error(
+                    "redis refused a command, retrying", error=str(exc), retry_in_s=delay
+                )
+                await self._sleep_unless_stopped(delay)
             except REDIS_UNAVAILABLE as exc:
                 delay = self._backoff.next_delay()
                 self._log.warning("redis unavailable, retrying", error=str(exc), retry_in_s=delay)
