@@ -28,7 +28,7 @@ fmt: sync
 	$(RUN) ruff format .
 
 typecheck: sync
-	$(RUN) mypy shared/src shared/tests bench
+	$(RUN) mypy shared/src shared/tests services/api/src services/api/tests bench
 
 test: lint typecheck
 	$(RUN) pytest

@@ -32,7 +32,6 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] | None = Field(
         default=None, description="Log rendering; default JSON in production, console elsewhere."
     )
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis to use.")
 
     @property
     def log_json(self) -> bool:

@@ -8,6 +8,7 @@ from shared.settings import Environment, ServiceSettings
 
 
 class ExampleSettings(ServiceSettings):
+    redis_url: str = "redis://127.0.0.1:6379/0"
     api_key: SecretStr = SecretStr("changeme")
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts.base import Identifier, Port, RestModel, Slug
 
@@ -41,9 +41,9 @@ class IncidentStatus(StrEnum):
 class ServerSpecs(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    cpu_cores: int | None = Field(default=None, ge=1, description="CPU cores.")
-    memory_mb: int | None = Field(default=None, ge=1, description="Memory in MiB.")
-    disk_gb: int | None = Field(default=None, ge=1, description="Disk in GiB.")
+    cpu_cores: int | None = Field(default=None, ge=1, lt=2**31, description="CPU cores.")
+    memory_mb: int | None = Field(default=None, ge=1, lt=2**31, description="Memory in MiB.")
+    disk_gb: int | None = Field(default=None, ge=1, lt=2**31, description="Disk in GiB.")
 
 
 class ServerCreate(RestModel):
@@ -67,7 +67,9 @@ class ServerUpdate(RestModel):
     ssh_key_ref: str | None = Field(default=None, max_length=255, description="SSH key reference.")
     status: ServerStatus | None = Field(default=None, description="Status.")
     specs: ServerSpecs | None = Field(default=None, description="Its size.")
-    last_health_check_at: datetime | None = Field(default=None, description="Last health check.")
+    last_health_check_at: AwareDatetime | None = Field(
+        default=None, description="Last health check."
+    )
 
 
 class ServerRead(RestModel):

@@ -6,9 +6,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import Field
+from pydantic import AwareDatetime, Field
 
-from shared.contracts.base import Identifier, RestModel
+from shared.contracts.base import Count, Identifier, Int32, RestModel
 from shared.contracts.common import OutcomeStatus
 
 
@@ -69,13 +69,13 @@ class TaskExecutionCreate(RestModel):
     request_id: Identifier = Field(description="The worker input's request id (unique).")
     task_id: Identifier = Field(description="The task the run belongs to.")
     worker_id: Identifier = Field(description="The worker that runs it.")
-    started_at: datetime | None = Field(default=None, description="Start; defaults to now.")
+    started_at: AwareDatetime | None = Field(default=None, description="Start; default now.")
 
 
 class TaskExecutionUpdate(RestModel):
-    finished_at: datetime | None = Field(default=None, description="When the run ended.")
-    duration_ms: int | None = Field(default=None, ge=0, description="Its wall time.")
-    exit_code: int | None = Field(default=None, description="The agent's exit code.")
+    finished_at: AwareDatetime | None = Field(default=None, description="When the run ended.")
+    duration_ms: Count | None = Field(default=None, description="Its wall time.")
+    exit_code: Int32 | None = Field(default=None, description="The agent's exit code.")
     status: OutcomeStatus | None = Field(default=None, description="How it ended.")
     result: dict[str, Any] | None = Field(default=None, description="Its result data.")
 

@@ -8,6 +8,7 @@ Fixtures:
 - `redis_url`: a URL to an emptied Redis for this test;
 - `redis_client`: an async client (str responses) on that Redis, closed after the test;
 - `postgres_server`: the session's PostgresServer (stoppable), or None for an external one;
+- `databases`: creates and drops databases on that server (`create(template=…)` copies one);
 - `database_url`: a URL (`postgresql://…`) to a fresh database of its own for this test.
 """
 
@@ -79,15 +80,15 @@ def postgres_server() -> Iterator[PostgresServer | None]:
 
 
 @pytest.fixture(scope="session")
-def _databases(postgres_server: PostgresServer | None) -> Databases:
+def databases(postgres_server: PostgresServer | None) -> Databases:
     admin_url = postgres_server.url() if postgres_server else os.environ["DATABASE_URL"]
     return Databases(admin_url, psql_binary())
 
 
 @pytest.fixture
-def database_url(_databases: Databases) -> Iterator[str]:
-    url = _databases.create()
+def database_url(databases: Databases) -> Iterator[str]:
+    url = databases.create()
     try:
         yield url
     finally:
-        _databases.drop(url)
+        databases.drop(url)

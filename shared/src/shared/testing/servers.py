@@ -206,9 +206,10 @@ class Databases:
             capture_output=True,
         )
 
-    def create(self) -> str:
+    def create(self, *, template: str | None = None) -> str:
+        """A new empty database, or a copy of `template` (a database name on the same server)."""
         name = f"test_{uuid.uuid4().hex[:12]}"
-        self._sql(f'CREATE DATABASE "{name}"')
+        self._sql(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
         base, _, _ = self.admin_url.rpartition("/")
         return f"{base}/{name}"
 

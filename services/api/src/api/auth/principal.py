@@ -1,0 +1,53 @@
+"""Who is calling: resolved from the bearer key on every request but /health."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from shared.contracts import PrincipalKind
+
+from api.auth.keys import hash_key
+from api.auth.repository import ApiKeyRepository
+from api.db import SessionDep, utc_now
+from api.errors import Forbidden, NotFound, Unauthorized
+
+
+@dataclass(frozen=True)
+class Principal:
+    kind: PrincipalKind
+    key_id: str
+    user_id: str | None
+
+    @property
+    def is_service(self) -> bool:
+        return self.kind is PrincipalKind.SERVICE
+
+    def require_service(self) -> None:
+        if not self.is_service:
+            raise Forbidden("only a service key may do this")
+
+    def check_owner(self, owner_id: str, what: str) -> None:
+        """A user sees only their own objects; others' are reported missing, not forbidden."""
+        if not self.is_service and owner_id != self.user_id:
+            raise NotFound(f"{what} not found")
+
+    def owner_filter(self) -> str | None:
+        """The owner a list must be limited to, or None for a service."""
+        return None if self.is_service else self.user_id
+
+
+async def authenticate(request: Request, session: SessionDep) -> Principal:
+    scheme, _, key = request.headers.get("authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not key.strip():
+        raise Unauthorized("send `Authorization: Bearer <api key>`")
+    record = await ApiKeyRepository(session).by_hash(hash_key(key.strip()))
+    if record is None or record.revoked_at is not None:
+        raise Unauthorized("unknown or revoked API key")
+    if record.expires_at is not None and record.expires_at <= utc_now():
+        raise Unauthorized("expired API key")
+    return Principal(kind=record.principal, key_id=record.id, user_id=record.user_id)
+
+
+PrincipalDep = Annotated[Principal, Depends(authenticate)]

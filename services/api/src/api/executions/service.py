@@ -1,0 +1,65 @@
+"""Task executions: one row per worker run, recorded idempotently by request id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.contracts import TaskExecutionCreate, TaskExecutionUpdate
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.errors import Conflict, InvalidReference, NotFound
+from api.executions.models import TaskExecution
+from api.executions.repository import TaskExecutionRepository
+from api.pagination import Page
+from api.tasks.service import get_task
+
+
+async def record_execution(
+    session: AsyncSession, principal: Principal, body: TaskExecutionCreate
+) -> tuple[TaskExecution, bool]:
+    """Returns the execution and whether it was created (False: the request was recorded)."""
+    try:
+        task = await get_task(session, principal, body.task_id)
+    except NotFound as exc:
+        raise InvalidReference("no such task", field="task_id") from exc
+    executions = TaskExecutionRepository(session)
+    existing = await executions.by_request_id(body.request_id)
+    if existing is not None:
+        if existing.task_id != body.task_id:
+            raise Conflict("that request id belongs to another task", field="request_id")
+        return existing, False
+    values = body.model_dump(exclude_none=True)
+    return await executions.add(TaskExecution(**values, owner_id=task.owner_id)), True
+
+
+async def list_executions(
+    session: AsyncSession, principal: Principal, page: Page, *, task_id: str | None
+) -> Sequence[TaskExecution]:
+    where = []
+    if task_id is not None:
+        where.append(TaskExecution.task_id == task_id)
+    if (own := principal.owner_filter()) is not None:
+        where.append(TaskExecution.owner_id == own)
+    return await TaskExecutionRepository(session).list(*where, limit=page.limit, offset=page.offset)
+
+
+async def get_execution(
+    session: AsyncSession, principal: Principal, execution_id: str, *, for_update: bool = False
+) -> TaskExecution:
+    execution = await TaskExecutionRepository(session).get(execution_id, for_update=for_update)
+    if execution is None:
+        raise NotFound("task execution not found")
+    principal.check_owner(execution.owner_id, "task execution")
+    return execution
+
+
+async def update_execution(
+    session: AsyncSession, principal: Principal, execution_id: str, body: TaskExecutionUpdate
+) -> TaskExecution:
+    execution = await get_execution(session, principal, execution_id, for_update=True)
+    for field, value in body.model_dump(exclude_unset=True).items():
+        if value is not None:
+            setattr(execution, field, value)
+    await session.flush()
+    return execution

@@ -1,0 +1,14 @@
+"""The shape of ids in paths and filters: the API's ids are 32 hex characters."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Path, Query
+
+ID_PATTERN = r"^[0-9a-f]{32}$"
+
+IdPath = Annotated[str, Path(pattern=ID_PATTERN, description="The object's id.")]
+IdFilter = Annotated[
+    str | None, Query(pattern=ID_PATTERN, description="Only objects related to this id.")
+]

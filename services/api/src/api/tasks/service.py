@@ -1,0 +1,108 @@
+"""Tasks: validated status transitions; a terminal status is written once."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from shared.contracts import (
+    TASK_TRANSITIONS,
+    TERMINAL_TASK_STATUSES,
+    TaskCreate,
+    TaskStatus,
+    TaskType,
+    TaskUpdate,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from api.auth.principal import Principal
+from api.db import utc_now
+from api.errors import Conflict, InvalidReference, InvalidTransition, NotFound
+from api.pagination import Page
+from api.projects.service import get_project
+from api.tasks.models import Task
+from api.tasks.repository import TaskRepository
+
+
+async def create_task(session: AsyncSession, principal: Principal, body: TaskCreate) -> Task:
+    try:
+        project = await get_project(session, principal, body.project_id)
+    except NotFound as exc:
+        raise InvalidReference("no such project", field="project_id") from exc
+    return await TaskRepository(session).add(
+        Task(
+            project_id=project.id,
+            owner_id=project.owner_id,
+            type=body.type,
+            spec=body.spec,
+            status=TaskStatus.QUEUED,
+        )
+    )
+
+
+async def list_tasks(
+    session: AsyncSession,
+    principal: Principal,
+    page: Page,
+    *,
+    project_id: str | None = None,
+    status: TaskStatus | None = None,
+    owner_id: str | None = None,
+    type_: TaskType | None = None,
+) -> Sequence[Task]:
+    where = []
+    if project_id is not None:
+        where.append(Task.project_id == project_id)
+    if status is not None:
+        where.append(Task.status == status)
+    if owner_id is not None:
+        where.append(Task.owner_id == owner_id)
+    if type_ is not None:
+        where.append(Task.type == type_)
+    if (own := principal.owner_filter()) is not None:
+        where.append(Task.owner_id == own)
+    return await TaskRepository(session).list(*where, limit=page.limit, offset=page.offset)
+
+
+async def get_task(
+    session: AsyncSession, principal: Principal, task_id: str, *, for_update: bool = False
+) -> Task:
+    task = await TaskRepository(session).get(task_id, for_update=for_update)
+    if task is None:
+        raise NotFound("task not found")
+    principal.check_owner(task.owner_id, "task")
+    return task
+
+
+async def update_task(
+    session: AsyncSession, principal: Principal, task_id: str, body: TaskUpdate
+) -> Task:
+    # The row lock makes concurrent terminal writes queue up: the first wins, the rest see it.
+    task = await get_task(session, principal, task_id, for_update=True)
+    changes = body.model_dump(exclude_unset=True)
+    target = changes.pop("status", None)
+    if task.status in TERMINAL_TASK_STATUSES:
+        if target in (None, task.status):
+            return task  # a repeated final outcome is a no-op, whatever else it carries
+        raise Conflict(
+            f"the task already ended as {task.status}",
+            field="status",
+            context={"status": task.status, "refused": target},
+        )
+    if target is not None and target != task.status:
+        if target not in TASK_TRANSITIONS[task.status]:
+            raise InvalidTransition(
+                f"a {task.status} task cannot become {target}",
+                field="status",
+                context={"from": task.status, "to": target},
+            )
+        task.status = target
+        now = utc_now()
+        if target is TaskStatus.RUNNING:
+            task.started_at = now
+        if target in TERMINAL_TASK_STATUSES:
+            task.finished_at = now
+    for field, value in changes.items():
+        if value is not None:
+            setattr(task, field, value)
+    await session.flush()
+    return task

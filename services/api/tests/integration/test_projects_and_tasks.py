@@ -1,0 +1,217 @@
+"""Projects and tasks: CRUD, filters, and their status rules."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import httpx
+import pytest
+from api_testing import Bootstrap, NewUser, make_project, ok
+
+
+async def new_task(client: httpx.AsyncClient, project_id: str, **fields: Any) -> dict[str, Any]:
+    body = {"project_id": project_id, "type": "engineering", "spec": "a todo API", **fields}
+    task: dict[str, Any] = await ok(client.post("/api/tasks", json=body), 201)
+    return task
+
+
+class TestProjects:
+    async def test_a_project_is_created_in_draft_and_read_back(self, new_user: NewUser) -> None:
+        user = await new_user()
+        created = await make_project(user.client, description="todo list")
+        assert created["status"] == "draft"
+        assert created["owner_id"] == user.user_id
+        assert await ok(user.client.get(f"/api/projects/{created['id']}")) == created
+
+    async def test_a_service_must_name_the_owner(self, service: httpx.AsyncClient) -> None:
+        response = await service.post("/api/projects", json={"name": "x", "modules": ["backend"]})
+        assert response.status_code == 422
+        assert response.json()["details"] == [
+            {"field": "owner_id", "message": "a service must name the project's owner"}
+        ]
+
+    async def test_a_second_project_with_the_same_name_is_a_conflict(
+        self, new_user: NewUser
+    ) -> None:
+        user = await new_user()
+        first = await make_project(user.client)
+        response = await user.client.post(
+            "/api/projects", json={"name": first["name"], "modules": ["backend"]}
+        )
+        assert response.status_code == 409
+        assert response.json()["details"][0]["field"] == "name"
+
+    async def test_invalid_input_is_answered_422_naming_the_field(self, new_user: NewUser) -> None:
+        user = await new_user()
+        response = await user.client.post(
+            "/api/projects", json={"name": "Bad Name!", "modules": []}
+        )
+        body = response.json()
+        assert response.status_code == 422
+        assert body["error"] == "validation_error"
+        assert {d["field"] for d in body["details"]} == {"name", "modules"}
+
+    async def test_status_moves_along_the_allowed_transitions(self, new_user: NewUser) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        path = f"/api/projects/{project['id']}"
+        for status in ["scaffolding", "scaffolded", "developing", "testing", "deploying", "active"]:
+            moved = await ok(user.client.patch(path, json={"status": status}))
+            assert moved["status"] == status
+
+    @pytest.mark.parametrize("target", ["active", "scaffolded", "testing"])
+    async def test_a_status_jump_off_the_transitions_is_refused(
+        self, new_user: NewUser, target: str
+    ) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        response = await user.client.patch(
+            f"/api/projects/{project['id']}", json={"status": target}
+        )
+        assert response.status_code == 409
+        assert response.json()["error"] == "invalid_transition"
+        assert response.json()["context"] == {"from": "draft", "to": target}
+
+    async def test_an_archived_project_stays_archived(self, new_user: NewUser) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        path = f"/api/projects/{project['id']}"
+        await ok(user.client.patch(path, json={"status": "archived"}))
+        assert (await user.client.patch(path, json={"status": "draft"})).status_code == 409
+
+    async def test_projects_are_filtered_by_owner_and_status(
+        self, new_user: NewUser, service: httpx.AsyncClient
+    ) -> None:
+        alice, bob = await new_user(), await new_user()
+        a1 = await make_project(alice.client)
+        await make_project(alice.client)
+        await make_project(bob.client)
+        await ok(alice.client.patch(f"/api/projects/{a1['id']}", json={"status": "scaffolding"}))
+
+        by_owner = await ok(service.get("/api/projects", params={"owner_id": alice.user_id}))
+        scaffolding = await ok(
+            service.get("/api/projects", params={"owner_id": alice.user_id,
+                                                 "status": "scaffolding"})
+        )  # fmt: skip
+        assert len(by_owner) == 2
+        assert [p["id"] for p in scaffolding] == [a1["id"]]
+
+    async def test_an_unknown_project_is_not_found(self, service: httpx.AsyncClient) -> None:
+        response = await service.get("/api/projects/" + "0" * 32)
+        assert response.status_code == 404
+
+    async def test_a_malformed_id_is_a_validation_error(self, service: httpx.AsyncClient) -> None:
+        response = await service.get("/api/projects/not-an-id")
+        assert response.status_code == 422
+        assert response.json()["details"][0]["field"] == "path.project_id"
+
+
+class TestTasks:
+    async def test_a_task_is_queued_for_its_projects_owner(self, new_user: NewUser) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        task = await new_task(user.client, project["id"])
+        assert task["status"] == "queued"
+        assert task["owner_id"] == user.user_id
+        assert task["started_at"] is None
+
+    async def test_a_task_runs_then_completes_with_its_times_recorded(
+        self, new_user: NewUser
+    ) -> None:
+        user = await new_user()
+        task = await new_task(user.client, (await make_project(user.client))["id"])
+        path = f"/api/tasks/{task['id']}"
+        running = await ok(user.client.patch(path, json={"status": "running"}))
+        finish = {"status": "completed", "result": {"commit_sha": "abc"}}
+        done = await ok(user.client.patch(path, json=finish))
+        assert running["started_at"] is not None
+        assert done["finished_at"] is not None
+        assert done["result"] == {"commit_sha": "abc"}
+
+    async def test_a_different_terminal_status_after_the_first_is_a_conflict(
+        self, new_user: NewUser
+    ) -> None:
+        user = await new_user()
+        task = await new_task(user.client, (await make_project(user.client))["id"])
+        path = f"/api/tasks/{task['id']}"
+        done = await ok(user.client.patch(path, json={"status": "completed"}))
+
+        refused = await user.client.patch(path, json={"status": "failed", "error": "late"})
+        repeated = await ok(user.client.patch(path, json={"status": "completed",
+                                                          "result": {"x": 1}}))  # fmt: skip
+
+        assert refused.status_code == 409
+        assert refused.json()["context"] == {"status": "completed", "refused": "failed"}
+        assert repeated == done
+        assert (await ok(user.client.get(path)))["error"] is None
+
+    async def test_a_finished_task_cannot_go_back_to_running(self, new_user: NewUser) -> None:
+        user = await new_user()
+        task = await new_task(user.client, (await make_project(user.client))["id"])
+        path = f"/api/tasks/{task['id']}"
+        await ok(user.client.patch(path, json={"status": "cancelled"}))
+        assert (await user.client.patch(path, json={"status": "running"})).status_code == 409
+
+    async def test_a_running_task_cannot_be_queued_again(self, new_user: NewUser) -> None:
+        user = await new_user()
+        task = await new_task(user.client, (await make_project(user.client))["id"])
+        path = f"/api/tasks/{task['id']}"
+        await ok(user.client.patch(path, json={"status": "running"}))
+        response = await user.client.patch(path, json={"status": "queued"})
+        assert response.status_code == 409
+        assert response.json()["error"] == "invalid_transition"
+
+    async def test_concurrent_terminal_writes_leave_exactly_one_winner(
+        self, new_user: NewUser
+    ) -> None:
+        user = await new_user()
+        task = await new_task(user.client, (await make_project(user.client))["id"])
+        path = f"/api/tasks/{task['id']}"
+        outcomes = ["completed", "failed", "cancelled"] * 4
+        responses = await asyncio.gather(
+            *(user.client.patch(path, json={"status": s}) for s in outcomes)
+        )
+        final = (await ok(user.client.get(path)))["status"]
+        for status, response in zip(outcomes, responses, strict=True):
+            assert response.status_code == (200 if status == final else 409)
+
+    async def test_tasks_are_filtered_by_project_status_owner_and_type(
+        self, new_user: NewUser, service: httpx.AsyncClient
+    ) -> None:
+        alice, bob = await new_user(), await new_user()
+        p1, p2 = await make_project(alice.client), await make_project(alice.client)
+        t1 = await new_task(alice.client, p1["id"])
+        await new_task(alice.client, p2["id"], type="deploy")
+        await new_task(bob.client, (await make_project(bob.client))["id"])
+        await ok(alice.client.patch(f"/api/tasks/{t1['id']}", json={"status": "running"}))
+
+        def ids(tasks: list[dict[str, Any]]) -> list[str]:
+            return [t["id"] for t in tasks]
+
+        assert ids(await ok(service.get("/api/tasks", params={"project_id": p1["id"]}))) == [
+            t1["id"]
+        ]
+        assert ids(await ok(service.get("/api/tasks", params={"status": "running"}))) == [t1["id"]]
+        assert len(await ok(service.get("/api/tasks", params={"owner_id": alice.user_id}))) == 2
+        deploys = await ok(service.get("/api/tasks", params={"type": "deploy"}))
+        assert [t["project_id"] for t in deploys] == [p2["id"]]
+
+    async def test_a_task_for_an_unknown_project_names_the_field(
+        self, service: httpx.AsyncClient, bootstrapped: Bootstrap
+    ) -> None:
+        response = await service.post(
+            "/api/tasks", json={"project_id": "f" * 32, "type": "engineering"}
+        )
+        assert response.status_code == 422
+        assert response.json()["details"][0]["field"] == "project_id"
+
+    async def test_text_with_a_nul_character_is_refused_not_stored(self, new_user: NewUser) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        response = await user.client.post(
+            "/api/tasks", json={"project_id": project["id"], "type": "engineering",
+                                "spec": "bad\u0000spec"},
+        )  # fmt: skip
+        assert response.status_code == 422
+        assert response.json()["details"][0]["field"] == "spec"
