@@ -13,7 +13,7 @@ from api.auth.router import router as api_keys
 from api.config import ApiSettings
 from api.db import make_engine, make_sessionmaker
 from api.deployments.router import router as deployments
-from api.errors import install_error_handlers
+from api.errors import error_responses, install_error_handlers
 from api.executions.router import router as executions
 from api.health.router import router as health
 from api.incidents.router import router as incidents
@@ -48,6 +48,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         description="Thin CRUD over the system's PostgreSQL. Every route but /health needs "
         "`Authorization: Bearer <api key>`.",
         lifespan=lifespan,
+        responses=error_responses(400),
     )
     app.state.settings = settings
     app.state.port_range = (settings.port_range_start, settings.port_range_end)

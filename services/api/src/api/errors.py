@@ -126,6 +126,7 @@ def install_error_handlers(app: FastAPI) -> None:
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries for the error statuses a route can answer."""
     descriptions = {
+        400: "The request could not be parsed",
         401: "Missing, unknown, expired or revoked API key",
         403: "The key's principal may not do this",
         404: "No such object (or not yours)",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from shared.contracts import PrincipalKind
 
 from api.auth.keys import hash_key
@@ -38,11 +39,16 @@ class Principal:
         return None if self.is_service else self.user_id
 
 
-async def authenticate(request: Request, session: SessionDep) -> Principal:
-    scheme, _, key = request.headers.get("authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not key.strip():
+_bearer = HTTPBearer(auto_error=False, description="An API key: `Authorization: Bearer <key>`.")
+
+
+async def authenticate(
+    session: SessionDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> Principal:
+    if credentials is None or not credentials.credentials.strip():
         raise Unauthorized("send `Authorization: Bearer <api key>`")
-    record = await ApiKeyRepository(session).by_hash(hash_key(key.strip()))
+    record = await ApiKeyRepository(session).by_hash(hash_key(credentials.credentials.strip()))
     if record is None or record.revoked_at is not None:
         raise Unauthorized("unknown or revoked API key")
     if record.expires_at is not None and record.expires_at <= utc_now():

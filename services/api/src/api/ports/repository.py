@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from sqlalchemy import ColumnElement, func, literal_column, select
+from sqlalchemy import select, text
 
 from api.ports.models import PortAllocation
 from api.repository import Repository
@@ -26,9 +26,12 @@ class PortAllocationRepository(Repository[PortAllocation]):
         return (await self.session.scalars(query)).first() is not None
 
     async def lowest_free(self, server_id: str, first: int, last: int) -> int | None:
-        candidates = func.generate_series(first, last).table_valued("value").alias("candidate")
-        port: ColumnElement[int] = literal_column("candidate.value")
-        taken = select(PortAllocation.port).where(PortAllocation.server_id == server_id)
-        query = select(port).select_from(candidates).where(port.not_in(taken)).order_by(port)
-        value = (await self.session.execute(query.limit(1))).scalar_one_or_none()
+        query = text(
+            "SELECT p FROM generate_series(CAST(:first AS integer), CAST(:last AS integer)) AS p"
+            " WHERE NOT EXISTS ("
+            " SELECT 1 FROM port_allocations a WHERE a.server_id = :server AND a.port = p"
+            ") ORDER BY p LIMIT 1"
+        )
+        params = {"first": first, "last": last, "server": server_id}
+        value = (await self.session.execute(query, params)).scalar_one_or_none()
         return int(value) if value is not None else None
