@@ -40,5 +40,7 @@ test-redis7: sync
 contracts: sync
 	$(RUN) python -m shared.contracts_doc > docs/CONTRACTS.md
 
+# -P: bench/api.py must not shadow the api package.
 bench: sync
-	$(RUN) python bench/streams.py
+	$(RUN) python -P bench/streams.py
+	$(RUN) python -P bench/api.py

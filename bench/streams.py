@@ -5,7 +5,7 @@ consumer in a group reads batches of 10, handles each message and acknowledges i
 serialises a dict with `json` and never validates; the layer publishes a DTO and validates it on
 the way in. Runs alternate, and the median of each side is reported.
 
-Usage: python bench/streams.py [--messages N] [--rounds R]   (REDIS_URL to use an existing server)
+Usage: python -P bench/streams.py [--messages N] [--rounds R]  (REDIS_URL: an existing server)
 """
 
 from __future__ import annotations
