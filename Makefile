@@ -27,8 +27,12 @@ fmt: sync
 	$(RUN) ruff check --fix .
 	$(RUN) ruff format .
 
+# One run per cube with tests: each cube's tests/ is on its own path (helpers such as api_testing).
 typecheck: sync
-	$(RUN) mypy shared/src shared/tests services/api/src services/api/tests bench
+	$(RUN) mypy shared/src shared/tests bench
+	MYPYPATH=services/api/tests $(RUN) mypy services/api/src services/api/tests
+	MYPYPATH=packages/orchestrator-cli/tests $(RUN) mypy packages/orchestrator-cli/src \
+		packages/orchestrator-cli/tests
 
 test: lint typecheck
 	$(RUN) pytest
@@ -44,3 +48,4 @@ contracts: sync
 bench: sync
 	$(RUN) python -P bench/streams.py
 	$(RUN) python -P bench/api.py
+	$(RUN) python -P bench/cli.py

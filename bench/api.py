@@ -40,9 +40,9 @@ async def drive(base_url: str, key: str, project_id: str, pairs: int, concurrenc
             while not queue.empty():
                 queue.get_nowait()
                 created = await client.post(
-                    "/api/tasks", json={"project_id": project_id, "type": "engineering",
-                                        "spec": "bench"},
-                )  # fmt: skip
+                    "/api/tasks",
+                    json={"project_id": project_id, "type": "engineering", "spec": "bench"},
+                )
                 assert created.status_code == 201, created.text
                 read = await client.get(f"/api/tasks/{created.json()['id']}")
                 assert read.status_code == 200, read.text
@@ -84,10 +84,27 @@ def main(pairs: int, concurrency: int, rounds: int) -> None:
         url = Databases(server.url(), psql_binary()).create()
         upgrade(url)
         api_port, bare_port = free_port(), free_port()
-        processes.append(start([sys.executable, "-m", "api.main"], api_port, {
-            "DATABASE_URL": url, "API_PORT": str(api_port), "LOG_LEVEL": "WARNING"}))  # fmt: skip
-        processes.append(start([sys.executable, str(HERE / "api_bare.py"), "--database-url", url,
-                                "--port", str(bare_port)], bare_port, {}))  # fmt: skip
+        processes.append(
+            start(
+                [sys.executable, "-m", "api.main"],
+                api_port,
+                {"DATABASE_URL": url, "API_PORT": str(api_port), "LOG_LEVEL": "WARNING"},
+            )
+        )
+        processes.append(
+            start(
+                [
+                    sys.executable,
+                    str(HERE / "api_bare.py"),
+                    "--database-url",
+                    url,
+                    "--port",
+                    str(bare_port),
+                ],
+                bare_port,
+                {},
+            )
+        )
         api_base, bare_base = f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{bare_port}"
         key, project_id = asyncio.run(setup(url, api_base))
         asyncio.run(drive(api_base, key, project_id, 100, concurrency))  # warm up

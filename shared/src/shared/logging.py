@@ -17,9 +17,21 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 
 REDACTED = "[REDACTED]"
 _SECRET_WORDS = frozenset(
-    {"token", "password", "passwd", "secret", "authorization", "credential", "credentials",
-     "cookie", "apikey", "api_key", "private_key", "dsn"}
-)  # fmt: skip
+    {
+        "token",
+        "password",
+        "passwd",
+        "secret",
+        "authorization",
+        "credential",
+        "credentials",
+        "cookie",
+        "apikey",
+        "api_key",
+        "private_key",
+        "dsn",
+    }
+)
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _BEARER = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")

@@ -11,9 +11,19 @@ from shared.logging import REDACTED, configure_logging, redact, scrub_text
 
 class TestRedact:
     @pytest.mark.parametrize(
-        "key", ["token", "github_token", "password", "DB_PASSWORD", "client_secret", "api_key",
-                "apiKey", "Authorization", "ssh_private_key"],
-    )  # fmt: skip
+        "key",
+        [
+            "token",
+            "github_token",
+            "password",
+            "DB_PASSWORD",
+            "client_secret",
+            "api_key",
+            "apiKey",
+            "Authorization",
+            "ssh_private_key",
+        ],
+    )
     def test_secret_looking_keys_lose_their_values(self, key: str) -> None:
         assert redact({key: "hunter2"}) == {key: REDACTED}
 

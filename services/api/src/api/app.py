@@ -24,9 +24,18 @@ from api.tasks.router import router as tasks
 from api.users.router import router as users
 
 ROUTERS = (
-    health, users, projects, tasks, executions, servers, ports, deployments, incidents,
-    agent_configs, api_keys,
-)  # fmt: skip
+    health,
+    users,
+    projects,
+    tasks,
+    executions,
+    servers,
+    ports,
+    deployments,
+    incidents,
+    agent_configs,
+    api_keys,
+)
 
 
 def create_app(settings: ApiSettings) -> FastAPI:

@@ -37,9 +37,12 @@ async def bootstrap(
                 )
             keys = ApiKeyRepository(session)
             if await keys.has_active_service_key() and not new_key:
-                return {"success": False, "error": "already_bootstrapped",
-                        "message": "a service key exists; pass --new-key for another",
-                        "admin_user_id": admin.id}  # fmt: skip
+                return {
+                    "success": False,
+                    "error": "already_bootstrapped",
+                    "message": "a service key exists; pass --new-key for another",
+                    "admin_user_id": admin.id,
+                }
             key = generate_key()
             record = await keys.add(
                 ApiKey(
@@ -49,8 +52,12 @@ async def bootstrap(
                     principal=PrincipalKind.SERVICE,
                 )
             )
-            return {"success": True, "admin_user_id": admin.id, "key_id": record.id,
-                    "service_key": key}  # fmt: skip
+            return {
+                "success": True,
+                "admin_user_id": admin.id,
+                "key_id": record.id,
+                "service_key": key,
+            }
     finally:
         await engine.dispose()
 

@@ -99,8 +99,12 @@ async def _http_error(_: Request, exc: Exception) -> JSONResponse:
 async def _integrity_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, IntegrityError)
     constraint = getattr(getattr(exc.orig, "__cause__", None), "constraint_name", None)
-    return _respond(409, "conflict", "the change conflicts with existing data",
-                    context={"constraint": constraint} if constraint else {})  # fmt: skip
+    return _respond(
+        409,
+        "conflict",
+        "the change conflicts with existing data",
+        context={"constraint": constraint} if constraint else {},
+    )
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
@@ -10,30 +10,8 @@ import pytest_asyncio
 from api.app import create_app
 from api.bootstrap_cli import bootstrap
 from api.config import ApiSettings
-from api.migrations import upgrade
 from api_testing import Bootstrap, ClientFactory, NewUser, UserSession, ok, unique
 from fastapi import FastAPI
-from shared.testing.servers import Databases
-
-
-@pytest.fixture(scope="session")
-def migrated_template(databases: Databases) -> Iterator[str]:
-    """One database migrated to head; every test copies it (much faster than migrating)."""
-    url = databases.create()
-    upgrade(url)
-    try:
-        yield url.rpartition("/")[2]
-    finally:
-        databases.drop(url)
-
-
-@pytest.fixture
-def api_database_url(databases: Databases, migrated_template: str) -> Iterator[str]:
-    url = databases.create(template=migrated_template)
-    try:
-        yield url
-    finally:
-        databases.drop(url)
 
 
 @pytest.fixture

@@ -49,11 +49,17 @@ async def test_an_expired_key_is_answered_401(
     service: httpx.AsyncClient, client_for: ClientFactory, bootstrapped: Bootstrap
 ) -> None:
     key = await ok(
-        service.post("/api/api-keys", json={"name": "short", "principal": "user",
-                                            "user_id": bootstrapped.admin_user_id,
-                                            "ttl_seconds": 1}),
+        service.post(
+            "/api/api-keys",
+            json={
+                "name": "short",
+                "principal": "user",
+                "user_id": bootstrapped.admin_user_id,
+                "ttl_seconds": 1,
+            },
+        ),
         201,
-    )  # fmt: skip
+    )
     client = client_for(key["key"])
     await ok(client.get("/api/projects"))
     await asyncio.sleep(1.1)
@@ -97,10 +103,12 @@ async def test_a_user_key_cannot_reach_another_users_tasks_or_executions(
         201,
     )
     execution = await ok(
-        service.post("/api/task-executions", json={"request_id": "r-1", "task_id": task["id"],
-                                                   "worker_id": "w-1"}),
+        service.post(
+            "/api/task-executions",
+            json={"request_id": "r-1", "task_id": task["id"], "worker_id": "w-1"},
+        ),
         201,
-    )  # fmt: skip
+    )
 
     assert (await bob.client.get(f"/api/tasks/{task['id']}")).status_code == 404
     assert (await bob.client.get("/api/tasks")).json() == []
@@ -173,9 +181,12 @@ async def test_bootstrap_creates_one_service_key_and_refuses_a_second_without_as
 
     assert first["success"]
     assert third["success"]
-    assert second == {"success": False, "error": "already_bootstrapped",
-                      "message": "a service key exists; pass --new-key for another",
-                      "admin_user_id": first["admin_user_id"]}  # fmt: skip
+    assert second == {
+        "success": False,
+        "error": "already_bootstrapped",
+        "message": "a service key exists; pass --new-key for another",
+        "admin_user_id": first["admin_user_id"],
+    }
     admin = await ok(client_for(first["service_key"]).get(f"/api/users/{first['admin_user_id']}"))
     assert admin["is_admin"] is True
     assert admin["telegram_id"] == 42

@@ -9,18 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
-import uvicorn
-from api.app import create_app
 from api.bootstrap_cli import bootstrap
 from api.config import ApiSettings
+from api.testing import serve_api
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
@@ -47,22 +43,13 @@ CASES: collections.Counter[str] = collections.Counter()
 def fuzzed_api(databases: Databases, migrated_template: str) -> Iterator[tuple[str, str]]:
     """The API served by uvicorn on a free loopback port; yields (base URL, service key)."""
     url = databases.create(template=migrated_template)
-    result = asyncio.run(bootstrap(url, admin_username="admin", admin_telegram_id=None,
-                                   new_key=False))  # fmt: skip
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(ApiSettings(database_url=url)), log_level="warning")
+    result = asyncio.run(
+        bootstrap(url, admin_username="admin", admin_telegram_id=None, new_key=False)
     )
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.01)
     try:
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", result["service_key"]
+        with serve_api(ApiSettings(database_url=url)) as base_url:
+            yield base_url, result["service_key"]
     finally:
-        server.should_exit = True
-        thread.join(10)
         databases.drop(url)
 
 

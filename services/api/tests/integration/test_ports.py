@@ -60,10 +60,16 @@ async def test_the_same_port_may_be_used_on_different_servers(
     for _ in range(2):
         server = await make_server(service)
         allocation = await ok(
-            service.post("/api/port-allocations", json={
-                "server_id": server["id"], "project_id": project["id"], "service_name": "web"}),
+            service.post(
+                "/api/port-allocations",
+                json={
+                    "server_id": server["id"],
+                    "project_id": project["id"],
+                    "service_name": "web",
+                },
+            ),
             201,
-        )  # fmt: skip
+        )
         ports.append(allocation["port"])
     assert ports == [20000, 20000]
 
@@ -111,6 +117,8 @@ async def test_allocations_are_filtered_by_server_and_owners_see_their_own(
     assert len(await ok(service.get("/api/port-allocations", params={"server_id": s1["id"]}))) == 2
     assert len(await ok(alice.client.get("/api/port-allocations"))) == 2
     assert len(await ok(bob.client.get("/api/port-allocations"))) == 1
-    refused = await alice.client.post("/api/port-allocations", json={
-        "server_id": s1["id"], "project_id": pa["id"], "service_name": "api"})  # fmt: skip
+    refused = await alice.client.post(
+        "/api/port-allocations",
+        json={"server_id": s1["id"], "project_id": pa["id"], "service_name": "api"},
+    )
     assert refused.status_code == 403

@@ -91,9 +91,10 @@ class TestProjects:
 
         by_owner = await ok(service.get("/api/projects", params={"owner_id": alice.user_id}))
         scaffolding = await ok(
-            service.get("/api/projects", params={"owner_id": alice.user_id,
-                                                 "status": "scaffolding"})
-        )  # fmt: skip
+            service.get(
+                "/api/projects", params={"owner_id": alice.user_id, "status": "scaffolding"}
+            )
+        )
         assert len(by_owner) == 2
         assert [p["id"] for p in scaffolding] == [a1["id"]]
 
@@ -138,8 +139,9 @@ class TestTasks:
         done = await ok(user.client.patch(path, json={"status": "completed"}))
 
         refused = await user.client.patch(path, json={"status": "failed", "error": "late"})
-        repeated = await ok(user.client.patch(path, json={"status": "completed",
-                                                          "result": {"x": 1}}))  # fmt: skip
+        repeated = await ok(
+            user.client.patch(path, json={"status": "completed", "result": {"x": 1}})
+        )
 
         assert refused.status_code == 409
         assert refused.json()["context"] == {"status": "completed", "refused": "failed"}
@@ -210,8 +212,8 @@ class TestTasks:
         user = await new_user()
         project = await make_project(user.client)
         response = await user.client.post(
-            "/api/tasks", json={"project_id": project["id"], "type": "engineering",
-                                "spec": "bad\u0000spec"},
-        )  # fmt: skip
+            "/api/tasks",
+            json={"project_id": project["id"], "type": "engineering", "spec": "bad\u0000spec"},
+        )
         assert response.status_code == 422
         assert response.json()["details"][0]["field"] == "spec"

@@ -13,9 +13,11 @@ class TestServers:
         server = await make_server(service, specs={"cpu_cores": 2, "memory_mb": 4096})
         await make_server(service)
         changed = await ok(
-            service.patch(f"/api/servers/{server['id']}", json={
-                "status": "active", "last_health_check_at": "2026-11-29T10:00:00Z"}),
-        )  # fmt: skip
+            service.patch(
+                f"/api/servers/{server['id']}",
+                json={"status": "active", "last_health_check_at": "2026-11-29T10:00:00Z"},
+            ),
+        )
 
         assert server["status"] == "new"
         assert server["specs"] == {"cpu_cores": 2, "memory_mb": 4096, "disk_gb": None}
@@ -48,15 +50,24 @@ class TestDeploymentsAndIncidents:
         project = await make_project(alice.client)
         server = await make_server(service)
         deployment = await ok(
-            service.post("/api/service-deployments", json={
-                "project_id": project["id"], "server_id": server["id"], "service_name": "web",
-                "port": 20001, "commit_sha": "abc123"}),
+            service.post(
+                "/api/service-deployments",
+                json={
+                    "project_id": project["id"],
+                    "server_id": server["id"],
+                    "service_name": "web",
+                    "port": 20001,
+                    "commit_sha": "abc123",
+                },
+            ),
             201,
-        )  # fmt: skip
+        )
         running = await ok(
-            service.patch(f"/api/service-deployments/{deployment['id']}", json={
-                "status": "running", "url": "http://127.0.0.1:20001"}),
-        )  # fmt: skip
+            service.patch(
+                f"/api/service-deployments/{deployment['id']}",
+                json={"status": "running", "url": "http://127.0.0.1:20001"},
+            ),
+        )
 
         assert running["status"] == "running"
         assert [d["id"] for d in await ok(alice.client.get("/api/service-deployments"))] == [
@@ -73,10 +84,12 @@ class TestDeploymentsAndIncidents:
     ) -> None:
         server = await make_server(service)
         incident = await ok(
-            service.post("/api/incidents", json={"server_id": server["id"], "severity": "high",
-                                                 "title": "unreachable"}),
+            service.post(
+                "/api/incidents",
+                json={"server_id": server["id"], "severity": "high", "title": "unreachable"},
+            ),
             201,
-        )  # fmt: skip
+        )
         await ok(service.post("/api/incidents", json={"severity": "low", "title": "other"}), 201)
 
         open_on_server = await ok(
@@ -103,10 +116,12 @@ class TestAgentConfigs:
         self, service: httpx.AsyncClient
     ) -> None:
         config = await ok(
-            service.post("/api/agent-configs", json={"name": "product-owner",
-                                                     "agent_type": "claude", "model": "opus"}),
+            service.post(
+                "/api/agent-configs",
+                json={"name": "product-owner", "agent_type": "claude", "model": "opus"},
+            ),
             201,
-        )  # fmt: skip
+        )
         off = await ok(service.patch(f"/api/agent-configs/{config['id']}", json={"active": False}))
         assert off["active"] is False
         assert await ok(service.get("/api/agent-configs", params={"active": True})) == []
@@ -123,17 +138,25 @@ class TestExecutions:
         user = await new_user()
         project = await make_project(user.client)
         task = await ok(
-            user.client.post("/api/tasks", json={"project_id": project["id"],
-                                                 "type": "engineering"}), 201,
-        )  # fmt: skip
+            user.client.post(
+                "/api/tasks", json={"project_id": project["id"], "type": "engineering"}
+            ),
+            201,
+        )
         body = {"request_id": "req-1", "task_id": task["id"], "worker_id": "w-1"}
         first = await ok(service.post("/api/task-executions", json=body), 201)
         again = await ok(service.post("/api/task-executions", json=body), 200)
         finished = await ok(
-            service.patch(f"/api/task-executions/{first['id']}", json={
-                "status": "success", "exit_code": 0, "duration_ms": 1234,
-                "finished_at": "2026-11-29T10:00:00+00:00"}),
-        )  # fmt: skip
+            service.patch(
+                f"/api/task-executions/{first['id']}",
+                json={
+                    "status": "success",
+                    "exit_code": 0,
+                    "duration_ms": 1234,
+                    "finished_at": "2026-11-29T10:00:00+00:00",
+                },
+            ),
+        )
 
         assert again == first
         assert finished["status"] == "success"
@@ -147,10 +170,14 @@ class TestExecutions:
         user = await new_user()
         project = await make_project(user.client)
         tasks = [
-            await ok(user.client.post("/api/tasks", json={"project_id": project["id"],
-                                                          "type": "deploy"}), 201)
+            await ok(
+                user.client.post(
+                    "/api/tasks", json={"project_id": project["id"], "type": "deploy"}
+                ),
+                201,
+            )
             for _ in range(2)
-        ]  # fmt: skip
+        ]
         body = {"request_id": "req-9", "worker_id": "w"}
         await ok(
             service.post("/api/task-executions", json={**body, "task_id": tasks[0]["id"]}), 201

@@ -292,9 +292,12 @@ class StreamConsumer:
             tx.hdel(self._failures_key, entry_id)
             await tx.execute()
         self._log.error(
-            "entry dead-lettered", entry_id=entry_id, reason=reason, error=error,
+            "entry dead-lettered",
+            entry_id=entry_id,
+            reason=reason,
+            error=error,
             deliveries=deliveries,
-        )  # fmt: skip
+        )
 
     async def _release(self, entry_ids: list[str]) -> None:
         """Hand entries read but not started back to the group: mark them idle past the threshold

@@ -138,9 +138,9 @@ class TestPublisher:
         publisher = RedisStreamPublisher(redis_client)
         for i in range(1500):
             await publisher.publish(
-                "task_progress:t-1", ProgressEvent(type=ProgressType.PROGRESS, task_id="t-1",
-                                                   progress_pct=i % 100)
-            )  # fmt: skip
+                "task_progress:t-1",
+                ProgressEvent(type=ProgressType.PROGRESS, task_id="t-1", progress_pct=i % 100),
+            )
         # Approximate trimming keeps at least the registered 1,000 and drops the oldest.
         assert 1000 <= await redis_client.xlen("task_progress:t-1") < 1500
 
@@ -170,9 +170,13 @@ async def test_every_log_line_written_while_handling_carries_the_message_ids(
     message = EngineeringMessage(task_id="t", project_id="p", user_id="u", correlation_id="corr-7")
     await RedisStreamPublisher(redis_client).publish("engineering:queue", message)
     consumer = StreamConsumer(
-        redis_client, stream="engineering:queue", group="langgraph", consumer="c",
-        handler=handle, options=ConsumerOptions(block_ms=50),
-    )  # fmt: skip
+        redis_client,
+        stream="engineering:queue",
+        group="langgraph",
+        consumer="c",
+        handler=handle,
+        options=ConsumerOptions(block_ms=50),
+    )
     task = asyncio.create_task(consumer.run())
     await asyncio.wait_for(handled.wait(), 10)
     consumer.stop()

@@ -15,9 +15,10 @@ from api.ids import IdFilter, IdPath
 from api.pagination import PageDep
 
 router = APIRouter(
-    prefix="/api/service-deployments", tags=["service-deployments"],
+    prefix="/api/service-deployments",
+    tags=["service-deployments"],
     responses=error_responses(401, 422, 503),
-)  # fmt: skip
+)
 
 
 @router.post(

@@ -11,18 +11,21 @@ from api.ids import IdFilter, IdPath
 from api.pagination import PageDep
 
 router = APIRouter(
-    prefix="/api/task-executions", tags=["task-executions"],
+    prefix="/api/task-executions",
+    tags=["task-executions"],
     responses=error_responses(401, 422, 503),
-)  # fmt: skip
+)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=TaskExecutionRead,
-    responses={200: {"model": TaskExecutionRead, "description": "Already recorded"},
-               **error_responses(409)},
-)  # fmt: skip
+    responses={
+        200: {"model": TaskExecutionRead, "description": "Already recorded"},
+        **error_responses(409),
+    },
+)
 async def record_task_execution(
     body: TaskExecutionCreate, response: Response, session: SessionDep, principal: PrincipalDep
 ) -> TaskExecutionRead:

@@ -11,18 +11,21 @@ from api.pagination import PageDep
 from api.ports import service
 
 router = APIRouter(
-    prefix="/api/port-allocations", tags=["port-allocations"],
+    prefix="/api/port-allocations",
+    tags=["port-allocations"],
     responses=error_responses(401, 422, 503),
-)  # fmt: skip
+)
 
 
 @router.post(
     "",
     status_code=201,
     response_model=PortAllocationRead,
-    responses={200: {"model": PortAllocationRead, "description": "The service's existing port"},
-               **error_responses(403, 409)},
-)  # fmt: skip
+    responses={
+        200: {"model": PortAllocationRead, "description": "The service's existing port"},
+        **error_responses(403, 409),
+    },
+)
 async def allocate_port(
     body: PortAllocationCreate,
     request: Request,

@@ -31,9 +31,14 @@ async def list_tasks(
 ) -> list[TaskRead]:
     """List tasks by project, owner, status and type (a user's key sees only its own)."""
     tasks = await service.list_tasks(
-        session, principal, page, project_id=project_id, status=status, owner_id=owner_id,
+        session,
+        principal,
+        page,
+        project_id=project_id,
+        status=status,
+        owner_id=owner_id,
         type_=type,
-    )  # fmt: skip
+    )
     return [TaskRead.model_validate(t) for t in tasks]
 
 

@@ -1,0 +1,168 @@
+"""The commands' effects, as plain functions of their inputs and ports."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from orchestrator_cli.config import CliConfig
+from orchestrator_cli.errors import CliError, PublishFailed, Timeout
+from orchestrator_cli.ports import Api, Queue
+
+TERMINAL = ("completed", "failed", "cancelled")
+WORKING = ("queued", "running")
+
+
+def create_project(
+    name: str, modules: list[str], description: str, *, api: Api, config: CliConfig
+) -> Any:
+    body: dict[str, Any] = {"name": name, "modules": modules, "description": description}
+    if config.user_id:
+        body["owner_id"] = config.user_id
+    return api.post("/api/projects", body)
+
+
+def start_task(
+    kind: str, project_id: str, spec: str, *, api: Api, queue: Queue, config: CliConfig
+) -> dict[str, Any]:
+    """Create the task, then queue it; a task that cannot be queued is marked failed."""
+    from shared.contracts import DeployMessage, EngineeringMessage
+    from shared.streams.registry import DEPLOY_QUEUE, ENGINEERING_QUEUE, TASK_PROGRESS
+
+    project = api.get(f"/api/projects/{project_id}")
+    task: dict[str, Any] = api.post(
+        "/api/tasks", {"project_id": project_id, "type": kind, "spec": spec}
+    )
+    message_type, stream = (
+        (EngineeringMessage, ENGINEERING_QUEUE.pattern)
+        if kind == "engineering"
+        else (DeployMessage, DEPLOY_QUEUE.pattern)
+    )
+    meta = {"correlation_id": config.correlation_id} if config.correlation_id else {}
+    message = message_type(
+        request_id=task["id"],
+        task_id=task["id"],
+        project_id=project_id,
+        user_id=config.user_id or project["owner_id"],
+        callback_stream=TASK_PROGRESS.name(task_id=task["id"]),
+        **meta,
+    )
+    try:
+        entry_id = queue.publish(stream, message)
+    except CliError as exc:
+        details: dict[str, Any] = {"task_id": task["id"], "cause": exc.kind}
+        try:
+            api.patch(
+                f"/api/tasks/{task['id']}",
+                {"status": "failed", "error": f"could not queue: {exc.message}"},
+            )
+            details["task_status"] = "failed"
+        except CliError as marking:
+            details["task_status"] = "unknown"
+            details["marking_error"] = marking.message
+        raise PublishFailed(
+            f"the task was created but could not be queued: {exc.message}", details
+        ) from None
+    return {
+        "task": task,
+        "stream": stream,
+        "entry_id": entry_id,
+        "progress_stream": message.callback_stream,
+    }
+
+
+def wait_for_task(
+    task_id: str,
+    timeout_s: float,
+    *,
+    api: Api,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Any:
+    """Poll with backoff (0.5 s doubling to 5 s) until the task ends or the time is up."""
+    deadline = clock() + timeout_s
+    delay = 0.5
+    while True:
+        task = api.get(f"/api/tasks/{task_id}")
+        if task["status"] in TERMINAL:
+            return task
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise Timeout(
+                f"task {task_id} is still {task['status']} after {timeout_s:g}s", {"task": task}
+            )
+        sleep(min(delay, remaining))
+        delay = min(delay * 2, 5.0)
+
+
+def respond(text: str, *, queue: Queue, config: CliConfig) -> dict[str, Any]:
+    from shared.contracts import POWorkerOutput
+    from shared.streams.registry import PO_OUTPUT
+
+    stream = PO_OUTPUT.name(worker_id=config.require("worker_id"))
+    meta: dict[str, Any] = {}
+    if config.request_id:
+        meta["request_id"] = config.request_id
+    if config.correlation_id:
+        meta["correlation_id"] = config.correlation_id
+    message = POWorkerOutput(user_id=config.require("user_id"), text=text, is_final=True, **meta)
+    return {
+        "stream": stream,
+        "entry_id": queue.publish(stream, message),
+        "request_id": message.request_id,
+    }
+
+
+def diagnose_api(*, api: Api, config: CliConfig) -> dict[str, Any]:
+    started = time.perf_counter()
+    health = api.get("/health")
+    latency_ms = round((time.perf_counter() - started) * 1000, 1)
+    api.get("/api/projects", limit=1)  # raises if the key is refused
+    return {
+        "api_url": config.api_url,
+        "health": health,
+        "authenticated": True,
+        "latency_ms": latency_ms,
+    }
+
+
+def diagnose_redis(*, queue: Queue, config: CliConfig) -> dict[str, Any]:
+    report = queue.ping(["engineering:queue", "deploy:queue"])
+    return {"redis_url": _without_password(config.redis_url), **report}
+
+
+def diagnose_projects(*, api: Api) -> dict[str, Any]:
+    """Projects whose status and tasks disagree."""
+    projects = api.get("/api/projects", limit=500)
+    problems = []
+    for project in projects:
+        tasks = api.get("/api/tasks", project_id=project["id"], limit=500)
+        problem = project_problem(project["status"], tasks)
+        if problem:
+            problems.append(
+                {
+                    "project_id": project["id"],
+                    "name": project["name"],
+                    "status": project["status"],
+                    "problem": problem,
+                }
+            )
+    return {"checked": len(projects), "problems": problems}
+
+
+def project_problem(status: str, tasks: list[dict[str, Any]]) -> str | None:
+    working = {t["type"] for t in tasks if t["status"] in WORKING}
+    if status in ("scaffolding", "developing", "testing") and "engineering" not in working:
+        return f"{status} but no engineering task is queued or running"
+    if status == "deploying" and "deploy" not in working:
+        return "deploying but no deploy task is queued or running"
+    if status in ("archived", "failed") and working:
+        return f"{status} but tasks are still queued or running"
+    return None
+
+
+def _without_password(url: str) -> str:
+    from shared.logging import scrub_text
+
+    return scrub_text(url)

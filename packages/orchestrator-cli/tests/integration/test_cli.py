@@ -1,0 +1,287 @@
+"""The orchestrator CLI end to end: real API, real Redis, in-process, Typer's runner, subprocess."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+import redis
+from cli_testing import Worker, run_subprocess
+from orchestrator_cli.app import COMMANDS, app
+from orchestrator_cli.output import Outcome
+from shared.contracts import DeployMessage, EngineeringMessage, POWorkerOutput
+from shared.testing.servers import RedisServer
+from typer.testing import CliRunner
+
+Cli = Callable[..., tuple[dict[str, Any], int]]
+MakeWorker = Callable[..., Worker]
+
+
+def stream_messages(redis_url: str, stream: str) -> list[dict[str, str]]:
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        entries = cast(list[tuple[str, dict[str, str]]], client.xrange(stream))
+    return [fields for _, fields in entries]
+
+
+def test_a_po_creates_a_project_and_starts_engineering_which_lands_in_the_queue(
+    make_worker: MakeWorker, cli: Cli, redis_url: str
+) -> None:
+    worker = make_worker("PRODUCT_OWNER", CORRELATION_ID="corr-1")
+    project, code = cli(
+        worker,
+        "project",
+        "create",
+        "--name",
+        "todo-api",
+        "--modules",
+        "backend,frontend",
+        "--description",
+        "a todo list",
+    )
+    assert code == 0, project
+    project_id = project["data"]["id"]
+    assert project["data"]["modules"] == ["backend", "frontend"]
+    assert project["data"]["owner_id"] == worker.user_id
+
+    started, code = cli(
+        worker, "engineering", "start", "--project", project_id, "--spec", "CRUD for todos"
+    )
+    assert code == 0, started
+    task_id = started["data"]["task"]["id"]
+
+    [entry] = stream_messages(redis_url, "engineering:queue")
+    message = EngineeringMessage.model_validate_json(entry["data"])
+    assert list(entry) == ["data"]
+    assert (message.task_id, message.project_id, message.user_id) == (
+        task_id,
+        project_id,
+        worker.user_id,
+    )
+    assert message.callback_stream == f"task_progress:{task_id}"
+    assert message.correlation_id == "corr-1"
+    assert message.request_id == task_id
+
+    status, code = cli(worker, "engineering", "status", task_id)
+    assert code == 0
+    assert status["data"]["status"] == "queued"
+    assert status["data"]["spec"] == "CRUD for todos"
+    tasks, _ = cli(worker, "project", "tasks", project_id)
+    assert [t["id"] for t in tasks["data"]] == [task_id]
+
+
+def test_deploy_start_queues_a_deploy_message(
+    make_worker: MakeWorker, cli: Cli, redis_url: str
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "shop", "--modules", "backend")
+    started, code = cli(worker, "deploy", "start", "--project", project["data"]["id"])
+    assert code == 0, started
+    [entry] = stream_messages(redis_url, "deploy:queue")
+    message = DeployMessage.model_validate_json(entry["data"])
+    assert message.task_id == started["data"]["task"]["id"]
+    deploy_status, _ = cli(worker, "deploy", "status", message.task_id)
+    assert deploy_status["data"]["type"] == "deploy"
+
+
+def test_respond_publishes_to_the_workers_own_output_stream(
+    make_worker: MakeWorker, cli: Cli, redis_url: str
+) -> None:
+    worker = make_worker("DEVELOPER", WORKER_ID="po-7", REQUEST_ID="req-42")
+    answer, code = cli(worker, "respond", "--message", "Your API is being built.")
+    assert code == 0, answer
+    [entry] = stream_messages(redis_url, "worker:po:po-7:output")
+    output = POWorkerOutput.model_validate_json(entry["data"])
+    assert (output.text, output.user_id, output.request_id) == (
+        "Your API is being built.",
+        worker.user_id,
+        "req-42",
+    )
+
+
+def test_the_typer_runner_drives_the_same_commands(make_worker: MakeWorker) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    runner = CliRunner()
+    created = runner.invoke(
+        app,
+        ["project", "create", "--name", "via-runner", "--modules", "backend"],
+        env=worker.env,
+        standalone_mode=False,
+    )
+    listed = runner.invoke(app, ["project", "list"], env=worker.env, standalone_mode=False)
+    assert isinstance(created.return_value, Outcome), created.output
+    assert isinstance(listed.return_value, Outcome)
+    assert [p["name"] for p in listed.return_value.payload["data"]] == ["via-runner"]
+
+
+def test_the_console_script_prints_one_json_object_and_exits_zero(
+    make_worker: MakeWorker,
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    result = run_subprocess(worker.env, "project", "create", "--name", "sub", "--modules", "web")
+    listed = run_subprocess(worker.env, "project", "list")
+    assert result.returncode == 0, result.stderr
+    assert len(listed.stdout.splitlines()) == 1
+    assert json.loads(listed.stdout)["data"][0]["name"] == "sub"
+    assert worker.env["API_KEY"] not in result.stdout + result.stderr + listed.stdout
+
+
+def test_an_api_that_is_down_gives_a_json_error_and_a_nonzero_exit(
+    make_worker: MakeWorker,
+) -> None:
+    worker = make_worker("PRODUCT_OWNER", API_URL="http://127.0.0.1:9")
+    result = run_subprocess(worker.env, "project", "list")
+    body = json.loads(result.stdout)
+    assert result.returncode == 7
+    assert body["error"] == "ApiUnavailable"
+    assert "Traceback" not in result.stdout
+
+
+@pytest.mark.redis_restart
+def test_a_task_is_not_left_queued_when_redis_is_down(
+    make_worker: MakeWorker, cli: Cli, restartable_redis: RedisServer
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "orphan", "--modules", "backend")
+
+    restartable_redis.stop()
+    try:
+        started, code = cli(
+            worker, "engineering", "start", "--project", project["data"]["id"], "--spec", "x"
+        )
+    finally:
+        restartable_redis.start()
+
+    assert code == 9
+    assert started["error"] == "PublishFailed"
+    assert started["details"]["task_status"] == "failed"
+    task, _ = cli(worker, "engineering", "status", started["details"]["task_id"])
+    assert task["data"]["status"] == "failed"
+    assert task["data"]["error"].startswith("could not queue: Redis")
+
+
+def test_wait_returns_the_final_task_once_another_actor_finishes_it(
+    make_worker: MakeWorker, cli: Cli
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "waiting", "--modules", "backend")
+    started, _ = cli(
+        worker, "engineering", "start", "--project", project["data"]["id"], "--spec", "x"
+    )
+    task_id = started["data"]["task"]["id"]
+
+    def finish_later() -> None:
+        time.sleep(1.0)
+        with worker.service() as service:
+            service.patch(f"/api/tasks/{task_id}", json={"status": "completed"})
+
+    threading.Thread(target=finish_later).start()
+    waited, code = cli(worker, "engineering", "wait", task_id, "--timeout", "20")
+    foreign, foreign_code = cli(
+        make_worker("PRODUCT_OWNER"), "engineering", "wait", task_id, "--timeout", "0"
+    )
+
+    assert code == 0
+    assert waited["data"]["status"] == "completed"
+    assert (foreign_code, foreign["error"]) == (4, "NotFound")  # another user's task
+
+
+def test_wait_times_out_with_the_last_state(make_worker: MakeWorker, cli: Cli) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "slow", "--modules", "backend")
+    started, _ = cli(
+        worker, "engineering", "start", "--project", project["data"]["id"], "--spec", "x"
+    )
+    waited, code = cli(
+        worker, "engineering", "wait", started["data"]["task"]["id"], "--timeout", "1"
+    )
+    assert code == 10
+    assert waited["error"] == "Timeout"
+    assert waited["details"]["task"]["status"] == "queued"
+
+
+def test_diagnose_reports_api_redis_and_inconsistent_projects(
+    make_worker: MakeWorker, cli: Cli
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "stuck", "--modules", "backend")
+    with worker.service() as service:
+        service.patch(f"/api/projects/{project['data']['id']}", json={"status": "scaffolding"})
+
+    api_report, api_code = cli(worker, "diagnose", "api")
+    redis_report, redis_code = cli(worker, "diagnose", "redis")
+    projects_report, _ = cli(worker, "diagnose", "projects")
+
+    assert api_code == 0
+    assert api_report["data"]["health"]["database"] == "ok"
+    assert redis_code == 0
+    assert redis_report["data"]["redis_version"]
+    assert projects_report["data"]["problems"] == [
+        {
+            "project_id": project["data"]["id"],
+            "name": "stuck",
+            "status": "scaffolding",
+            "problem": "scaffolding but no engineering task is queued or running",
+        }
+    ]
+
+
+def test_an_unknown_key_is_an_api_error_not_a_crash(make_worker: MakeWorker, cli: Cli) -> None:
+    worker = make_worker("PRODUCT_OWNER", API_KEY="cgo_wrong")
+    body, code = cli(worker, "project", "list")
+    assert code == 6
+    assert body["error"] == "ApiError"
+    assert body["details"]["status"] == 401
+
+
+ARGS: dict[str, list[str]] = {
+    "project.create": ["project", "create", "--name", "perm", "--modules", "backend"],
+    "project.list": ["project", "list"],
+    "project.get": ["project", "get", "0" * 32],
+    "project.tasks": ["project", "tasks", "0" * 32],
+    "engineering.start": ["engineering", "start", "--project", "0" * 32, "--spec", "s"],
+    "engineering.status": ["engineering", "status", "0" * 32],
+    "engineering.wait": ["engineering", "wait", "0" * 32, "--timeout", "0"],
+    "deploy.start": ["deploy", "start", "--project", "0" * 32],
+    "deploy.status": ["deploy", "status", "0" * 32],
+    "infra.servers": ["infra", "servers"],
+    "infra.incidents": ["infra", "incidents"],
+    "respond": ["respond", "--message", "hi"],
+    "diagnose.api": ["diagnose", "api"],
+    "diagnose.redis": ["diagnose", "redis"],
+    "diagnose.projects": ["diagnose", "projects"],
+}
+PROFILE_GRANTS = {
+    "PRODUCT_OWNER": set(COMMANDS),
+    "DEVELOPER": {"project.get", "project.list", "engineering.status", "respond"},
+    "DEVOPS": {
+        "project.get",
+        "deploy.start",
+        "deploy.status",
+        "infra.servers",
+        "infra.incidents",
+        "respond",
+    },
+    None: set(),
+}
+
+
+def test_every_command_has_arguments_in_the_matrix() -> None:
+    assert set(ARGS) == set(COMMANDS)
+
+
+@pytest.mark.parametrize("profile", list(PROFILE_GRANTS), ids=str)
+def test_the_permission_matrix_holds_for_every_command_and_profile(
+    make_worker: MakeWorker, cli: Cli, profile: str | None
+) -> None:
+    worker = make_worker(profile)
+    for command, argv in ARGS.items():
+        body, code = cli(worker, *argv)
+        denied = body.get("error") == "PermissionDenied"
+        assert denied is (command not in PROFILE_GRANTS[profile]), (command, body)
+        if denied:
+            assert code == 3
+            assert body["details"]["command"] == command

@@ -1,0 +1,177 @@
+"""Output shapes for every error kind, and the handlers' rules with fake ports."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from orchestrator_cli import errors
+from orchestrator_cli.config import CliConfig
+from orchestrator_cli.handlers import project_problem, start_task, wait_for_task
+from orchestrator_cli.output import failure, success
+from pydantic import BaseModel
+
+ERROR_KINDS = [
+    errors.InvalidArguments,
+    errors.PermissionDenied,
+    errors.NotFound,
+    errors.Conflict,
+    errors.ApiError,
+    errors.ApiUnavailable,
+    errors.RedisUnavailable,
+    errors.PublishFailed,
+    errors.Timeout,
+    errors.ConfigurationError,
+    errors.InternalError,
+]
+
+
+def test_a_success_is_one_json_object_with_data_and_message() -> None:
+    outcome = success({"id": "p1"}, "created")
+    assert json.loads(outcome.render()) == {
+        "success": True,
+        "data": {"id": "p1"},
+        "message": "created",
+    }
+    assert outcome.exit_code == 0
+
+
+@pytest.mark.parametrize("kind", ERROR_KINDS, ids=lambda k: k.kind)
+def test_every_error_kind_prints_its_name_message_details_and_a_nonzero_code(
+    kind: type[errors.CliError],
+) -> None:
+    outcome = failure(kind("it broke", {"field": "x"}))
+    assert json.loads(outcome.render()) == {
+        "success": False,
+        "error": kind.kind,
+        "message": "it broke",
+        "details": {"field": "x"},
+    }
+    assert outcome.exit_code != 0
+
+
+def test_error_kinds_have_distinct_exit_codes() -> None:
+    codes = [k.exit_code for k in ERROR_KINDS]
+    assert len(set(codes)) == len(codes)
+
+
+CONFIG = CliConfig.from_env({"USER_ID": "u1", "API_KEY": "k"})
+
+
+class FakeApi:
+    def __init__(self) -> None:
+        self.tasks: dict[str, dict[str, Any]] = {}
+        self.statuses: list[str] = []
+
+    def get(self, path: str, **params: Any) -> Any:
+        if path.startswith("/api/projects/"):
+            return {"id": path.rsplit("/", 1)[1], "owner_id": "u1"}
+        task = self.tasks[path.rsplit("/", 1)[1]]
+        if self.statuses:
+            task["status"] = self.statuses.pop(0)
+        return task
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        task = {"id": f"t{len(self.tasks) + 1}", "status": "queued", **body}
+        self.tasks[task["id"]] = task
+        return task
+
+    def patch(self, path: str, body: dict[str, Any]) -> Any:
+        task = self.tasks[path.rsplit("/", 1)[1]]
+        task.update(body)
+        return task
+
+
+class FakeQueue:
+    def __init__(self, fail: bool = False) -> None:
+        self.fail = fail
+        self.published: list[tuple[str, BaseModel]] = []
+
+    def publish(self, stream: str, message: BaseModel) -> str:
+        if self.fail:
+            raise errors.RedisUnavailable("Redis is unreachable: refused")
+        self.published.append((stream, message))
+        return "1-0"
+
+    def ping(self, streams: list[str]) -> dict[str, Any]:
+        return {}
+
+
+class TestStartTask:
+    def test_the_task_is_created_then_its_message_queued(self) -> None:
+        api, queue = FakeApi(), FakeQueue()
+        started = start_task("engineering", "p1", "spec", api=api, queue=queue, config=CONFIG)
+        [(stream, message)] = queue.published
+        assert stream == "engineering:queue"
+        assert message.model_dump(
+            include={"task_id", "project_id", "user_id", "callback_stream", "request_id"}
+        ) == {
+            "task_id": "t1",
+            "project_id": "p1",
+            "user_id": "u1",
+            "callback_stream": "task_progress:t1",
+            "request_id": "t1",
+        }
+        assert started["entry_id"] == "1-0"
+
+    def test_a_task_that_cannot_be_queued_is_marked_failed(self) -> None:
+        api = FakeApi()
+        with pytest.raises(errors.PublishFailed) as caught:
+            start_task("deploy", "p1", "", api=api, queue=FakeQueue(fail=True), config=CONFIG)
+        assert api.tasks["t1"]["status"] == "failed"
+        assert api.tasks["t1"]["error"] == "could not queue: Redis is unreachable: refused"
+        assert caught.value.details == {
+            "task_id": "t1",
+            "cause": "RedisUnavailable",
+            "task_status": "failed",
+        }
+
+
+class TestWaitForTask:
+    def test_it_polls_with_growing_delays_until_the_task_ends(self) -> None:
+        api = FakeApi()
+        api.post("/api/tasks", {})
+        api.statuses = ["queued", "running", "running", "running", "completed"]
+        now = [0.0]
+        sleeps: list[float] = []
+
+        def sleep(seconds: float) -> None:
+            sleeps.append(seconds)
+            now[0] += seconds
+
+        task = wait_for_task("t1", 60, api=api, clock=lambda: now[0], sleep=sleep)
+        assert task["status"] == "completed"
+        assert sleeps == [0.5, 1.0, 2.0, 4.0]
+
+    def test_it_gives_up_at_the_timeout_with_the_last_state(self) -> None:
+        api = FakeApi()
+        api.post("/api/tasks", {})
+        now = [0.0]
+
+        def sleep(seconds: float) -> None:
+            now[0] += seconds
+
+        with pytest.raises(errors.Timeout) as caught:
+            wait_for_task("t1", 3, api=api, clock=lambda: now[0], sleep=sleep)
+        assert caught.value.details["task"]["status"] == "queued"
+        assert now[0] == 3
+
+
+@pytest.mark.parametrize(
+    ("status", "tasks", "flagged"),
+    [
+        ("developing", [], True),
+        ("developing", [{"type": "engineering", "status": "running"}], False),
+        ("developing", [{"type": "deploy", "status": "running"}], True),
+        ("deploying", [{"type": "deploy", "status": "queued"}], False),
+        ("deploying", [{"type": "deploy", "status": "failed"}], True),
+        ("archived", [{"type": "engineering", "status": "queued"}], True),
+        ("active", [{"type": "deploy", "status": "completed"}], False),
+        ("draft", [], False),
+    ],
+)
+def test_projects_whose_status_and_tasks_disagree_are_flagged(
+    status: str, tasks: list[dict[str, Any]], flagged: bool
+) -> None:
+    assert (project_problem(status, tasks) is not None) is flagged
