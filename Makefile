@@ -33,6 +33,8 @@ typecheck: sync
 	MYPYPATH=services/api/tests $(RUN) mypy services/api/src services/api/tests
 	MYPYPATH=packages/orchestrator-cli/tests $(RUN) mypy packages/orchestrator-cli/src \
 		packages/orchestrator-cli/tests
+	MYPYPATH=packages/worker-wrapper/tests $(RUN) mypy packages/worker-wrapper/src \
+		packages/worker-wrapper/tests
 
 test: lint typecheck
 	$(RUN) pytest

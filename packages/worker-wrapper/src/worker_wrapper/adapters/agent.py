@@ -1,0 +1,89 @@
+"""One turn of the agent: its instructions in place, its process run, its output read."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+import structlog
+
+from worker_wrapper.adapters.process import AgentProcess
+from worker_wrapper.runners.base import AgentTurn, Runner
+
+log = structlog.get_logger("worker_wrapper")
+
+
+class TurnStatus(StrEnum):
+    OK = "ok"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True)
+class TurnResult:
+    status: TurnStatus
+    turn: AgentTurn | None
+    exit_code: int | None
+    stderr_tail: str = ""
+
+    @property
+    def error(self) -> str:
+        detail = self.stderr_tail.strip()[-2000:]
+        return f"agent exited with {self.exit_code}" + (f": {detail}" if detail else "")
+
+
+class Agent:
+    def __init__(
+        self, runner: Runner, process: AgentProcess, *, home: Path, env: Mapping[str, str]
+    ) -> None:
+        self.runner = runner
+        self._process = process
+        self._home = home
+        self._env = dict(env)
+
+    @property
+    def instructions_file(self) -> str:
+        return self.runner.instructions_file
+
+    async def turn(
+        self,
+        prompt: str,
+        *,
+        cwd: Path,
+        session_id: str | None,
+        timeout_s: float,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> TurnResult:
+        self._home.mkdir(parents=True, exist_ok=True)
+        invocation = self.runner.invocation(
+            prompt, session_id=session_id, home=self._home, env=self._env
+        )
+        for path, content in invocation.extra_files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(content)
+        # Per-turn values (the request being answered, variables named in AGENT_EXTRA_ENV) are
+        # chosen by the wrapper, so they join after the runner's allowlist.
+        env = {**invocation.env, **(extra_env or {})}
+        log.info("agent turn starting", argv0=invocation.argv[0], resume=bool(session_id))
+        result = await self._process.run(
+            invocation.argv, cwd=cwd, env=env, timeout_s=timeout_s, stdin=invocation.stdin
+        )
+        if result.stopped:
+            return TurnResult(TurnStatus.STOPPED, None, result.exit_code, result.stderr_tail)
+        if result.timed_out:
+            return TurnResult(TurnStatus.TIMEOUT, None, result.exit_code, result.stderr_tail)
+        try:
+            turn = self.runner.parse(result.stdout)
+        except ValueError:
+            return TurnResult(
+                TurnStatus.CRASHED,
+                None,
+                result.exit_code,
+                result.stderr_tail or result.stdout[-2000:],
+            )
+        if result.exit_code != 0 and not turn.text:
+            return TurnResult(TurnStatus.CRASHED, turn, result.exit_code, result.stderr_tail)
+        return TurnResult(TurnStatus.OK, turn, result.exit_code, result.stderr_tail)

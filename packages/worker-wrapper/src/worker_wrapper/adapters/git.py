@@ -1,0 +1,78 @@
+"""git, run by the wrapper itself (never trusted to the agent): clone, read the commit, push."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+
+class GitError(RuntimeError):
+    pass
+
+
+class Git:
+    def __init__(self, *, author_name: str, author_email: str, token: str = "") -> None:
+        self._author = (author_name, author_email)
+        self._env = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": os.environ.get("HOME", "/"),
+            "GIT_TERMINAL_PROMPT": "0",
+        }
+        if token:
+            # The token reaches git through its environment, never its command line.
+            self._env.update(
+                GIT_CONFIG_COUNT="1",
+                GIT_CONFIG_KEY_0="http.extraHeader",
+                GIT_CONFIG_VALUE_0=f"Authorization: Bearer {token}",
+            )
+
+    async def _git(self, *args: str, cwd: Path | None = None) -> str:
+        process = await asyncio.create_subprocess_exec(
+            "git",
+            *args,
+            cwd=cwd,
+            env=self._env,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await process.communicate()
+        if process.returncode != 0:
+            raise GitError(f"git {args[0]} failed: {err.decode(errors='replace').strip()[-1000:]}")
+        return out.decode().strip()
+
+    async def clone(self, url: str, branch: str, dest: Path) -> str:
+        """Clone `url` into `dest` on `branch` (created from the default branch if new);
+        returns the commit the work starts from."""
+        await self._git("clone", "--quiet", url, str(dest))
+        remote = await self._git("ls-remote", "--heads", "origin", branch, cwd=dest)
+        if remote:
+            await self._git("checkout", "--quiet", branch, cwd=dest)
+        else:
+            await self._git("checkout", "--quiet", "-b", branch, cwd=dest)
+        await self._git("config", "user.name", self._author[0], cwd=dest)
+        await self._git("config", "user.email", self._author[1], cwd=dest)
+        return await self.head(dest)
+
+    async def head(self, repo: Path) -> str:
+        return await self._git("rev-parse", "HEAD", cwd=repo)
+
+    async def changed_files(self, repo: Path, base: str, head: str) -> list[str]:
+        out = await self._git("diff", "--name-only", f"{base}..{head}", cwd=repo)
+        return [line for line in out.splitlines() if line]
+
+    async def push(self, repo: Path, branch: str) -> None:
+        await self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=repo)
+
+    async def is_tracked(self, repo: Path, path: str) -> bool:
+        try:
+            await self._git("ls-files", "--error-unmatch", path, cwd=repo)
+        except GitError:
+            return False
+        return True
+
+    async def ignore_locally(self, repo: Path, path: str) -> None:
+        exclude = repo / ".git" / "info" / "exclude"
+        exclude.parent.mkdir(parents=True, exist_ok=True)
+        with exclude.open("a") as handle:
+            handle.write(f"\n/{path}\n")

@@ -1,0 +1,34 @@
+"""The scripted agent: offline and deterministic, for demos and tests. Not intelligent."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from pathlib import Path
+
+from worker_wrapper.runners.base import BASE_ENV, CLI_ENV, AgentTurn, Invocation, allowed_env
+from worker_wrapper.runners.claude import ClaudeRunner
+
+
+class ScriptedRunner:
+    instructions_file = "AGENTS.md"
+
+    def __init__(self, script: Path | None) -> None:
+        self._script = script
+
+    def invocation(
+        self, prompt: str, *, session_id: str | None, home: Path, env: Mapping[str, str]
+    ) -> Invocation:
+        argv = [sys.executable, "-m", "worker_wrapper.scripted_agent", "--state-dir", str(home)]
+        if self._script is not None:
+            argv += ["--script", str(self._script)]
+        if session_id:
+            argv += ["--resume", session_id]
+        argv.append(prompt)
+        agent_env = allowed_env(env, *BASE_ENV, *CLI_ENV)
+        agent_env.update(HOME=str(home))
+        return Invocation(argv, agent_env)
+
+    def parse(self, stdout: str) -> AgentTurn:
+        # The scripted agent prints Claude Code's result shape.
+        return ClaudeRunner.parse(ClaudeRunner("scripted", allowed_tools=""), stdout)

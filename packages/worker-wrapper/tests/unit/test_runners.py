@@ -1,0 +1,190 @@
+"""Each runner's exact command line and environment, pinned."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from worker_wrapper.runners.claude import ClaudeRunner
+from worker_wrapper.runners.codex import CodexRunner
+from worker_wrapper.runners.factory import FactoryRunner
+from worker_wrapper.runners.scripted import ScriptedRunner
+
+HOME = Path("/ws/home")
+ENV = {
+    "PATH": "/usr/bin",
+    "LANG": "C.UTF-8",
+    "API_URL": "http://api",
+    "API_KEY": "cgo_k",
+    "REDIS_URL": "redis://r",
+    "USER_ID": "u",
+    "WORKER_ID": "w",
+    "ALLOWED_COMMANDS": "DEVELOPER",
+    "ANTHROPIC_API_KEY": "sk-ant",
+    "OPENAI_API_KEY": "sk-oai",
+    "FACTORY_API_KEY": "fk",
+    "GIT_TOKEN": "ghs_secret",
+    "AWS_SECRET_ACCESS_KEY": "aws",
+    "DATABASE_URL": "postgresql://x",
+}
+CLI = {
+    k: ENV[k]
+    for k in ("API_URL", "API_KEY", "REDIS_URL", "USER_ID", "WORKER_ID", "ALLOWED_COMMANDS")
+}
+
+
+def test_claude_runs_print_mode_with_json_output_and_explicit_tools() -> None:
+    runner = ClaudeRunner("claude", allowed_tools="Bash,Read,Write", model="opus")
+    call = runner.invocation("do it", session_id=None, home=HOME, env=ENV)
+    assert call.argv == [
+        "claude",
+        "-p",
+        "do it",
+        "--output-format",
+        "json",
+        "--allowedTools",
+        "Bash,Read,Write",
+        "--permission-mode",
+        "bypassPermissions",
+        "--model",
+        "opus",
+    ]
+    assert call.env == {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        **CLI,
+        "ANTHROPIC_API_KEY": "sk-ant",
+        "HOME": "/ws/home",
+        "CLAUDE_CONFIG_DIR": "/ws/home/.claude",
+        "IS_SANDBOX": "1",
+        "DISABLE_AUTOUPDATER": "1",
+        "DISABLE_TELEMETRY": "1",
+        "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1",
+    }
+
+
+def test_claude_resumes_a_session() -> None:
+    call = ClaudeRunner("claude", allowed_tools="Bash").invocation(
+        "again", session_id="s-1", home=HOME, env=ENV
+    )
+    assert call.argv[-2:] == ["--resume", "s-1"]
+
+
+def test_codex_runs_exec_json_and_resumes_by_thread() -> None:
+    runner = CodexRunner("codex")
+    first = runner.invocation("do it", session_id=None, home=HOME, env=ENV)
+    again = runner.invocation("more", session_id="th-1", home=HOME, env=ENV)
+    assert first.argv == [
+        "codex",
+        "exec",
+        "--json",
+        "--skip-git-repo-check",
+        "--dangerously-bypass-approvals-and-sandbox",
+        "do it",
+    ]
+    assert again.argv[-3:] == ["resume", "th-1", "more"]
+    assert first.env == {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        **CLI,
+        "OPENAI_API_KEY": "sk-oai",
+        "HOME": "/ws/home",
+        "CODEX_HOME": "/ws/home/.codex",
+    }
+
+
+def test_droid_runs_exec_with_json_output_and_high_autonomy() -> None:
+    call = FactoryRunner("droid").invocation("do it", session_id="s", home=HOME, env=ENV)
+    assert call.argv == [
+        "droid",
+        "exec",
+        "-o",
+        "json",
+        "--auto",
+        "high",
+        "--session-id",
+        "s",
+        "do it",
+    ]
+    assert call.env == {
+        "PATH": "/usr/bin",
+        "LANG": "C.UTF-8",
+        **CLI,
+        "FACTORY_API_KEY": "fk",
+        "HOME": "/ws/home",
+    }
+
+
+def test_the_scripted_agent_runs_in_this_python_with_its_script() -> None:
+    call = ScriptedRunner(Path("/s.json")).invocation("x", session_id=None, home=HOME, env=ENV)
+    assert call.argv == [
+        sys.executable,
+        "-m",
+        "worker_wrapper.scripted_agent",
+        "--state-dir",
+        "/ws/home",
+        "--script",
+        "/s.json",
+        "x",
+    ]
+
+
+@pytest.mark.parametrize(
+    "runner",
+    [
+        ClaudeRunner("c", allowed_tools="Bash"),
+        CodexRunner("x"),
+        FactoryRunner("d"),
+        ScriptedRunner(None),
+    ],
+    ids=["claude", "codex", "factory", "scripted"],
+)
+def test_no_secret_outside_the_allowlist_reaches_the_agent_nor_any_key_its_argv(
+    runner: ClaudeRunner,
+) -> None:
+    call = runner.invocation("prompt", session_id=None, home=HOME, env=ENV)
+    assert not {"GIT_TOKEN", "AWS_SECRET_ACCESS_KEY", "DATABASE_URL"} & set(call.env)
+    assert not any(secret in " ".join(call.argv) for secret in ("sk-", "cgo_", "ghs_", "fk"))
+
+
+def test_claude_output_gives_text_session_usage_and_cost() -> None:
+    stdout = (
+        '{"type":"result","is_error":false,"result":"ok <result>{}</result>",'
+        '"session_id":"s-9","total_cost_usd":0.25,'
+        '"usage":{"input_tokens":100,"output_tokens":20,"cache_read_input_tokens":7}}'
+    )
+    turn = ClaudeRunner("c", allowed_tools="").parse(stdout)
+    assert (turn.text, turn.session_id) == ("ok <result>{}</result>", "s-9")
+    assert turn.usage is not None
+    assert (
+        turn.usage.input_tokens,
+        turn.usage.output_tokens,
+        turn.usage.cache_read_tokens,
+        turn.usage.cost_usd,
+    ) == (100, 20, 7, 0.25)
+
+
+def test_codex_events_give_the_last_message_thread_and_usage() -> None:
+    stdout = "\n".join(
+        [
+            '{"type":"thread.started","thread_id":"th-1"}',
+            '{"type":"item.completed","item":{"type":"agent_message","text":"working"}}',
+            '{"type":"item.completed","item":{"type":"command_execution","command":"ls"}}',
+            '{"type":"item.completed","item":{"type":"agent_message","text":"done"}}',
+            '{"type":"turn.completed","usage":{"input_tokens":50,"cached_input_tokens":5,'
+            '"output_tokens":9}}',
+        ]
+    )
+    turn = CodexRunner("codex").parse(stdout)
+    assert (turn.text, turn.session_id) == ("done", "th-1")
+    assert turn.usage is not None
+    assert (turn.usage.input_tokens, turn.usage.cache_read_tokens) == (50, 5)
+
+
+@pytest.mark.parametrize("garbage", ["", "not json", "[1, 2]"])
+def test_output_that_is_not_the_agents_format_is_refused(garbage: str) -> None:
+    with pytest.raises(ValueError):
+        ClaudeRunner("c", allowed_tools="").parse(garbage)
+    with pytest.raises(ValueError):
+        CodexRunner("x").parse(garbage)
