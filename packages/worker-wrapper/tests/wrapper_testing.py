@@ -13,6 +13,16 @@ import redis
 from shared.contracts import WorkerLifecycleEvent
 
 MOCK_AGENT = Path(__file__).with_name("mock_agent.py")
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def agent_binary(name: str) -> str:
+    """A real agent CLI installed by `make agents`; missing is a failure, never a skip."""
+    directory = Path(os.environ.get("CODEGEN_AGENTS_BIN", ROOT / "tools/agents/node_modules/.bin"))
+    binary = directory / name
+    if not binary.exists():
+        raise AssertionError(f"{binary} is missing: run `make agents`")
+    return str(binary)
 
 
 def make_bare_repo(root: Path) -> Path:

@@ -1,0 +1,172 @@
+"""The real Claude Code and Codex CLIs, driven by the real wrapper, against fake model APIs.
+
+The fakes speak the real protocols on loopback (Anthropic Messages with SSE; OpenAI Responses
+with SSE) and script the model's side: tool calls that write a file and commit it, then a final
+answer with the verdict. Everything else is real: the wrapper process, the agent binary running
+the tools, git, Redis.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+import redis
+from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput, POWorkerInput
+from shared.streams.wire import encode
+from shared.testing.fake_anthropic import FakeAnthropic, Text, ToolUse
+from shared.testing.fake_openai import FakeOpenAI, Message, ShellCall
+from wrapper_testing import (
+    agent_binary,
+    branch_head,
+    make_bare_repo,
+    start_wrapper,
+    wait_for,
+    wrapper_env,
+)
+
+VERDICT = '<result>{"status": "success", "summary": "added hello", "data": {}}</result>'
+CLAUDE_TEST_ENV = {
+    "ANTHROPIC_API_KEY": "sk-ant-fake",
+    # A fake that answers at once needs no retries; a broken one should fail fast, not in minutes.
+    "CLAUDE_CODE_MAX_RETRIES": "0",
+    "API_TIMEOUT_MS": "30000",
+    "AGENT_EXTRA_ENV": "CLAUDE_CODE_MAX_RETRIES,API_TIMEOUT_MS",
+}
+
+
+def publish(redis_url: str, stream: str, message: DeveloperWorkerInput | POWorkerInput) -> None:
+    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
+        client.xadd(stream, encode(message))
+
+
+def developer_task(repo: Path) -> DeveloperWorkerInput:
+    return DeveloperWorkerInput(
+        task_id="t-1",
+        project_id="p-1",
+        prompt="add hello.txt",
+        repo_url=str(repo),
+        branch="feature/hello",
+        timeout=120,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    return make_bare_repo(tmp_path)
+
+
+def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git(
+    redis_url: str, tmp_path: Path, repo: Path
+) -> None:
+    workspace = tmp_path / "ws"
+    turns = [
+        ToolUse(
+            "Write", {"file_path": str(workspace / "repo" / "hello.txt"), "content": "hello\n"}
+        ),
+        ToolUse("Bash", {"command": "git add hello.txt && git commit -m 'add hello'"}),
+        Text(f"Done.\n{VERDICT}"),
+    ]
+    with FakeAnthropic(turns) as fake:
+        publish(redis_url, "worker:developer:input", developer_task(repo))
+        process = start_wrapper(
+            wrapper_env(
+                redis_url,
+                workspace,
+                CLAUDE_BIN=agent_binary("claude"),
+                ANTHROPIC_BASE_URL=fake.base_url,
+                **CLAUDE_TEST_ENV,
+            )
+        )
+        [raw] = wait_for(redis_url, "worker:developer:output", 1, timeout=120)
+        code = process.wait(60)
+
+    output = DeveloperWorkerOutput.model_validate(raw)
+    assert (code, output.status, output.error) == (0, "success", None)
+    assert output.commit_sha == branch_head(repo, "feature/hello")
+    assert output.verdict is not None
+    assert output.verdict.summary == "added hello"
+    assert output.usage is not None
+    assert (output.usage.input_tokens or 0) > 0
+    assert (output.usage.output_tokens or 0) > 0
+    assert (output.usage.cost_usd or 0) > 0  # claude prices the tokens itself
+    assert len(fake.main_requests) == 3
+    assert fake.remaining_turns == 0
+    assert "tool_result" in fake.main_requests[1].text()
+    assert "add hello" in fake.main_requests[2].text()  # git's output went back to the model
+    # The instructions file stated the verdict protocol to the agent.
+    assert "<result>" in fake.main_requests[0].text()
+
+
+def test_a_po_workers_second_message_continues_the_claude_session(
+    redis_url: str, tmp_path: Path
+) -> None:
+    turns = [Text("What should the todo API store?"), Text("Tags, noted.")]
+    with FakeAnthropic(turns) as fake:
+        process = start_wrapper(
+            wrapper_env(
+                redis_url,
+                tmp_path / "ws",
+                WORKER_ID="po-1",
+                WORKER_TYPE="po",
+                CLAUDE_BIN=agent_binary("claude"),
+                ANTHROPIC_BASE_URL=fake.base_url,
+                **CLAUDE_TEST_ENV,
+            )
+        )
+        try:
+            publish(
+                redis_url,
+                "worker:po:po-1:input",
+                POWorkerInput(user_id="u-1", prompt="I want a todo API"),
+            )
+            wait_for(redis_url, "worker:po:po-1:output", 1, timeout=120)
+            publish(
+                redis_url,
+                "worker:po:po-1:input",
+                POWorkerInput(user_id="u-1", prompt="with tags please"),
+            )
+            answers = wait_for(redis_url, "worker:po:po-1:output", 2, timeout=120)
+        finally:
+            process.send_signal(signal.SIGTERM)
+            process.wait(30)
+
+    assert [a["text"] for a in answers] == ["What should the todo API store?", "Tags, noted."]
+    second = fake.main_requests[1].text()
+    assert "I want a todo API" in second  # the first turn is in the conversation it receives
+    assert "What should the todo API store?" in second
+    assert "with tags please" in second
+
+
+def test_codex_runs_a_shell_tool_that_commits_and_the_wrapper_reports_it(
+    redis_url: str, tmp_path: Path, repo: Path
+) -> None:
+    turns = [
+        ShellCall("echo hello > hello.txt && git add hello.txt && git commit -m 'add hello'"),
+        Message(f"Done.\n{VERDICT}"),
+    ]
+    with FakeOpenAI(turns) as fake:
+        publish(redis_url, "worker:developer:input", developer_task(repo))
+        process = start_wrapper(
+            wrapper_env(
+                redis_url,
+                tmp_path / "ws",
+                AGENT_TYPE="codex",
+                CODEX_BIN=agent_binary("codex"),
+                CODEX_CONFIG=fake.codex_config_toml(),
+                OPENAI_API_KEY="sk-openai-fake",
+            )
+        )
+        [raw] = wait_for(redis_url, "worker:developer:output", 1, timeout=120)
+        code = process.wait(60)
+
+    output = DeveloperWorkerOutput.model_validate(raw)
+    assert (code, output.status, output.error) == (0, "success", None)
+    assert output.commit_sha == branch_head(repo, "feature/hello")
+    assert output.usage is not None
+    assert output.usage.input_tokens == 200  # two model requests in the turn
+    assert fake.remaining_turns == 0
+    [tool_output] = fake.tool_outputs()
+    assert "add hello" in json.dumps(tool_output)
