@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import cast
 
 import redis
 from shared.contracts import DeveloperWorkerInput
@@ -73,8 +74,8 @@ def through_wrapper(url: str, root: Path, script: Path, n: int) -> float:
         time.sleep(0.005)
     elapsed = time.perf_counter() - start
     process.wait(30)
-    [(_, fields)] = client.xrange("worker:developer:output")  # type: ignore[misc]
-    assert json.loads(fields["data"])["status"] == "success"
+    entries = cast(list[tuple[str, dict[str, str]]], client.xrange("worker:developer:output"))
+    assert json.loads(entries[0][1]["data"])["status"] == "success"
     client.close()
     return elapsed
 
