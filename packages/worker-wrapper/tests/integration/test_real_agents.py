@@ -16,6 +16,7 @@ import pytest
 import redis
 from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput, POWorkerInput
 from shared.streams.wire import encode
+from shared.testing import fake_anthropic, fake_openai
 from shared.testing.fake_anthropic import FakeAnthropic, Text, ToolUse
 from shared.testing.fake_openai import FakeOpenAI, Message, ShellCall
 from wrapper_testing import (
@@ -62,7 +63,7 @@ def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git
     redis_url: str, tmp_path: Path, repo: Path
 ) -> None:
     workspace = tmp_path / "ws"
-    turns = [
+    turns: list[fake_anthropic.Turn] = [
         ToolUse(
             "Write", {"file_path": str(workspace / "repo" / "hello.txt"), "content": "hello\n"}
         ),
@@ -103,7 +104,10 @@ def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git
 def test_a_po_workers_second_message_continues_the_claude_session(
     redis_url: str, tmp_path: Path
 ) -> None:
-    turns = [Text("What should the todo API store?"), Text("Tags, noted.")]
+    turns: list[fake_anthropic.Turn] = [
+        Text("What should the todo API store?"),
+        Text("Tags, noted."),
+    ]
     with FakeAnthropic(turns) as fake:
         process = start_wrapper(
             wrapper_env(
@@ -143,7 +147,7 @@ def test_a_po_workers_second_message_continues_the_claude_session(
 def test_codex_runs_a_shell_tool_that_commits_and_the_wrapper_reports_it(
     redis_url: str, tmp_path: Path, repo: Path
 ) -> None:
-    turns = [
+    turns: list[fake_openai.Turn] = [
         ShellCall("echo hello > hello.txt && git add hello.txt && git commit -m 'add hello'"),
         Message(f"Done.\n{VERDICT}"),
     ]
