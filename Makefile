@@ -43,6 +43,8 @@ typecheck: sync
 		packages/orchestrator-cli/tests
 	MYPYPATH=packages/worker-wrapper/tests $(RUN) mypy packages/worker-wrapper/src \
 		packages/worker-wrapper/tests
+	MYPYPATH=services/worker-manager/tests $(RUN) mypy services/worker-manager/src \
+		services/worker-manager/tests
 
 test: lint typecheck agents
 	$(RUN) pytest

@@ -63,7 +63,9 @@ async def _developer(container: Container) -> int:
     outcome: dict[str, int] = {}
 
     async def handle(task: DeveloperWorkerInput) -> None:
-        reporter.state = {"state": "busy", "task_id": task.task_id, "request_id": task.request_id}
+        await reporter.set_state(
+            {"state": "busy", "task_id": task.task_id, "request_id": task.request_id}
+        )
         try:
             output = await developer.run_task(
                 task,
@@ -80,7 +82,9 @@ async def _developer(container: Container) -> int:
         await reporter.publish(DEVELOPER_OUTPUT.pattern, output)
         outcome["code"] = 0 if output.status == "success" else 1
         outcome["task"] = 1
-        reporter.state = {"state": "done", "task_id": task.task_id, "status": str(output.status)}
+        await reporter.set_state(
+            {"state": "done", "task_id": task.task_id, "status": str(output.status)}
+        )
         consumer.stop()
         if "stopped" not in outcome:
             event = (
@@ -126,7 +130,7 @@ async def _po(container: Container) -> int:
     output_stream = PO_OUTPUT.name(worker_id=settings.worker_id)
 
     async def handle(message: POWorkerInput) -> None:
-        reporter.state = {"state": "busy", "request_id": message.request_id}
+        await reporter.set_state({"state": "busy", "request_id": message.request_id})
         answer = await po.answer(
             message,
             agent=container.agent,
@@ -136,7 +140,7 @@ async def _po(container: Container) -> int:
             extra_env=container.extra_env,
         )
         await reporter.publish(output_stream, answer)
-        reporter.state = {"state": "idle"}
+        await reporter.set_state({"state": "idle"})
 
     consumer = StreamConsumer(
         container.redis,

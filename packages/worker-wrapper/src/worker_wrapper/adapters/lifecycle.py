@@ -71,15 +71,23 @@ class Reporter:
         )
         await self.publish(WORKER_LIFECYCLE.pattern, message)
 
+    async def set_state(self, state: dict[str, Any]) -> None:
+        """Change what the heartbeat says, at once: worker-manager must not see a busy worker
+        as idle (and pause it) for a third of a heartbeat."""
+        self.state = state
+        await self._beat()
+
+    async def _beat(self) -> None:
+        try:
+            value = json.dumps({**self.state, "at": time.time()})
+            await self._redis.set(heartbeat_key(self._worker_id), value, ex=self._ttl_s)
+        except REDIS_UNAVAILABLE as exc:
+            log.warning("heartbeat failed", error=str(exc))
+
     async def beat_forever(self) -> None:
         """Refresh the heartbeat key every third of its lifetime until cancelled."""
-        key = heartbeat_key(self._worker_id)
         while True:
-            try:
-                value = json.dumps({**self.state, "at": time.time()})
-                await self._redis.set(key, value, ex=self._ttl_s)
-            except REDIS_UNAVAILABLE as exc:
-                log.warning("heartbeat failed", error=str(exc))
+            await self._beat()
             await asyncio.sleep(self._ttl_s / 3)
 
     async def clear_heartbeat(self) -> None:

@@ -1,0 +1,1 @@
+"""worker-manager: the control plane of workers."""

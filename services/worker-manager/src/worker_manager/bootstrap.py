@@ -1,0 +1,56 @@
+"""The composition root of worker-manager."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from redis.asyncio import Redis
+from shared.streams import Idempotency, RedisStreamPublisher, connect_redis
+
+from worker_manager.adapters.api_keys import ApiWorkerKeys
+from worker_manager.adapters.outputs import UnfinishedWork
+from worker_manager.adapters.process_backend import ProcessBackend
+from worker_manager.adapters.status_store import StatusStore
+from worker_manager.config import ManagerSettings
+from worker_manager.ports import WorkerBackend, WorkerKeys
+
+
+@dataclass(frozen=True)
+class Container:
+    settings: ManagerSettings
+    redis: Redis
+    http: httpx.AsyncClient
+    store: StatusStore
+    backend: WorkerBackend
+    keys: WorkerKeys
+    publisher: RedisStreamPublisher
+    idempotency: Idempotency
+    unfinished: UnfinishedWork
+    workspace_root: Path
+
+
+def make_backend(settings: ManagerSettings) -> WorkerBackend:
+    return ProcessBackend(settings.wrapper_command)
+
+
+def bootstrap(settings: ManagerSettings, *, backend: WorkerBackend | None = None) -> Container:
+    redis = connect_redis(settings.redis_url)
+    http = httpx.AsyncClient(
+        base_url=settings.api_url,
+        headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
+        timeout=10,
+    )
+    return Container(
+        settings=settings,
+        redis=redis,
+        http=http,
+        store=StatusStore(redis),
+        backend=backend or make_backend(settings),
+        keys=ApiWorkerKeys(http),
+        publisher=RedisStreamPublisher(redis),
+        idempotency=Idempotency(redis, lease_s=120),
+        unfinished=UnfinishedWork(redis),
+        workspace_root=settings.data_dir.resolve(),
+    )

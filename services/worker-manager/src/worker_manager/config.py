@@ -1,0 +1,35 @@
+"""worker-manager's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal, Self
+
+from pydantic import Field, SecretStr, model_validator
+from shared.settings import ServiceSettings
+
+
+class ManagerSettings(ServiceSettings):
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis.")
+    api_url: str = Field(default="http://127.0.0.1:8000", description="The API.")
+    api_key: SecretStr = Field(default=SecretStr(""), description="worker-manager's service key.")
+    backend: Literal["process"] = Field(default="process", description="Worker backend.")
+    data_dir: Path = Field(default=Path(".data/workers"), description="Workers' workspaces.")
+    max_workers: int = Field(default=10, ge=1, description="Live workers at most.")
+    task_timeout_s: float = Field(default=1800, gt=0, description="An agent's time limit.")
+    idle_timeout_s: float = Field(default=3600, gt=0, description="Pause workers idle this long.")
+    monitor_interval_s: float = Field(default=2.0, gt=0, description="Deaths and idleness check.")
+    worker_key_ttl_s: int = Field(default=24 * 3600, gt=0, description="Worker API key lifetime.")
+    stop_grace_s: float = Field(default=10, ge=0, description="SIGTERM → SIGKILL on delete.")
+    wrapper_command: str = Field(default="worker-wrapper", description="The wrapper executable.")
+    worker_env_passthrough: str = Field(
+        default="", description="Comma list of variables handed to every worker (agent config)."
+    )
+    consumer_name: str = Field(default="worker-manager-1", description="This replica's name.")
+
+    @model_validator(mode="after")
+    def _idle_outlasts_a_task(self) -> Self:
+        # A worker busy with a long task would otherwise look idle and be paused mid-task.
+        if self.idle_timeout_s <= self.task_timeout_s:
+            raise ValueError("idle_timeout_s must be greater than task_timeout_s")
+        return self

@@ -1,0 +1,149 @@
+"""worker:lifecycle (worker-manager is its only consumer) and the watch over workers' processes."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime
+
+import structlog
+from shared.contracts import LifecycleEventKind, WorkerLifecycleEvent, WorkerState, WorkerType
+from shared.streams.registry import DEVELOPER_INPUT, PO_INPUT
+
+from worker_manager.bootstrap import Container
+from worker_manager.domain.status import FINAL, exit_reason, next_state
+from worker_manager.handlers.commands import revoke_key
+
+log = structlog.get_logger("worker_manager")
+
+
+async def handle_lifecycle(event: WorkerLifecycleEvent, *, deps: Container) -> None:
+    record = await deps.store.record(event.worker_id)
+    if not record:
+        log.warning("lifecycle event for an unknown worker", worker_id=event.worker_id)
+        return
+    state = next_state(WorkerState(record["state"]), event.event)
+    fields: dict[str, object] = {}
+    if event.task_id:
+        fields["current_task_id"] = event.task_id
+    if event.exit_code is not None:
+        fields["exit_code"] = event.exit_code
+    if event.error:
+        fields["error"] = event.error
+    if state in FINAL and event.event is not LifecycleEventKind.STARTED:
+        # Clean up before the final state shows, so whoever sees it sees a finished worker.
+        await deps.unfinished.report(
+            event.worker_id, event.error or exit_reason(event.exit_code), event.exit_code
+        )
+        await revoke_key(event.worker_id, deps=deps)
+    await deps.store.update(event.worker_id, state, **fields)
+
+
+async def watch_workers(deps: Container) -> None:
+    """One pass: deaths, idle workers to pause, paused workers with work to wake."""
+    for worker_id in await deps.store.live():
+        try:
+            await _watch(worker_id, deps)
+        except Exception:
+            log.exception("watching a worker failed", worker_id=worker_id)
+
+
+async def _watch(worker_id: str, deps: Container) -> None:
+    record = await deps.store.record(worker_id)
+    handle = record.get("handle")
+    if not record or not handle:
+        return
+    exit_code = await deps.backend.exit_code(handle)
+    if exit_code is not None:
+        await _ended(worker_id, WorkerState(record["state"]), exit_code, deps)
+        return
+    state = WorkerState(record["state"])
+    if state is WorkerState.RUNNING:
+        await _maybe_pause(worker_id, record, deps)
+    elif state is WorkerState.PAUSED and await _has_work(worker_id, record, deps):
+        await deps.backend.resume(handle)
+        await deps.store.update(worker_id, WorkerState.RUNNING, last_active_at=_now())
+        log.info("woke a paused worker: input is waiting", worker_id=worker_id)
+
+
+async def _ended(worker_id: str, state: WorkerState, exit_code: int, deps: Container) -> None:
+    reason = exit_reason(None if exit_code == -1 else exit_code)
+    await deps.unfinished.report(worker_id, reason, exit_code)
+    await revoke_key(worker_id, deps=deps)
+    if state not in FINAL:
+        final = WorkerState.COMPLETED if exit_code == 0 else WorkerState.FAILED
+        await deps.store.update(
+            worker_id, final, exit_code=exit_code, error=None if exit_code == 0 else reason
+        )
+    else:
+        await deps.store.update(worker_id, state, exit_code=exit_code)
+    log.info("worker ended", worker_id=worker_id, exit_code=exit_code)
+
+
+async def _maybe_pause(worker_id: str, record: dict[str, str], deps: Container) -> None:
+    beat = await deps.redis.get(f"worker:heartbeat:{worker_id}")
+    if beat and json.loads(beat).get("state") == "busy":
+        await deps.store.update(
+            worker_id,
+            last_active_at=_now(),
+            current_task_id=json.loads(beat).get("task_id"),
+            current_request_id=json.loads(beat).get("request_id"),
+        )
+        return
+    last = datetime.fromisoformat(record.get("last_active_at") or record["started_at"])
+    idle_s = time.time() - last.timestamp()
+    if idle_s <= deps.settings.idle_timeout_s or not beat:  # no heartbeat yet: still starting
+        return
+    if await _has_work(worker_id, record, deps):
+        await deps.store.update(worker_id, last_active_at=_now())
+        return
+    await deps.backend.pause(record["handle"])
+    await deps.store.update(worker_id, WorkerState.PAUSED)
+    log.info("paused an idle worker", worker_id=worker_id, idle_s=round(idle_s))
+
+
+async def _has_work(worker_id: str, record: dict[str, str], deps: Container) -> bool:
+    # A paused worker blocked in XREADGROUP is still handed new entries by Redis: they show as
+    # pending to it rather than as undelivered, so both count.
+    return await _holds_input(worker_id, record, deps) or await _has_waiting_input(record, deps)
+
+
+async def _holds_input(worker_id: str, record: dict[str, str], deps: Container) -> bool:
+    """Whether the worker has taken an input it has not acknowledged: it is working."""
+    stream, group = _input(record)
+    try:
+        pending = await deps.redis.xpending_range(
+            stream, group, min="-", max="+", count=1, consumername=worker_id
+        )
+    except Exception:
+        return False
+    return bool(pending)
+
+
+def _input(record: dict[str, str]) -> tuple[str, str]:
+    if record.get("worker_type") == WorkerType.PO.value:
+        return PO_INPUT.name(worker_id=record["worker_id"]), "po-worker"
+    return DEVELOPER_INPUT.pattern, "developer-workers"
+
+
+async def _has_waiting_input(record: dict[str, str], deps: Container) -> bool:
+    """Entries in the worker's input stream that its group has not been given yet."""
+    stream, group = _input(record)
+    newest = await deps.redis.xrevrange(stream, count=1)
+    if not newest:
+        return False
+    try:
+        groups = await deps.redis.xinfo_groups(stream)
+    except Exception:
+        return True
+    delivered = next((g["last-delivered-id"] for g in groups if g["name"] == group), "0-0")
+    return _id(str(newest[0][0])) > _id(str(delivered))
+
+
+def _id(entry_id: str) -> tuple[int, int]:
+    ms, _, seq = entry_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

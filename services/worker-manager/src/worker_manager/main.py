@@ -1,0 +1,80 @@
+"""`worker-manager`: consumes worker:commands and worker:lifecycle, and watches the workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import signal
+
+import structlog
+from shared.logging import configure_logging
+from shared.streams import StreamConsumer
+from shared.streams.registry import WORKER_COMMANDS, WORKER_LIFECYCLE
+
+from worker_manager.bootstrap import Container, bootstrap
+from worker_manager.config import ManagerSettings
+from worker_manager.handlers.commands import handle_command
+from worker_manager.handlers.lifecycle import handle_lifecycle, watch_workers
+
+log = structlog.get_logger("worker_manager")
+
+
+async def watch_forever(deps: Container, stop: asyncio.Event) -> None:
+    while not stop.is_set():
+        await watch_workers(deps)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), deps.settings.monitor_interval_s)
+
+
+async def serve(deps: Container, stop: asyncio.Event) -> None:
+    name = deps.settings.consumer_name
+    consumers = [
+        StreamConsumer(
+            deps.redis,
+            stream=WORKER_COMMANDS.pattern,
+            group="worker-manager",
+            consumer=name,
+            handler=functools.partial(handle_command, deps=deps),
+        ),
+        StreamConsumer(
+            deps.redis,
+            stream=WORKER_LIFECYCLE.pattern,
+            group="worker-manager",
+            consumer=name,
+            handler=functools.partial(handle_lifecycle, deps=deps),
+        ),
+    ]
+
+    async def stop_consumers() -> None:
+        await stop.wait()
+        for consumer in consumers:
+            consumer.stop()
+
+    try:
+        async with asyncio.TaskGroup() as tasks:
+            tasks.create_task(stop_consumers())
+            tasks.create_task(watch_forever(deps, stop))
+            for consumer in consumers:
+                tasks.create_task(consumer.run())
+    finally:
+        await deps.http.aclose()
+        await deps.redis.aclose()
+
+
+async def run(settings: ManagerSettings) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve(bootstrap(settings), stop)
+
+
+def main() -> None:
+    settings = ManagerSettings()
+    configure_logging("worker-manager", json=settings.log_json, level=settings.log_level)
+    asyncio.run(run(settings))
+
+
+if __name__ == "__main__":
+    main()
