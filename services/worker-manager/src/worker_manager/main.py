@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import signal
+import time
 
 import structlog
 from shared.logging import configure_logging
@@ -21,8 +22,15 @@ log = structlog.get_logger("worker_manager")
 
 
 async def watch_forever(deps: Container, stop: asyncio.Event) -> None:
+    next_gc = 0.0
     while not stop.is_set():
         await watch_workers(deps)
+        images = getattr(deps.backend, "images", None)
+        if images is not None and time.monotonic() >= next_gc:
+            removed = await images.collect_garbage(deps.settings.image_gc_days)
+            if removed:
+                log.info("removed unused worker images", tags=removed)
+            next_gc = time.monotonic() + deps.settings.image_gc_interval_s
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), deps.settings.monitor_interval_s)
 

@@ -9,12 +9,15 @@ Fixtures:
 - `redis_client`: an async client (str responses) on that Redis, closed after the test;
 - `postgres_server`: the session's PostgresServer (stoppable), or None for an external one;
 - `databases`: creates and drops databases on that server (`create(template=…)` copies one);
-- `database_url`: a URL (`postgresql://…`) to a fresh database of its own for this test.
+- `database_url`: a URL (`postgresql://…`) to a fresh database of its own for this test;
+- `docker_host`: a Docker-compatible engine's URL (podman's API unless DOCKER_HOST is set).
 """
 
 from __future__ import annotations
 
 import os
+import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 
 import pytest
@@ -92,3 +95,29 @@ def database_url(databases: Databases) -> Iterator[str]:
         yield url
     finally:
         databases.drop(url)
+
+
+@pytest.fixture(scope="session")
+def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A Docker-compatible engine: `DOCKER_HOST` if set, else podman's API service on a socket
+    of its own (`make containers` installs podman). Missing is a failure, not a skip."""
+    if os.environ.get("DOCKER_HOST"):
+        yield os.environ["DOCKER_HOST"]
+        return
+    socket_path = tmp_path_factory.mktemp("podman") / "podman.sock"
+    url = f"unix://{socket_path}"
+    service = subprocess.Popen(
+        ["podman", "system", "service", "--time=0", url],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while not socket_path.exists():
+        if service.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError("podman's API service did not start; run `make containers`")
+        time.sleep(0.05)
+    try:
+        yield url
+    finally:
+        service.terminate()
+        service.wait(10)

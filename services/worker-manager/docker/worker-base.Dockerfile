@@ -1,0 +1,35 @@
+# The image every worker runs: worker-wrapper and the orchestrator CLI, plus capability and agent
+# layers chosen by build arguments. worker-manager builds and tags it per agent type and sorted
+# capabilities (<prefix>:<hash>); BASE_IMAGE lets tests build from a local root filesystem.
+ARG BASE_IMAGE=debian:bookworm-slim
+FROM ${BASE_IMAGE}
+
+ARG CAPABILITY_PACKAGES=""
+ARG AGENT_TYPE=scripted
+ENV DEBIAN_FRONTEND=noninteractive
+
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends python3 python3-venv git ca-certificates \
+      ${CAPABILITY_PACKAGES} \
+ && rm -rf /var/lib/apt/lists/*
+
+# The agent layer: the CLI the worker drives (the scripted agent ships with the wrapper).
+RUN case "$AGENT_TYPE" in \
+      claude) apt-get update && apt-get install -y --no-install-recommends nodejs npm \
+              && npm install -g @anthropic-ai/claude-code@2.1.197 && rm -rf /var/lib/apt/lists/* ;; \
+      codex)  apt-get update && apt-get install -y --no-install-recommends nodejs npm \
+              && npm install -g @openai/codex@0.171.0 && rm -rf /var/lib/apt/lists/* ;; \
+      *) ;; \
+    esac
+
+# The wrapper, the CLI and every dependency arrive as wheels in the context, at the versions of
+# the lock file: the build needs no package index.
+COPY wheels /tmp/wheels
+RUN python3 -m venv /opt/worker \
+ && /opt/worker/bin/pip install --no-cache-dir --disable-pip-version-check --no-index \
+      --find-links /tmp/wheels worker-wrapper \
+ && rm -rf /tmp/wheels
+
+ENV PATH=/opt/worker/bin:$PATH WORKSPACE_DIR=/workspace
+WORKDIR /workspace
+ENTRYPOINT ["worker-wrapper"]

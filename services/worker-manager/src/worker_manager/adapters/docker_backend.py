@@ -1,0 +1,250 @@
+"""Workers as containers, through the Docker Engine API (Docker, or podman's compatible API).
+
+Images are built from docker/worker-base.Dockerfile per agent type and sorted capabilities and
+tagged `<prefix>:<hash>`; a tag that exists is reused. `last_used_at` per image lives in Redis so
+garbage collection removes what nobody used for N days — only images of its own prefix.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import io
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, cast
+
+import docker
+import structlog
+from docker.errors import ImageNotFound, NotFound
+from redis.asyncio import Redis
+from shared.contracts import AgentType, Capability
+
+from worker_manager.ports import WorkerSpec
+
+log = structlog.get_logger("worker_manager")
+
+DOCKERFILE = Path(__file__).resolve().parents[3] / "docker" / "worker-base.Dockerfile"
+LAST_USED = "worker-images:last-used"
+CAPABILITY_PACKAGES = {
+    Capability.GIT: "git",
+    Capability.CURL: "curl",
+    Capability.GITHUB_CLI: "gh",
+    Capability.DOCKER: "docker.io",
+}
+WRAPPER_PACKAGES = ("shared", "orchestrator-cli", "worker-wrapper")
+
+
+def image_tag(prefix: str, agent_type: AgentType, capabilities: Iterable[Capability]) -> str:
+    key = ",".join([agent_type.value, *sorted({c.value for c in capabilities})])
+    return f"{prefix}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+class WorkerImages:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        redis: Redis,
+        *,
+        prefix: str,
+        base_image: str,
+        wheels_dir: Path | None = None,
+        repo_root: Path | None = None,
+    ) -> None:
+        self._client = client
+        self._redis = redis
+        self.prefix = prefix
+        self._base_image = base_image
+        self._wheels_dir = wheels_dir
+        self._repo_root = repo_root or Path(__file__).resolve().parents[5]
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def ensure(self, agent_type: AgentType, capabilities: Iterable[Capability]) -> str:
+        """The image's id, building it on first use."""
+        capabilities = sorted(set(capabilities))
+        tag = image_tag(self.prefix, agent_type, capabilities)
+        async with self._locks.setdefault(tag, asyncio.Lock()):
+            try:
+                image = await asyncio.to_thread(self._client.images.get, tag)
+            except ImageNotFound:
+                log.info("building a worker image", tag=tag, agent_type=agent_type.value)
+                image = await asyncio.to_thread(self._build, tag, agent_type, capabilities)
+        await self._redis.hset(LAST_USED, tag, str(time.time()))
+        return str(image.id)
+
+    def _build(self, tag: str, agent_type: AgentType, capabilities: list[Capability]) -> Any:
+        packages = " ".join(CAPABILITY_PACKAGES[c] for c in capabilities if c is not Capability.GIT)
+        with tempfile.TemporaryDirectory() as context:
+            root = Path(context)
+            shutil.copy(DOCKERFILE, root / "Dockerfile")
+            self._wheels(root / "wheels")
+            image, _ = self._client.images.build(
+                path=str(root),
+                tag=tag,
+                rm=True,
+                network_mode="host",
+                buildargs={
+                    "BASE_IMAGE": self._base_image,
+                    "AGENT_TYPE": agent_type.value,
+                    "CAPABILITY_PACKAGES": packages,
+                },
+                labels={
+                    "codegen.image-prefix": self.prefix,
+                    "codegen.agent-type": agent_type.value,
+                },
+            )
+        return image
+
+    def _wheels(self, target: Path) -> None:
+        """The wrapper's wheels and its dependencies' (as locked), so the build is offline."""
+        target.mkdir()
+        if self._wheels_dir is not None:
+            for wheel in self._wheels_dir.glob("*.whl"):
+                shutil.copy(wheel, target)
+            return
+        run = functools.partial(
+            subprocess.run, cwd=self._repo_root, check=True, capture_output=True
+        )
+        for package in WRAPPER_PACKAGES:
+            run(["uv", "build", "--wheel", "--package", package, "--out-dir", str(target)])
+        requirements = target / "requirements.txt"
+        run(
+            [
+                "uv",
+                "export",
+                "--frozen",
+                "--package",
+                "worker-wrapper",
+                "--no-dev",
+                "--no-emit-workspace",
+                "--no-hashes",
+                "--output-file",
+                str(requirements),
+            ]
+        )
+        # Markers are for the image's Python, not ours (bookworm's 3.11.2 needs async-timeout, for
+        # one): download every locked wheel and let pip in the image pick what it needs.
+        lines = requirements.read_text().splitlines()
+        requirements.write_text("\n".join(line.split(" ;")[0] for line in lines) + "\n")
+        run(
+            [
+                "uv",
+                "tool",
+                "run",
+                "pip",
+                "download",
+                "--quiet",
+                "--disable-pip-version-check",
+                "--only-binary=:all:",
+                "--dest",
+                str(target),
+                "--requirement",
+                str(requirements),
+            ]
+        )
+
+    async def collect_garbage(self, max_idle_days: float) -> list[str]:
+        """Remove this prefix's images unused for `max_idle_days`; returns the removed tags."""
+        cutoff = time.time() - max_idle_days * 86400
+        used = cast(dict[str, str], await self._redis.hgetall(LAST_USED))
+        images = await asyncio.to_thread(self._client.images.list, name=self.prefix)
+        removed = []
+        for image in images:
+            for tag in image.tags:
+                if not tag.startswith(f"{self.prefix}:") and f"/{self.prefix}:" not in tag:
+                    continue
+                name = tag.split("/")[-1]
+                if float(used.get(name, "0")) >= cutoff:
+                    continue
+                await asyncio.to_thread(self._client.images.remove, tag, force=True)
+                await self._redis.hdel(LAST_USED, name)
+                removed.append(name)
+        return removed
+
+
+class DockerBackend:
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        images: WorkerImages,
+        *,
+        network_mode: str = "host",
+        cpus: float = 1.0,
+        memory: str = "2g",
+        pids_limit: int = 512,
+    ) -> None:
+        self._client = client
+        self.images = images
+        self._network_mode = network_mode
+        self._cpus = cpus
+        self._memory = memory
+        self._pids_limit = pids_limit
+
+    async def start(self, spec: WorkerSpec) -> str:
+        image = await self.images.ensure(spec.config.agent_type, spec.config.capabilities)
+        spec.workspace.mkdir(parents=True, exist_ok=True)
+        env = {**spec.env, "WORKSPACE_DIR": "/workspace", "HOME": "/workspace/home"}
+        env.pop("PATH", None)  # the image's PATH finds the wrapper
+        container = await asyncio.to_thread(
+            self._client.containers.run,
+            image,
+            detach=True,
+            name=spec.worker_id,
+            environment=env,
+            labels=spec.labels,
+            volumes={str(spec.workspace): {"bind": "/workspace", "mode": "rw"}},
+            network_mode=self._network_mode,
+            nano_cpus=int(self._cpus * 1e9),
+            mem_limit=self._memory,
+            pids_limit=self._pids_limit,
+            cap_drop=["ALL"],
+            security_opt=["no-new-privileges"],
+        )
+        return str(container.id)
+
+    async def exit_code(self, handle: str) -> int | None:
+        try:
+            container = await asyncio.to_thread(self._client.containers.get, handle)
+        except NotFound:
+            return -1
+        state = container.attrs["State"]
+        if state.get("Status") in ("created", "running", "paused", "restarting"):
+            return None
+        if state.get("OOMKilled"):
+            return 137
+        return int(state.get("ExitCode", -1))
+
+    async def stop(self, handle: str, grace_s: float) -> int | None:
+        try:
+            container = await asyncio.to_thread(self._client.containers.get, handle)
+        except NotFound:
+            return None
+        if container.status == "paused":
+            await asyncio.to_thread(container.unpause)
+        await asyncio.to_thread(container.stop, timeout=int(grace_s))
+        code = await self.exit_code(handle)
+        await asyncio.to_thread(container.remove, force=True)
+        return code
+
+    async def pause(self, handle: str) -> None:
+        container = await asyncio.to_thread(self._client.containers.get, handle)
+        await asyncio.to_thread(container.pause)
+
+    async def resume(self, handle: str) -> None:
+        container = await asyncio.to_thread(self._client.containers.get, handle)
+        await asyncio.to_thread(container.unpause)
+
+    async def read_file(self, handle: str, path: str) -> str:
+        """A file from inside a worker's container (for diagnostics and tests)."""
+        container = await asyncio.to_thread(self._client.containers.get, handle)
+        stream, _ = await asyncio.to_thread(container.get_archive, path)
+        data = io.BytesIO(b"".join(stream))
+        with tarfile.open(fileobj=data) as archive:
+            member = archive.extractfile(archive.getmembers()[0])
+            return member.read().decode() if member else ""
