@@ -4,17 +4,30 @@ locally from a Debian root filesystem."""
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import cast
 
 import docker
 import pytest
 import pytest_asyncio
 from redis.asyncio import Redis
-from shared.contracts import AgentType, Capability, WorkerConfig, WorkerType
+from shared.contracts import (
+    AgentType,
+    Capability,
+    CreateWorkerCommand,
+    WorkerConfig,
+    WorkerState,
+    WorkerType,
+)
+from shared.streams import RedisStreamPublisher
 from worker_manager.adapters.docker_backend import DockerBackend, WorkerImages, image_tag
+from worker_manager.bootstrap import bootstrap
+from worker_manager.config import ManagerSettings
+from worker_manager.main import serve
 from worker_manager.ports import WorkerSpec
 
 BASE_IMAGE = "localhost/codegen-base:bookworm"
@@ -140,3 +153,59 @@ async def test_garbage_collection_removes_old_images_of_its_prefix_only(
         assert f"{PREFIX}:old" not in tags
     finally:
         engine.images.remove(f"{other}:old")
+
+
+async def test_a_killed_worker_container_is_failed_by_the_manager(
+    engine: docker.DockerClient, redis_url: str, redis_client: Redis, tmp_path: Path
+) -> None:
+    images = WorkerImages(engine, redis_client, prefix=PREFIX, base_image=BASE_IMAGE)
+    backend = DockerBackend(engine, images, cpus=1, memory="512m", pids_limit=256)
+    settings = ManagerSettings(
+        redis_url=redis_url,
+        data_dir=tmp_path / "workers",
+        task_timeout_s=60,
+        idle_timeout_s=3600,
+        monitor_interval_s=0.2,
+    )
+    deps = bootstrap(settings, backend=backend)
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(deps, stop))
+    try:
+        command = CreateWorkerCommand(
+            config=WorkerConfig(
+                name="w",
+                worker_type=WorkerType.PO,
+                agent_type=AgentType.SCRIPTED,
+                capabilities=[Capability.GIT],
+            )
+        )
+        await RedisStreamPublisher(redis_client).publish("worker:commands", command)
+        deadline = time.monotonic() + 90
+        while not (responses := await redis_client.xrange("worker:responses:po")):
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        fields = cast(dict[str, str], responses[0][1])
+        response = json.loads(fields["data"])
+        assert response["success"], response["error"]
+        worker_id = response["worker_id"]
+
+        async def state() -> str | None:
+            status = await deps.store.status(worker_id)
+            return status.state if status else None
+
+        while await state() != WorkerState.RUNNING:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        handle = (await deps.store.record(worker_id))["handle"]
+        engine.containers.get(handle).kill()
+        while await state() != WorkerState.FAILED:
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        status = await deps.store.status(worker_id)
+        assert status is not None
+        assert status.exit_code == 137
+        assert status.error == "killed: out of memory or SIGKILL (137)"
+        await backend.stop(handle, 1)
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)

@@ -17,12 +17,13 @@ import tarfile
 import tempfile
 import time
 from collections.abc import Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
 
 import docker
 import structlog
-from docker.errors import ImageNotFound, NotFound
+from docker.errors import APIError, ImageNotFound, NotFound
 from redis.asyncio import Redis
 from shared.contracts import AgentType, Capability
 
@@ -150,22 +151,40 @@ class WorkerImages:
         )
 
     async def collect_garbage(self, max_idle_days: float) -> list[str]:
-        """Remove this prefix's images unused for `max_idle_days`; returns the removed tags."""
+        """Remove this prefix's images unused for `max_idle_days`; returns the removed tags.
+
+        An image never recorded as used counts from its creation. An image a container still
+        uses is kept (removal without force fails), and so is one being ensured right now.
+        """
         cutoff = time.time() - max_idle_days * 86400
         used = cast(dict[str, str], await self._redis.hgetall(LAST_USED))
         images = await asyncio.to_thread(self._client.images.list, name=self.prefix)
         removed = []
         for image in images:
             for tag in image.tags:
-                if not tag.startswith(f"{self.prefix}:") and f"/{self.prefix}:" not in tag:
-                    continue
                 name = tag.split("/")[-1]
-                if float(used.get(name, "0")) >= cutoff:
+                if not name.startswith(f"{self.prefix}:"):
                     continue
-                await asyncio.to_thread(self._client.images.remove, tag, force=True)
+                last_used = float(used.get(name) or _created(image.attrs.get("Created")))
+                if last_used >= cutoff:
+                    continue
+                async with self._locks.setdefault(name, asyncio.Lock()):
+                    try:
+                        await asyncio.to_thread(self._client.images.remove, tag)
+                    except APIError as exc:
+                        log.info("kept an image still in use", tag=name, reason=str(exc))
+                        continue
                 await self._redis.hdel(LAST_USED, name)
                 removed.append(name)
         return removed
+
+
+def _created(value: object) -> float:
+    """An image's creation time as the engine reports it (RFC 3339, nanoseconds), else now."""
+    if isinstance(value, str) and value:
+        seconds = value.split(".")[0].removesuffix("Z")
+        return datetime.fromisoformat(seconds).replace(tzinfo=UTC).timestamp()
+    return time.time()
 
 
 class DockerBackend:
