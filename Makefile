@@ -66,3 +66,4 @@ bench: sync
 	$(RUN) python -P bench/api.py
 	$(RUN) python -P bench/cli.py
 	$(RUN) python -P bench/wrapper.py
+	$(RUN) python -P bench/spawn.py
