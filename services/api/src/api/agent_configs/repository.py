@@ -8,6 +8,7 @@ from api.repository import Repository
 
 class AgentConfigRepository(Repository[AgentConfig]):
     model = AgentConfig
+    noun = "agent config"
 
     async def by_name(self, name: str) -> AgentConfig | None:
         query = select(AgentConfig).where(AgentConfig.name == name)

@@ -10,8 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.agent_configs.models import AgentConfig
 from api.agent_configs.repository import AgentConfigRepository
 from api.auth.principal import Principal
-from api.errors import Conflict, NotFound
+from api.errors import Conflict
 from api.pagination import Page
+from api.repository import apply_changes, equal_to
 
 
 async def create_config(
@@ -27,17 +28,14 @@ async def create_config(
 async def list_configs(
     session: AsyncSession, page: Page, *, active: bool | None
 ) -> Sequence[AgentConfig]:
-    where = [AgentConfig.active == active] if active is not None else []
+    where = equal_to((AgentConfig.active, active))
     return await AgentConfigRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_config(
     session: AsyncSession, config_id: str, *, for_update: bool = False
 ) -> AgentConfig:
-    config = await AgentConfigRepository(session).get(config_id, for_update=for_update)
-    if config is None:
-        raise NotFound("agent config not found")
-    return config
+    return await AgentConfigRepository(session).find(config_id, for_update=for_update)
 
 
 async def update_config(
@@ -45,8 +43,6 @@ async def update_config(
 ) -> AgentConfig:
     principal.require_service()
     config = await get_config(session, config_id, for_update=True)
-    for field, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(config, field, value)
+    apply_changes(config, body.model_dump(exclude_unset=True))
     await session.flush()
     return config

@@ -8,6 +8,7 @@ from api.repository import Repository
 
 class ApiKeyRepository(Repository[ApiKey]):
     model = ApiKey
+    noun = "API key"
 
     async def by_hash(self, key_hash: str) -> ApiKey | None:
         result = await self.session.scalars(select(ApiKey).where(ApiKey.key_hash == key_hash))

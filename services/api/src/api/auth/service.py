@@ -13,8 +13,9 @@ from api.auth.models import ApiKey
 from api.auth.principal import Principal
 from api.auth.repository import ApiKeyRepository
 from api.db import utc_now
-from api.errors import InvalidReference, NotFound
+from api.errors import InvalidReference
 from api.pagination import Page
+from api.repository import equal_to
 from api.users.repository import UserRepository
 
 
@@ -42,22 +43,17 @@ async def create_key(session: AsyncSession, body: ApiKeyCreate) -> ApiKeyCreated
 
 
 async def list_keys(session: AsyncSession, user_id: str | None, page: Page) -> Sequence[ApiKey]:
-    where = [ApiKey.user_id == user_id] if user_id else []
+    where = equal_to((ApiKey.user_id, user_id))
     return await ApiKeyRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_key(session: AsyncSession, key_id: str) -> ApiKey:
-    record = await ApiKeyRepository(session).get(key_id)
-    if record is None:
-        raise NotFound("API key not found")
-    return record
+    return await ApiKeyRepository(session).find(key_id)
 
 
 async def revoke_key(session: AsyncSession, principal: Principal, key_id: str) -> ApiKey:
     """Revoking is idempotent: the first revocation time is kept."""
-    record = await ApiKeyRepository(session).get(key_id, for_update=True)
-    if record is None:
-        raise NotFound("API key not found")
+    record = await ApiKeyRepository(session).find(key_id, for_update=True)
     if record.revoked_at is None:
         record.revoked_at = utc_now()
         await session.flush()

@@ -6,3 +6,4 @@ from api.repository import Repository
 
 class ServiceDeploymentRepository(Repository[ServiceDeployment]):
     model = ServiceDeployment
+    noun = "service deployment"

@@ -13,6 +13,7 @@ from api.deployments.repository import ServiceDeploymentRepository
 from api.errors import InvalidReference, NotFound
 from api.pagination import Page
 from api.projects.service import get_project
+from api.repository import apply_changes, equal_to
 from api.servers.service import get_server
 
 
@@ -40,13 +41,11 @@ async def list_deployments(
     project_id: str | None,
     server_id: str | None,
 ) -> Sequence[ServiceDeployment]:
-    where = []
-    if project_id is not None:
-        where.append(ServiceDeployment.project_id == project_id)
-    if server_id is not None:
-        where.append(ServiceDeployment.server_id == server_id)
-    if (own := principal.owner_filter()) is not None:
-        where.append(ServiceDeployment.owner_id == own)
+    where = equal_to(
+        (ServiceDeployment.project_id, project_id),
+        (ServiceDeployment.server_id, server_id),
+        (ServiceDeployment.owner_id, principal.owner_filter()),
+    )
     return await ServiceDeploymentRepository(session).list(
         *where, limit=page.limit, offset=page.offset
     )
@@ -55,11 +54,9 @@ async def list_deployments(
 async def get_deployment(
     session: AsyncSession, principal: Principal, deployment_id: str, *, for_update: bool = False
 ) -> ServiceDeployment:
-    deployment = await ServiceDeploymentRepository(session).get(
+    deployment = await ServiceDeploymentRepository(session).find(
         deployment_id, for_update=for_update
     )
-    if deployment is None:
-        raise NotFound("service deployment not found")
     principal.check_owner(deployment.owner_id, "service deployment")
     return deployment
 
@@ -69,8 +66,6 @@ async def update_deployment(
 ) -> ServiceDeployment:
     principal.require_service()
     deployment = await get_deployment(session, principal, deployment_id, for_update=True)
-    for field, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(deployment, field, value)
+    apply_changes(deployment, body.model_dump(exclude_unset=True))
     await session.flush()
     return deployment

@@ -8,6 +8,7 @@ from api.repository import Repository
 
 class TaskExecutionRepository(Repository[TaskExecution]):
     model = TaskExecution
+    noun = "task execution"
 
     async def by_request_id(self, request_id: str) -> TaskExecution | None:
         query = select(TaskExecution).where(TaskExecution.request_id == request_id)

@@ -12,6 +12,7 @@ from api.errors import Conflict, InvalidReference, NotFound
 from api.executions.models import TaskExecution
 from api.executions.repository import TaskExecutionRepository
 from api.pagination import Page
+from api.repository import apply_changes, equal_to
 from api.tasks.service import get_task
 
 
@@ -36,20 +37,17 @@ async def record_execution(
 async def list_executions(
     session: AsyncSession, principal: Principal, page: Page, *, task_id: str | None
 ) -> Sequence[TaskExecution]:
-    where = []
-    if task_id is not None:
-        where.append(TaskExecution.task_id == task_id)
-    if (own := principal.owner_filter()) is not None:
-        where.append(TaskExecution.owner_id == own)
+    where = equal_to(
+        (TaskExecution.task_id, task_id),
+        (TaskExecution.owner_id, principal.owner_filter()),
+    )
     return await TaskExecutionRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_execution(
     session: AsyncSession, principal: Principal, execution_id: str, *, for_update: bool = False
 ) -> TaskExecution:
-    execution = await TaskExecutionRepository(session).get(execution_id, for_update=for_update)
-    if execution is None:
-        raise NotFound("task execution not found")
+    execution = await TaskExecutionRepository(session).find(execution_id, for_update=for_update)
     principal.check_owner(execution.owner_id, "task execution")
     return execution
 
@@ -58,8 +56,6 @@ async def update_execution(
     session: AsyncSession, principal: Principal, execution_id: str, body: TaskExecutionUpdate
 ) -> TaskExecution:
     execution = await get_execution(session, principal, execution_id, for_update=True)
-    for field, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(execution, field, value)
+    apply_changes(execution, body.model_dump(exclude_unset=True))
     await session.flush()
     return execution

@@ -6,3 +6,4 @@ from api.repository import Repository
 
 class IncidentRepository(Repository[Incident]):
     model = Incident
+    noun = "incident"

@@ -13,6 +13,7 @@ from api.errors import InvalidReference, NotFound
 from api.incidents.models import Incident
 from api.incidents.repository import IncidentRepository
 from api.pagination import Page
+from api.repository import apply_changes, equal_to
 from api.servers.service import get_server
 
 
@@ -35,21 +36,14 @@ async def list_incidents(
     status: IncidentStatus | None,
     server_id: str | None,
 ) -> Sequence[Incident]:
-    where = []
-    if status is not None:
-        where.append(Incident.status == status)
-    if server_id is not None:
-        where.append(Incident.server_id == server_id)
+    where = equal_to((Incident.status, status), (Incident.server_id, server_id))
     return await IncidentRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_incident(
     session: AsyncSession, incident_id: str, *, for_update: bool = False
 ) -> Incident:
-    incident = await IncidentRepository(session).get(incident_id, for_update=for_update)
-    if incident is None:
-        raise NotFound("incident not found")
-    return incident
+    return await IncidentRepository(session).find(incident_id, for_update=for_update)
 
 
 async def update_incident(
@@ -57,9 +51,7 @@ async def update_incident(
 ) -> Incident:
     principal.require_service()
     incident = await get_incident(session, incident_id, for_update=True)
-    for field, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(incident, field, value)
+    apply_changes(incident, body.model_dump(exclude_unset=True))
     if incident.status is IncidentStatus.RESOLVED and incident.resolved_at is None:
         incident.resolved_at = utc_now()
     await session.flush()

@@ -8,6 +8,7 @@ from api.repository import Repository
 
 class PortAllocationRepository(Repository[PortAllocation]):
     model = PortAllocation
+    noun = "port allocation"
 
     async def for_service(
         self, server_id: str, project_id: str, service_name: str

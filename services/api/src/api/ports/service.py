@@ -17,6 +17,7 @@ from api.pagination import Page
 from api.ports.models import PortAllocation
 from api.ports.repository import PortAllocationRepository
 from api.projects.service import get_project
+from api.repository import equal_to
 from api.servers.service import get_server
 
 
@@ -67,13 +68,11 @@ async def list_allocations(
     server_id: str | None,
     project_id: str | None,
 ) -> Sequence[PortAllocation]:
-    where = []
-    if server_id is not None:
-        where.append(PortAllocation.server_id == server_id)
-    if project_id is not None:
-        where.append(PortAllocation.project_id == project_id)
-    if (own := principal.owner_filter()) is not None:
-        where.append(PortAllocation.owner_id == own)
+    where = equal_to(
+        (PortAllocation.server_id, server_id),
+        (PortAllocation.project_id, project_id),
+        (PortAllocation.owner_id, principal.owner_filter()),
+    )
     return await PortAllocationRepository(session).list(
         *where, limit=page.limit, offset=page.offset
     )
@@ -82,9 +81,7 @@ async def list_allocations(
 async def get_allocation(
     session: AsyncSession, principal: Principal, allocation_id: str
 ) -> PortAllocation:
-    allocation = await PortAllocationRepository(session).get(allocation_id)
-    if allocation is None:
-        raise NotFound("port allocation not found")
+    allocation = await PortAllocationRepository(session).find(allocation_id)
     principal.check_owner(allocation.owner_id, "port allocation")
     return allocation
 

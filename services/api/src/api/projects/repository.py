@@ -8,6 +8,7 @@ from api.repository import Repository
 
 class ProjectRepository(Repository[Project]):
     model = Project
+    noun = "project"
 
     async def by_name(self, name: str) -> Project | None:
         result = await self.session.scalars(select(Project).where(Project.name == name))

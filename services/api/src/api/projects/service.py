@@ -8,10 +8,11 @@ from shared.contracts import PROJECT_TRANSITIONS, ProjectCreate, ProjectStatus, 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
-from api.errors import Conflict, InvalidReference, InvalidTransition, NotFound
+from api.errors import Conflict, InvalidReference, InvalidTransition
 from api.pagination import Page
 from api.projects.models import Project
 from api.projects.repository import ProjectRepository
+from api.repository import apply_changes, equal_to
 from api.users.repository import UserRepository
 
 
@@ -47,22 +48,18 @@ async def list_projects(
     owner_id: str | None = None,
     status: ProjectStatus | None = None,
 ) -> Sequence[Project]:
-    where = []
-    if owner_id is not None:
-        where.append(Project.owner_id == owner_id)
-    if status is not None:
-        where.append(Project.status == status)
-    if (own := principal.owner_filter()) is not None:
-        where.append(Project.owner_id == own)
+    where = equal_to(
+        (Project.owner_id, owner_id),
+        (Project.status, status),
+        (Project.owner_id, principal.owner_filter()),
+    )
     return await ProjectRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_project(
     session: AsyncSession, principal: Principal, project_id: str, *, for_update: bool = False
 ) -> Project:
-    project = await ProjectRepository(session).get(project_id, for_update=for_update)
-    if project is None:
-        raise NotFound("project not found")
+    project = await ProjectRepository(session).find(project_id, for_update=for_update)
     principal.check_owner(project.owner_id, "project")
     return project
 
@@ -81,8 +78,6 @@ async def update_project(
                 context={"from": project.status, "to": target},
             )
         project.status = target
-    for field, value in changes.items():
-        if value is not None:
-            setattr(project, field, value)
+    apply_changes(project, changes)
     await session.flush()
     return project

@@ -6,3 +6,4 @@ from api.servers.models import Server
 
 class ServerRepository(Repository[Server]):
     model = Server
+    noun = "server"

@@ -8,8 +8,8 @@ from shared.contracts import ServerCreate, ServerStatus, ServerUpdate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
-from api.errors import NotFound
 from api.pagination import Page
+from api.repository import apply_changes, equal_to
 from api.servers.models import Server
 from api.servers.repository import ServerRepository
 
@@ -22,15 +22,12 @@ async def create_server(session: AsyncSession, principal: Principal, body: Serve
 async def list_servers(
     session: AsyncSession, page: Page, *, status: ServerStatus | None
 ) -> Sequence[Server]:
-    where = [Server.status == status] if status is not None else []
+    where = equal_to((Server.status, status))
     return await ServerRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_server(session: AsyncSession, server_id: str, *, for_update: bool = False) -> Server:
-    server = await ServerRepository(session).get(server_id, for_update=for_update)
-    if server is None:
-        raise NotFound("server not found")
-    return server
+    return await ServerRepository(session).find(server_id, for_update=for_update)
 
 
 async def update_server(
@@ -38,8 +35,6 @@ async def update_server(
 ) -> Server:
     principal.require_service()
     server = await get_server(session, server_id, for_update=True)
-    for field, value in body.model_dump(exclude_unset=True).items():
-        if value is not None:
-            setattr(server, field, value)
+    apply_changes(server, body.model_dump(exclude_unset=True))
     await session.flush()
     return server

@@ -6,3 +6,4 @@ from api.tasks.models import Task
 
 class TaskRepository(Repository[Task]):
     model = Task
+    noun = "task"

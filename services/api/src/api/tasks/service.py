@@ -19,6 +19,7 @@ from api.db import utc_now
 from api.errors import Conflict, InvalidReference, InvalidTransition, NotFound
 from api.pagination import Page
 from api.projects.service import get_project
+from api.repository import apply_changes, equal_to
 from api.tasks.models import Task
 from api.tasks.repository import TaskRepository
 
@@ -49,26 +50,20 @@ async def list_tasks(
     owner_id: str | None = None,
     type_: TaskType | None = None,
 ) -> Sequence[Task]:
-    where = []
-    if project_id is not None:
-        where.append(Task.project_id == project_id)
-    if status is not None:
-        where.append(Task.status == status)
-    if owner_id is not None:
-        where.append(Task.owner_id == owner_id)
-    if type_ is not None:
-        where.append(Task.type == type_)
-    if (own := principal.owner_filter()) is not None:
-        where.append(Task.owner_id == own)
+    where = equal_to(
+        (Task.project_id, project_id),
+        (Task.status, status),
+        (Task.owner_id, owner_id),
+        (Task.type, type_),
+        (Task.owner_id, principal.owner_filter()),
+    )
     return await TaskRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_task(
     session: AsyncSession, principal: Principal, task_id: str, *, for_update: bool = False
 ) -> Task:
-    task = await TaskRepository(session).get(task_id, for_update=for_update)
-    if task is None:
-        raise NotFound("task not found")
+    task = await TaskRepository(session).find(task_id, for_update=for_update)
     principal.check_owner(task.owner_id, "task")
     return task
 
@@ -101,8 +96,6 @@ async def update_task(
             task.started_at = now
         if target in TERMINAL_TASK_STATUSES:
             task.finished_at = now
-    for field, value in changes.items():
-        if value is not None:
-            setattr(task, field, value)
+    apply_changes(task, changes)
     await session.flush()
     return task

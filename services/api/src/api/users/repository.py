@@ -8,6 +8,7 @@ from api.users.models import User
 
 class UserRepository(Repository[User]):
     model = User
+    noun = "user"
 
     async def by_username(self, username: str) -> User | None:
         result = await self.session.scalars(select(User).where(User.username == username))

@@ -8,8 +8,8 @@ from shared.contracts import UserCreate, UserUpdate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
-from api.errors import NotFound
 from api.pagination import Page
+from api.repository import equal_to
 from api.users.models import User
 from api.users.repository import UserRepository
 
@@ -22,18 +22,15 @@ async def create_user(session: AsyncSession, principal: Principal, body: UserCre
 async def list_users(
     session: AsyncSession, principal: Principal, telegram_id: int | None, page: Page
 ) -> Sequence[User]:
-    where = []
-    if telegram_id is not None:
-        where.append(User.telegram_id == telegram_id)
-    if (own := principal.owner_filter()) is not None:
-        where.append(User.id == own)
+    where = equal_to(
+        (User.telegram_id, telegram_id),
+        (User.id, principal.owner_filter()),
+    )
     return await UserRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
 async def get_user(session: AsyncSession, principal: Principal, user_id: str) -> User:
-    user = await UserRepository(session).get(user_id)
-    if user is None:
-        raise NotFound("user not found")
+    user = await UserRepository(session).find(user_id)
     principal.check_owner(user.id, "user")
     return user
 
