@@ -151,6 +151,7 @@ async def test_garbage_collection_removes_old_images_of_its_prefix_only(
         assert f"{other}:old" in tags
         assert fresh in tags
         assert f"{PREFIX}:old" not in tags
+        assert engine.images.get(BASE_IMAGE).id == base.id  # untagged, never deleted
     finally:
         engine.images.remove(f"{other}:old")
 

@@ -11,6 +11,7 @@ import asyncio
 import functools
 import hashlib
 import io
+import os
 import shutil
 import subprocess
 import tarfile
@@ -112,12 +113,13 @@ class WorkerImages:
         run = functools.partial(
             subprocess.run, cwd=self._repo_root, check=True, capture_output=True
         )
+        uv = os.environ.get("UV", "uv")  # `uv run` names the uv that runs us
         for package in WRAPPER_PACKAGES:
-            run(["uv", "build", "--wheel", "--package", package, "--out-dir", str(target)])
+            run([uv, "build", "--wheel", "--package", package, "--out-dir", str(target)])
         requirements = target / "requirements.txt"
         run(
             [
-                "uv",
+                uv,
                 "export",
                 "--frozen",
                 "--package",
@@ -135,7 +137,7 @@ class WorkerImages:
         requirements.write_text("\n".join(line.split(" ;")[0] for line in lines) + "\n")
         run(
             [
-                "uv",
+                uv,
                 "tool",
                 "run",
                 "pip",
