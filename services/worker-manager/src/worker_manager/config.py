@@ -23,6 +23,9 @@ class ManagerSettings(ServiceSettings):
     worker_wheels_dir: Path | None = Field(
         default=None, description="Prebuilt wheels for worker images (else `uv build` here)."
     )
+    engine_grace_s: float = Field(
+        default=120, gt=0, description="How long an unreachable engine may hide a worker."
+    )
     image_gc_days: float = Field(default=14, gt=0, description="Remove images unused this long.")
     image_gc_interval_s: float = Field(default=3600, gt=0, description="How often to collect.")
     data_dir: Path = Field(default=Path(".data/workers"), description="Workers' workspaces.")

@@ -16,7 +16,7 @@ from shared.streams.registry import WORKER_COMMANDS, WORKER_LIFECYCLE
 from worker_manager.bootstrap import Container, bootstrap
 from worker_manager.config import ManagerSettings
 from worker_manager.handlers.commands import handle_command
-from worker_manager.handlers.lifecycle import handle_lifecycle, watch_workers
+from worker_manager.handlers.lifecycle import handle_death, handle_lifecycle, watch_workers
 
 log = structlog.get_logger("worker_manager")
 
@@ -31,6 +31,21 @@ async def watch_forever(deps: Container, stop: asyncio.Event) -> None:
             if removed:
                 log.info("removed unused worker images", tags=removed)
             next_gc = time.monotonic() + deps.settings.image_gc_interval_s
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), deps.settings.monitor_interval_s)
+
+
+async def follow_deaths(deps: Container, stop: asyncio.Event) -> None:
+    """Engines that report deaths as events (docker) are followed as well as watched."""
+    deaths = getattr(deps.backend, "deaths", None)
+    if deaths is None:
+        return
+    while not stop.is_set():
+        try:
+            async for worker_id, exit_code in deaths():
+                await handle_death(worker_id, exit_code, deps=deps)
+        except Exception:
+            log.exception("the engine's event stream broke; following it again")
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), deps.settings.monitor_interval_s)
 
@@ -58,11 +73,13 @@ async def serve(deps: Container, stop: asyncio.Event) -> None:
         await stop.wait()
         for consumer in consumers:
             consumer.stop()
+        deaths.cancel()
 
     try:
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(stop_consumers())
             tasks.create_task(watch_forever(deps, stop))
+            deaths = tasks.create_task(follow_deaths(deps, stop))
             for consumer in consumers:
                 tasks.create_task(consumer.run())
     finally:

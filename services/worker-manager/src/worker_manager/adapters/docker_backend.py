@@ -17,7 +17,7 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, cast
@@ -260,6 +260,36 @@ class DockerBackend:
     async def resume(self, handle: str) -> None:
         container = await asyncio.to_thread(self._client.containers.get, handle)
         await asyncio.to_thread(container.unpause)
+
+    async def deaths(self) -> AsyncIterator[tuple[str, int]]:
+        """(worker id, exit code) as the engine reports containers dying (`die`, after `oom`)."""
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        # Filtered here, not by the engine: podman's compatible API drops filtered events.
+        stream = await asyncio.to_thread(self._client.events, decode=True)
+
+        def pump() -> None:
+            for event in stream:
+                loop.call_soon_threadsafe(queue.put_nowait, event)
+            loop.call_soon_threadsafe(queue.put_nowait, {})
+
+        reader = loop.run_in_executor(None, pump)
+        oom_killed: set[str] = set()
+        try:
+            while event := await queue.get():
+                attributes = event.get("Actor", {}).get("Attributes", {})
+                worker_id = attributes.get("codegen.worker-id")
+                action = event.get("Action") or event.get("status")
+                if event.get("Type") != "container" or not worker_id:
+                    continue
+                if action == "oom":
+                    oom_killed.add(worker_id)
+                elif action == "die":
+                    code = 137 if worker_id in oom_killed else int(attributes.get("exitCode", -1))
+                    yield worker_id, code
+        finally:
+            stream.close()
+            await asyncio.wait({reader}, timeout=5)
 
     async def read_file(self, handle: str, path: str) -> str:
         """A file from inside a worker's container (for diagnostics and tests)."""

@@ -53,7 +53,13 @@ async def _watch(worker_id: str, deps: Container) -> None:
     handle = record.get("handle")
     if not record or not handle:
         return
-    exit_code = await deps.backend.exit_code(handle)
+    try:
+        exit_code = await deps.backend.exit_code(handle)
+    except Exception as exc:
+        await _engine_unreachable(worker_id, record, exc, deps)
+        return
+    if record.get("engine_error_since"):
+        await deps.store.update(worker_id, engine_error_since="")
     if exit_code is not None:
         await _ended(worker_id, WorkerState(record["state"]), exit_code, deps)
         return
@@ -64,6 +70,26 @@ async def _watch(worker_id: str, deps: Container) -> None:
         await deps.backend.resume(handle)
         await deps.store.update(worker_id, WorkerState.RUNNING, last_active_at=_now())
         log.info("woke a paused worker: input is waiting", worker_id=worker_id)
+
+
+async def handle_death(worker_id: str, exit_code: int, *, deps: Container) -> None:
+    """The engine says a worker's container died: end it now rather than at the next watch."""
+    record = await deps.store.record(worker_id)
+    if record and WorkerState(record["state"]) not in FINAL | {WorkerState.STOPPED}:
+        await _ended(worker_id, WorkerState(record["state"]), exit_code, deps)
+
+
+async def _engine_unreachable(
+    worker_id: str, record: dict[str, str], error: Exception, deps: Container
+) -> None:
+    """A backend that cannot say whether a worker lives, for longer than ENGINE_GRACE_S, has lost
+    it: the worker ends as vanished and its task is reported, rather than waited on forever."""
+    since = float(record.get("engine_error_since") or 0) or time.time()
+    if not record.get("engine_error_since"):
+        await deps.store.update(worker_id, engine_error_since=str(since))
+    log.warning("the backend cannot see a worker", worker_id=worker_id, error=str(error))
+    if time.time() - since > deps.settings.engine_grace_s:
+        await _ended(worker_id, WorkerState(record["state"]), -1, deps)
 
 
 async def _ended(worker_id: str, state: WorkerState, exit_code: int, deps: Container) -> None:
