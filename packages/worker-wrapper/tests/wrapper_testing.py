@@ -105,3 +105,25 @@ def process_alive(pid: int) -> bool:
         return False
     status = Path(f"/proc/{pid}/status")
     return not (status.exists() and "State:\tZ" in status.read_text())
+
+
+def scripted_agent_script(root: Path, *steps: dict[str, Any], summary: str = "done") -> Path:
+    """A one-turn script for the scripted agent that ends with a success verdict."""
+    import json
+
+    path = root / "script.json"
+    turn = {
+        "steps": list(steps),
+        "reply": "ok",
+        "verdict": {"status": "success", "summary": summary, "data": {}},
+    }
+    path.write_text(json.dumps({"turns": [turn]}))
+    return path
+
+
+def wait_for_file(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} did not appear")
+        time.sleep(0.05)

@@ -19,8 +19,10 @@ from wrapper_testing import (
     make_bare_repo,
     process_alive,
     read_stream,
+    scripted_agent_script,
     start_wrapper,
     wait_for,
+    wait_for_file,
     wrapper_env,
 )
 
@@ -148,9 +150,7 @@ def test_sigterm_mid_task_stops_the_agent_and_reports_stopped(
             redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="SLEEP", MOCK_PID_FILE=str(pid_file)
         )
     )
-    deadline = time.monotonic() + 30
-    while not pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    wait_for_file(pid_file)
 
     process.send_signal(signal.SIGTERM)
 
@@ -205,22 +205,10 @@ def test_a_verdict_that_is_not_json_fails_the_task(
 def test_the_scripted_agent_does_its_declared_work(
     redis_url: str, tmp_path: Path, repo: Path
 ) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(
-        json.dumps(
-            {
-                "turns": [
-                    {
-                        "steps": [
-                            {"write": {"path": "app.py", "content": "print('hi')\n"}},
-                            {"run": "git add app.py && git commit -qm 'add app'"},
-                        ],
-                        "reply": "Added app.py.",
-                        "verdict": {"status": "success", "summary": "added app.py", "data": {}},
-                    }
-                ]
-            }
-        )
+    script = scripted_agent_script(
+        tmp_path,
+        {"write": {"path": "app.py", "content": "print('hi')\n"}},
+        {"run": "git add app.py && git commit -qm 'add app'"},
     )
     publish_task(redis_url, repo)
     process = start_wrapper(
@@ -266,9 +254,7 @@ def test_the_heartbeat_key_lives_while_the_worker_works(
         )
     )
     try:
-        deadline = time.monotonic() + 30
-        while not pid_file.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        wait_for_file(pid_file)
         time.sleep(1.5)
         with redis.Redis.from_url(redis_url, decode_responses=True) as client:
             beat = client.get("worker:heartbeat:dev-1")
@@ -285,22 +271,10 @@ def test_the_heartbeat_key_lives_while_the_worker_works(
 def test_a_result_is_not_lost_when_redis_restarts_during_the_task(
     redis_url: str, tmp_path: Path, repo: Path, restartable_redis: RedisServer
 ) -> None:
-    script = tmp_path / "script.json"
-    script.write_text(
-        json.dumps(
-            {
-                "turns": [
-                    {
-                        "steps": [
-                            {"sleep": 3},
-                            {"run": "echo x > x.txt && git add x.txt && git commit -qm x"},
-                        ],
-                        "reply": "ok",
-                        "verdict": {"status": "success", "summary": "x", "data": {}},
-                    }
-                ]
-            }
-        )
+    script = scripted_agent_script(
+        tmp_path,
+        {"sleep": 3},
+        {"run": "echo x > x.txt && git add x.txt && git commit -qm x"},
     )
     publish_task(redis_url, repo)
     process = start_wrapper(
