@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -44,6 +45,13 @@ def publish_task(redis_url: str, repo: Path, **fields: object) -> DeveloperWorke
     with redis.Redis.from_url(redis_url, decode_responses=True) as client:
         client.xadd("worker:developer:input", encode(task))
     return task
+
+
+def run_one_task(redis_url: str, tmp_path: Path, **env: str) -> tuple[dict[str, Any], int]:
+    """Start a developer worker on the published task; its output and exit code."""
+    process = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", **env))
+    [raw] = wait_for(redis_url, OUTPUT, 1)
+    return raw, finish(process)
 
 
 def finish(process: subprocess.Popen[str], timeout: float = 60) -> int:
@@ -87,9 +95,8 @@ def test_success_without_a_commit_is_not_believed(
     redis_url: str, tmp_path: Path, repo: Path
 ) -> None:
     publish_task(redis_url, repo)
-    process = start_wrapper(wrapper_env(redis_url, tmp_path / "ws"))
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 1
+    raw, code = run_one_task(redis_url, tmp_path)
+    assert code == 1
     assert raw["status"] == "failed"
     assert raw["error"] == "the agent reported success but made no commit"
     assert branch_head(repo, "feature/t-1") is None
@@ -99,9 +106,8 @@ def test_a_crashing_agent_gives_an_error_with_the_tail_of_its_stderr(
     redis_url: str, tmp_path: Path, repo: Path
 ) -> None:
     publish_task(redis_url, repo)
-    process = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="CRASH"))
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 1
+    raw, code = run_one_task(redis_url, tmp_path, MOCK_AGENT_BEHAVIOUR="CRASH")
+    assert code == 1
     assert raw["status"] == "error"
     assert raw["exit_code"] == 3
     assert "something exploded" in raw["error"]
@@ -114,9 +120,8 @@ def test_garbage_output_is_an_error_not_a_crash_of_the_wrapper(
     redis_url: str, tmp_path: Path, repo: Path
 ) -> None:
     publish_task(redis_url, repo)
-    process = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="GARBAGE"))
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 1
+    raw, code = run_one_task(redis_url, tmp_path, MOCK_AGENT_BEHAVIOUR="GARBAGE")
+    assert code == 1
     assert raw["status"] == "error"
     assert "this is not json" in raw["error"]
 
@@ -180,11 +185,8 @@ def test_an_agent_that_never_gives_a_verdict_fails_after_being_asked_once(
     redis_url: str, tmp_path: Path, repo: Path
 ) -> None:
     publish_task(redis_url, repo)
-    process = start_wrapper(
-        wrapper_env(redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="NEVERVERDICT")
-    )
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 1
+    raw, code = run_one_task(redis_url, tmp_path, MOCK_AGENT_BEHAVIOUR="NEVERVERDICT")
+    assert code == 1
     assert raw["status"] == "failed"
     assert raw["error"] == "the agent gave no <result> verdict"
 
@@ -235,9 +237,8 @@ def test_an_invalid_input_is_dead_lettered_and_the_worker_takes_the_next_valid_o
     with redis.Redis.from_url(redis_url, decode_responses=True) as client:
         client.xadd("worker:developer:input", {"data": json.dumps({"task_id": "broken"})})
     publish_task(redis_url, repo)
-    process = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", MOCK_COMMIT="1"))
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 0
+    raw, code = run_one_task(redis_url, tmp_path, MOCK_COMMIT="1")
+    assert code == 0
     assert raw["status"] == "success"
     [letter] = read_stream(redis_url, "worker:developer:input:dlq")
     assert letter["reason"] == "invalid"
