@@ -25,6 +25,8 @@ class TestServers:
         assert changed["last_health_check_at"] == "2026-11-29T10:00:00Z"
         active = await ok(service.get("/api/servers", params={"status": "active"}))
         assert [s["id"] for s in active] == [server["id"]]
+        by_name = await ok(service.get("/api/servers", params={"name": server["name"]}))
+        assert [s["id"] for s in by_name] == [server["id"]]
 
     async def test_a_duplicate_server_name_is_a_conflict(self, service: httpx.AsyncClient) -> None:
         server = await make_server(service)

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated
+
+from fastapi import APIRouter, Query
 from shared.contracts import ServerCreate, ServerRead, ServerStatus, ServerUpdate
 
 from api.auth.principal import PrincipalDep
@@ -25,12 +27,16 @@ async def create_server(
 
 @router.get("", response_model=list[ServerRead])
 async def list_servers(
-    session: SessionDep, principal: PrincipalDep, page: PageDep, status: ServerStatus | None = None
+    session: SessionDep,
+    principal: PrincipalDep,
+    page: PageDep,
+    status: ServerStatus | None = None,
+    name: Annotated[str | None, Query(max_length=63)] = None,
 ) -> list[ServerRead]:
-    """List servers, by status."""
+    """List servers, by status or by handle."""
     return [
         ServerRead.model_validate(s)
-        for s in await service.list_servers(session, page, status=status)
+        for s in await service.list_servers(session, page, status=status, name=name)
     ]
 
 

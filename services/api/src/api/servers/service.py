@@ -20,9 +20,9 @@ async def create_server(session: AsyncSession, principal: Principal, body: Serve
 
 
 async def list_servers(
-    session: AsyncSession, page: Page, *, status: ServerStatus | None
+    session: AsyncSession, page: Page, *, status: ServerStatus | None, name: str | None
 ) -> Sequence[Server]:
-    where = equal_to((Server.status, status))
+    where = equal_to((Server.status, status), (Server.name, name))
     return await ServerRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 

@@ -1,0 +1,1 @@
+"""infra-service: server provisioning and application deploys with Ansible."""

@@ -1,0 +1,47 @@
+"""infra-service's settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from shared.settings import ServiceSettings
+
+
+class InfraSettings(ServiceSettings):
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis.")
+    api_url: str = Field(default="http://127.0.0.1:8000", description="The API.")
+    api_key: SecretStr = Field(default=SecretStr(""), description="infra-service's service key.")
+    consumer_name: str = Field(default="infra-service-1", description="This replica's name.")
+    deploy_concurrency: int = Field(default=2, ge=1, le=32, description="Deploys in flight.")
+    provision_concurrency: int = Field(default=1, ge=1, le=32, description="Setups in flight.")
+    job_timeout_s: float = Field(default=1800, gt=0, description="A playbook's time limit.")
+    ssh_attempts: int = Field(default=3, ge=1, description="Tries before a server is unreachable.")
+    ssh_backoff_s: float = Field(default=5, ge=0, description="First wait; it doubles each try.")
+    ssh_connect_timeout_s: int = Field(default=10, ge=1, description="SSH connect timeout.")
+    health_timeout_s: int = Field(default=60, ge=1, description="Wait for a service's health.")
+    releases_kept: int = Field(default=3, ge=1, description="Releases kept per project.")
+    data_dir: Path = Field(default=Path(".data/infra"), description="Job dirs and known_hosts.")
+    local_deploy_root: Path = Field(
+        default=Path(".data/deploy"), description="Where the `local` target runs projects."
+    )
+    app_ports: str = Field(
+        default="20000:29999",
+        pattern=r"^[0-9]{1,5}:[0-9]{1,5}$",
+        description="The API's port range, opened in servers' firewalls.",
+    )
+    remote_deploy_root: str = Field(default="/srv/codegen", description="The same on servers.")
+    secrets_dir: Path | None = Field(
+        default=None, description="Where `file:` secret references point (0700, owned by us)."
+    )
+    secret_env_prefix: str = Field(
+        default="CODEGEN_SECRET_",
+        min_length=1,
+        description="`env:NAME` reads this prefix + NAME, never the service's own settings.",
+    )
+    forge_url: str = Field(default="https://github.com", description="Base of `owner/name` repos.")
+    vm_steps_check_mode: bool = Field(
+        default=False,
+        description="Run the setup steps that need a full machine (Docker engine, firewall) in "
+        "check mode: for container targets only.",
+    )

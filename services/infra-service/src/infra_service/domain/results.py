@@ -1,0 +1,154 @@
+"""How a playbook run ended, and the result messages that report it."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from shared.contracts import (
+    AnsibleDeployMessage,
+    AnsibleDeployResult,
+    OutcomeStatus,
+    ProvisionerMessage,
+    ProvisionerResult,
+)
+
+from infra_service.domain.secrets import scrub
+
+TAIL_LINES = 40
+TAIL_CHARS = 4000
+UNREACHABLE_EXIT_CODE = 4
+
+
+class RunStatus(StrEnum):
+    SUCCESSFUL = "successful"
+    FAILED = "failed"
+    UNREACHABLE = "unreachable"
+    TIMEOUT = "timeout"
+    CANCELED = "canceled"
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    """One ansible-runner run, as much as a result needs to tell."""
+
+    status: RunStatus
+    exit_code: int | None
+    stdout: str = ""
+    stderr: str = ""
+    failures: tuple[str, ...] = ()
+    changed: int = 0
+    facts: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status is RunStatus.SUCCESSFUL
+
+
+@dataclass(frozen=True)
+class Failure:
+    """Work that stopped before or outside a playbook run (bad input, missing secret...)."""
+
+    status: OutcomeStatus
+    error: str
+
+
+def result_id(request_id: str) -> str:
+    """The same request always gets the same result id, so consumers can drop a repeat."""
+    return hashlib.sha256(f"result:{request_id}".encode()).hexdigest()[:32]
+
+
+def tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
+    kept = "\n".join(text.rstrip().splitlines()[-lines:])
+    return kept[-chars:]
+
+
+def describe(outcome: RunOutcome, playbook: str, attempts: int) -> str:
+    if outcome.status is RunStatus.UNREACHABLE:
+        what = f"the server was unreachable after {attempts} attempts"
+    elif outcome.status is RunStatus.TIMEOUT:
+        what = f"{playbook} ran out of time"
+    elif outcome.status is RunStatus.CANCELED:
+        what = f"{playbook} was cancelled (infra-service is stopping)"
+    else:
+        what = f"{playbook} failed with exit code {outcome.exit_code}"
+    if outcome.failures:
+        what += ": " + "; ".join(outcome.failures[-3:])
+    return what
+
+
+def _status(outcome: RunOutcome) -> OutcomeStatus:
+    if outcome.succeeded:
+        return OutcomeStatus.SUCCESS
+    if outcome.status is RunStatus.TIMEOUT:
+        return OutcomeStatus.TIMEOUT
+    return OutcomeStatus.FAILED
+
+
+def deploy_result(
+    message: AnsibleDeployMessage,
+    outcome: RunOutcome | Failure,
+    *,
+    playbook: str = "deploy_project.yml",
+    attempts: int = 1,
+    url: str | None = None,
+    server_ip: str | None = None,
+    secrets: Iterable[str] = (),
+) -> AnsibleDeployResult:
+    secrets = tuple(secrets)
+    common = {
+        "request_id": result_id(message.request_id),
+        "correlation_id": message.correlation_id,
+        "task_id": message.task_id,
+        "project_id": message.project_id,
+        "server_ip": server_ip,
+        "port": message.port,
+    }
+    if isinstance(outcome, Failure):
+        return AnsibleDeployResult(
+            **common, status=outcome.status, error=scrub(outcome.error, secrets)
+        )
+    succeeded = outcome.succeeded
+    return AnsibleDeployResult(
+        **common,
+        status=_status(outcome),
+        error=None if succeeded else scrub(describe(outcome, playbook, attempts), secrets),
+        deployed_url=url if succeeded else None,
+        exit_code=outcome.exit_code,
+        stdout_tail=None if succeeded else scrub(tail(outcome.stdout), secrets),
+        stderr_tail=None if succeeded else scrub(tail(outcome.stderr), secrets),
+    )
+
+
+def provision_result(
+    message: ProvisionerMessage,
+    outcome: RunOutcome | Failure | None,
+    *,
+    playbook: str = "setup_server.yml",
+    attempts: int = 1,
+    server_ip: str | None = None,
+    secrets: Iterable[str] = (),
+) -> ProvisionerResult:
+    """`outcome` None: the server was already set up and nothing had to run."""
+    common = {
+        "request_id": result_id(message.request_id),
+        "correlation_id": message.correlation_id,
+        "server_handle": message.server_handle,
+        "server_ip": server_ip,
+    }
+    if outcome is None:
+        return ProvisionerResult(**common, status=OutcomeStatus.SUCCESS)
+    if isinstance(outcome, Failure):
+        error = scrub(outcome.error, secrets)
+        return ProvisionerResult(**common, status=outcome.status, error=error, errors=[error or ""])
+    if outcome.succeeded:
+        return ProvisionerResult(**common, status=OutcomeStatus.SUCCESS)
+    error = scrub(describe(outcome, playbook, attempts), secrets)
+    return ProvisionerResult(
+        **common,
+        status=_status(outcome),
+        error=error,
+        errors=[scrub(failure, secrets) or "" for failure in outcome.failures] or [error or ""],
+    )

@@ -1,0 +1,68 @@
+"""What the handlers need from the outside: the API, secrets, sources and a playbook runner."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from shared.contracts import IncidentSeverity, ServerRead, ServerStatus
+
+from infra_service.domain.inventory import Target
+from infra_service.domain.results import RunOutcome
+
+
+class Inventory(Protocol):
+    """Servers, ports, deployments and incidents, as the API keeps them."""
+
+    async def server(self, handle: str) -> ServerRead | None: ...
+
+    async def set_server_status(self, server_id: str, status: ServerStatus) -> None: ...
+
+    async def open_incident(
+        self, server_id: str, severity: IncidentSeverity, title: str, details: str
+    ) -> None: ...
+
+    async def port_for(self, server_id: str, project_id: str, service_name: str) -> int: ...
+
+    async def record_deployment(
+        self,
+        *,
+        project_id: str,
+        server_id: str,
+        service_name: str,
+        port: int,
+        commit_sha: str,
+        url: str | None,
+        running: bool,
+    ) -> None: ...
+
+
+class Secrets(Protocol):
+    def resolve(self, ref: str) -> str:
+        """The value a reference names; raises SecretUnavailable."""
+        ...
+
+
+class Sources(Protocol):
+    async def archive(self, repo_url: str, commit: str, dest: Path, token: str | None) -> Path:
+        """Fetch `commit` and pack its tree into `dest`; raises SourceUnavailable."""
+        ...
+
+    async def read_file(self, archive: Path, name: str) -> str | None: ...
+
+
+@dataclass(frozen=True)
+class PlaybookJob:
+    """One playbook run on one target. `secret_env` reaches only the Ansible process's
+    environment, and `ssh_key` only a 0600 file inside the job's private directory."""
+
+    playbook: str
+    target: Target
+    extravars: dict[str, Any]
+    secret_env: dict[str, str] = field(default_factory=dict)
+    ssh_key: str | None = None
+
+
+class Playbooks(Protocol):
+    async def run(self, job: PlaybookJob) -> RunOutcome: ...
