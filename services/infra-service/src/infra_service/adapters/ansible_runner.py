@@ -6,6 +6,7 @@ import asyncio
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -88,11 +89,16 @@ class AnsibleRunnerPlaybooks:
 
 
 def _confined(env: dict[str, str], secret_env: dict[str, str]) -> dict[str, str]:
-    return {
+    confined = {
         name: value
         for name, value in env.items()
         if name in _INHERITED or name.startswith(_RUNNER_PREFIXES) or name in secret_env
     }
+    # The ansible-playbook installed with us, whatever PATH infra-service was started with.
+    confined["PATH"] = os.pathsep.join(
+        [str(Path(sys.executable).parent), env.get("PATH", "/usr/local/bin:/usr/bin:/bin")]
+    )
+    return confined
 
 
 def _write_private(path: Path, text: str) -> None:

@@ -80,6 +80,7 @@ async def provision_server(message: ProvisionerMessage, *, deps: Container) -> P
             "vm_steps_check_mode": settings.vm_steps_check_mode,
             "ssh_port": server.ssh_port,
             "app_ports": settings.app_ports,
+            "report_programs": message.is_recovery,
         },
         ssh_key=ssh_key,
     )

@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+from api.testing import LiveApi
+from infra_testing import CANARY, Harness, short_dir, stop_supervisor
+from redis.asyncio import Redis
+
+from infra_service.bootstrap import bootstrap
+from infra_service.config import InfraSettings
+from infra_service.main import serve
+
+@pytest.fixture
+def deploy_root() -> Iterator[Path]:
+    root = short_dir("cg-deploy-")
+    try:
+        yield root
+    finally:
+        stop_supervisor(root)
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def settings(
+    live_api: LiveApi, redis_url: str, tmp_path: Path, deploy_root: Path
+) -> InfraSettings:
+    return InfraSettings(
+        redis_url=redis_url,
+        api_url=live_api.url,
+        api_key=live_api.service_key,
+        data_dir=tmp_path / "infra",
+        local_deploy_root=deploy_root,
+        ssh_backoff_s=0.2,
+        ssh_connect_timeout_s=3,
+        health_timeout_s=20,
+    )
+
+
+@pytest_asyncio.fixture
+async def harness(
+    settings: InfraSettings,
+    live_api: LiveApi,
+    redis_client: Redis,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> AsyncIterator[Harness]:
+    monkeypatch.setenv("CODEGEN_SECRET_CANARY_SECRETS", f"CANARY={CANARY}\nOTHER=plain-value")
+    monkeypatch.setenv("CODEGEN_SECRET_GIT_TOKEN", f"{CANARY}-token")
+    deps = bootstrap(settings)
+    stop = asyncio.Event()
+    running = asyncio.create_task(serve(deps, stop))
+    async with httpx.AsyncClient(
+        base_url=live_api.url, headers={"Authorization": f"Bearer {live_api.service_key}"}
+    ) as api:
+        try:
+            yield Harness(deps, redis_client, api, tmp_path)
+        finally:
+            stop.set()
+            await asyncio.wait_for(running, 60)
+
+
+@pytest_asyncio.fixture
+async def local_server(harness: Harness) -> dict[str, Any]:
+    return await harness.server(name="local", address="127.0.0.1", is_local=True, status="active")

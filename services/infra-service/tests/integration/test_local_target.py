@@ -1,0 +1,86 @@
+"""The `local` target: real ansible-runner and playbooks deploy the tiny app on this machine."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import httpx
+from infra_testing import CANARY, Harness, commit, free_port, tiny_app_repo
+from shared.contracts import AnsibleDeployMessage
+
+
+def deploy_message(
+    repo: Path, sha: str, port: int, project: dict[str, Any], **fields: Any
+) -> AnsibleDeployMessage:
+    return AnsibleDeployMessage(
+        project_id=project["id"],
+        project_name=project["name"],
+        repo_full_name=str(repo),
+        commit_sha=sha,
+        server="local",
+        port=port,
+        **fields,
+    )
+
+
+def health(url: str) -> dict[str, Any]:
+    response = httpx.get(f"{url}/health", timeout=5)
+    assert response.status_code == 200, response.text
+    body: dict[str, Any] = response.json()
+    return body
+
+
+async def test_a_commit_is_deployed_and_answers_on_its_health_path(
+    harness: Harness, local_server: dict[str, Any], tmp_path: Path
+) -> None:
+    repo = tiny_app_repo(tmp_path)
+    sha = commit(repo, "2")
+    project = await harness.project("tiny")
+    port = free_port()
+
+    result = await harness.deploy(
+        deploy_message(repo, sha, port, project, secrets_ref="env:CANARY_SECRETS")
+    )
+
+    assert result["status"] == "success", (result["error"], result["stdout_tail"])
+    assert result["deployed_url"] == f"http://127.0.0.1:{port}"
+    assert result["exit_code"] == 0
+    served = health(result["deployed_url"])
+    assert served["version"] == "2"
+    assert served["canary_sha256"] == hashlib.sha256(CANARY.encode()).hexdigest()
+    [deployment] = await harness.get("/api/service-deployments", project_id=project["id"])
+    assert deployment["status"] == "running"
+    assert deployment["commit_sha"] == sha
+    assert deployment["url"] == result["deployed_url"]
+
+
+async def test_the_same_commit_again_changes_nothing_and_a_new_commit_replaces_it(
+    harness: Harness, local_server: dict[str, Any], tmp_path: Path
+) -> None:
+    repo = tiny_app_repo(tmp_path)
+    first = git_head(repo)
+    project = await harness.project("tiny")
+    port = free_port()
+    deployed = await harness.deploy(deploy_message(repo, first, port, project))
+    before = health(deployed["deployed_url"])
+
+    again = await harness.deploy(deploy_message(repo, first, port, project))
+    unchanged = health(deployed["deployed_url"])
+    second = commit(repo, "2")
+    replaced = await harness.deploy(deploy_message(repo, second, port, project))
+    after = health(deployed["deployed_url"])
+
+    assert [deployed["status"], again["status"], replaced["status"]] == ["success"] * 3
+    assert unchanged == before, "redeploying the same commit restarted the app"
+    assert after["version"] == "2"
+    assert after["pid"] != before["pid"]
+    [deployment] = await harness.get("/api/service-deployments", project_id=project["id"])
+    assert deployment["commit_sha"] == second
+
+
+def git_head(repo: Path) -> str:
+    from infra_testing import git
+
+    return git(repo, "rev-parse", "HEAD")
