@@ -8,21 +8,22 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
+from infra_service.bootstrap import Container
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.streams import RedisStreamPublisher
 
-from infra_service.bootstrap import Container
-
 # A secret that must reach the deployed app and nothing else.
 CANARY = "canary-7f3a9c1e5b2d4f60a8e1"
 
-TINY_APP = '''\
+TINY_APP = """\
 import hashlib, json, os, pathlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -49,7 +50,7 @@ class Handler(BaseHTTPRequestHandler):
 
 
 ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
-'''
+"""
 
 PROJECT_FILE = """\
 services:
@@ -132,9 +133,7 @@ class Harness:
     async def provision(self, message: ProvisionerMessage, within: float = 300) -> dict[str, Any]:
         return await self._ask("provisioner:queue", "provisioner:results", message, within)
 
-    async def _ask(
-        self, queue: str, results: str, message: Any, within: float
-    ) -> dict[str, Any]:
+    async def _ask(self, queue: str, results: str, message: Any, within: float) -> dict[str, Any]:
         before = len(await self.results(results))
         await self.publisher.publish(queue, message)
 
@@ -163,3 +162,34 @@ class Harness:
         response = await self.api.get(path, params=params)
         response.raise_for_status()
         return response.json()
+
+
+class CommandLineScanner:
+    """Reads every process's command line, over and over, looking for a string."""
+
+    def __init__(self, needle: str) -> None:
+        self.needle = needle.encode()
+        self.found: list[str] = []
+        self.scans = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._scan, daemon=True)
+
+    def __enter__(self) -> CommandLineScanner:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _scan(self) -> None:
+        while not self._stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    argv = cmdline.read_bytes()
+                except OSError:
+                    continue
+                if self.needle in argv:
+                    self.found.append(argv.replace(b"\0", b" ").decode(errors="replace"))
+            self.scans += 1
+            time.sleep(0.005)

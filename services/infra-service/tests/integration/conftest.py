@@ -10,12 +10,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from api.testing import LiveApi
-from infra_testing import CANARY, Harness, short_dir, stop_supervisor
-from redis.asyncio import Redis
-
 from infra_service.bootstrap import bootstrap
 from infra_service.config import InfraSettings
 from infra_service.main import serve
+from infra_testing import CANARY, Harness, short_dir, stop_supervisor
+from redis.asyncio import Redis
+
 
 @pytest.fixture
 def deploy_root() -> Iterator[Path]:
@@ -28,9 +28,7 @@ def deploy_root() -> Iterator[Path]:
 
 
 @pytest.fixture
-def settings(
-    live_api: LiveApi, redis_url: str, tmp_path: Path, deploy_root: Path
-) -> InfraSettings:
+def settings(live_api: LiveApi, redis_url: str, tmp_path: Path, deploy_root: Path) -> InfraSettings:
     return InfraSettings(
         redis_url=redis_url,
         api_url=live_api.url,
