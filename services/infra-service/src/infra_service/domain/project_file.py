@@ -6,7 +6,14 @@ import re
 from typing import Annotated
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationError,
+    field_validator,
+)
 
 PROJECT_FILE = ".project.yml"
 
@@ -29,9 +36,12 @@ class ServiceSpec(BaseModel):
     build: Command | None = Field(default=None, description="Builds the service, once per commit.")
     directory: str = Field(default=".", max_length=200, description="Where to build and run.")
 
-    def model_post_init(self, context: object, /) -> None:
-        if not _RELATIVE.match(self.directory):
+    @field_validator("directory")
+    @classmethod
+    def _inside_the_repository(cls, directory: str) -> str:
+        if not _RELATIVE.match(directory):
             raise ValueError("directory must be a relative path inside the repository")
+        return directory
 
 
 class ProjectSpec(BaseModel):

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from infra_service.domain.inventory import HOST, Target, build_inventory
+from infra_service.domain.playbooks import Action, select_playbook
+
+REMOTE = Target("s1", "web-1", "203.0.113.7", is_local=False, ssh_user="deploy", ssh_port=2222)
+LOCAL = Target("s0", "local", "127.0.0.1", is_local=True)
+
+
+def inventory(target: Target, key: Path | None = None) -> dict[str, object]:
+    built = build_inventory(
+        target, key_file=key, known_hosts=Path("/data/known_hosts"), connect_timeout_s=7
+    )
+    hosts = built["all"]["hosts"]
+    assert list(hosts) == [HOST], "an inventory holds exactly one host"
+    host: dict[str, object] = hosts[HOST]
+    return host
+
+
+def test_a_remote_server_is_reached_over_ssh_with_its_user_port_and_key() -> None:
+    host = inventory(REMOTE, Path("/job/ssh_key"))
+
+    assert host["ansible_connection"] == "ssh"
+    assert host["ansible_host"] == "203.0.113.7"
+    assert host["ansible_port"] == 2222
+    assert host["ansible_user"] == "deploy"
+    assert host["ansible_ssh_private_key_file"] == "/job/ssh_key"
+    assert host["ansible_timeout"] == 7
+
+
+def test_host_keys_are_trusted_on_first_use_and_checked_afterwards() -> None:
+    args = str(inventory(REMOTE)["ansible_ssh_common_args"])
+
+    assert "StrictHostKeyChecking=accept-new" in args
+    assert "UserKnownHostsFile=/data/known_hosts" in args
+    assert "BatchMode=yes" in args
+
+
+def test_a_server_without_a_key_reference_gets_no_key_file() -> None:
+    assert "ansible_ssh_private_key_file" not in inventory(REMOTE)
+
+
+def test_the_local_target_runs_modules_with_our_own_interpreter_and_no_ssh() -> None:
+    host = inventory(LOCAL, Path("/ignored"))
+
+    assert host == {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
+
+
+@pytest.mark.parametrize(
+    ("action", "is_local", "playbook"),
+    [
+        (Action.PROVISION, False, "setup_server.yml"),
+        (Action.PROVISION, True, "setup_local.yml"),
+        (Action.DEPLOY, False, "deploy_project.yml"),
+        (Action.DEPLOY, True, "deploy_project.yml"),
+    ],
+)
+def test_the_playbook_follows_the_action_and_the_target(
+    action: Action, is_local: bool, playbook: str
+) -> None:
+    assert select_playbook(action, is_local=is_local) == playbook
+
+
+def test_every_selectable_playbook_exists() -> None:
+    playbooks = Path(__file__).parents[2] / "src" / "infra_service" / "ansible"
+    for action in Action:
+        for is_local in (True, False):
+            assert (playbooks / select_playbook(action, is_local=is_local)).is_file()

@@ -1,0 +1,163 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from infra_service.adapters.ansible_runner import _outcome
+from infra_service.domain.results import (
+    Failure,
+    RunOutcome,
+    RunStatus,
+    deploy_result,
+    provision_result,
+    result_id,
+    tail,
+)
+from shared.contracts import AnsibleDeployMessage, OutcomeStatus, ProvisionerMessage
+
+DEPLOY = AnsibleDeployMessage(
+    task_id="t1",
+    project_id="p1",
+    project_name="shop",
+    repo_full_name="acme/shop",
+    commit_sha="abcdef12",
+    server="web-1",
+    port=20001,
+)
+PROVISION = ProvisionerMessage(server_handle="web-1", is_recovery=True)
+
+
+def test_a_successful_deploy_reports_the_url_and_no_tails() -> None:
+    outcome = RunOutcome(RunStatus.SUCCESSFUL, 0, stdout="ok\n")
+
+    result = deploy_result(DEPLOY, outcome, url="http://1.2.3.4:20001", server_ip="1.2.3.4")
+
+    assert result.status is OutcomeStatus.SUCCESS
+    assert result.deployed_url == "http://1.2.3.4:20001"
+    assert (result.exit_code, result.port, result.server_ip) == (0, 20001, "1.2.3.4")
+    assert result.stdout_tail is None
+    assert result.error is None
+    assert (result.task_id, result.project_id) == ("t1", "p1")
+    assert result.correlation_id == DEPLOY.correlation_id
+
+
+def test_a_failed_deploy_reports_exit_code_failing_tasks_and_scrubbed_tails() -> None:
+    outcome = RunOutcome(
+        RunStatus.FAILED,
+        2,
+        stdout="\n".join(f"line {n}" for n in range(100)) + "\nTOKEN=s3cr3t-value",
+        stderr="boom",
+        failures=("Build each service: exit 7",),
+    )
+
+    result = deploy_result(DEPLOY, outcome, url="http://x", secrets=["s3cr3t-value"])
+
+    assert result.status is OutcomeStatus.FAILED
+    assert result.deployed_url is None
+    assert result.exit_code == 2
+    assert result.error == "deploy_project.yml failed with exit code 2: Build each service: exit 7"
+    assert result.stdout_tail is not None
+    assert result.stdout_tail.splitlines()[0] == "line 61"
+    assert result.stdout_tail.endswith("TOKEN=***")
+    assert result.stderr_tail == "boom"
+
+
+def test_unreachable_and_timeout_say_so() -> None:
+    unreachable = deploy_result(DEPLOY, RunOutcome(RunStatus.UNREACHABLE, 4), attempts=3)
+    timeout = deploy_result(DEPLOY, RunOutcome(RunStatus.TIMEOUT, 254))
+
+    assert unreachable.status is OutcomeStatus.FAILED
+    assert unreachable.error == "the server was unreachable after 3 attempts"
+    assert timeout.status is OutcomeStatus.TIMEOUT
+
+
+def test_work_that_could_not_start_is_an_error_with_its_cause_scrubbed() -> None:
+    result = deploy_result(
+        DEPLOY, Failure(OutcomeStatus.ERROR, "bad s3cr3t-value"), secrets=["s3cr3t-value"]
+    )
+
+    assert result.status is OutcomeStatus.ERROR
+    assert result.error == "bad ***"
+    assert result.exit_code is None
+
+
+def test_results_of_one_request_share_an_id_that_differs_from_the_request() -> None:
+    assert deploy_result(DEPLOY, RunOutcome(RunStatus.SUCCESSFUL, 0)).request_id == result_id(
+        DEPLOY.request_id
+    )
+    assert result_id(DEPLOY.request_id) != DEPLOY.request_id
+    assert len(result_id("x" * 128)) == 32
+
+
+def test_provisioning_results() -> None:
+    done = provision_result(PROVISION, None, server_ip="1.2.3.4")
+    failed = provision_result(
+        PROVISION, RunOutcome(RunStatus.FAILED, 2, failures=("a: x", "b: y")), attempts=1
+    )
+
+    assert done.status is OutcomeStatus.SUCCESS
+    assert (done.server_handle, done.server_ip) == ("web-1", "1.2.3.4")
+    assert failed.status is OutcomeStatus.FAILED
+    assert failed.errors == ["a: x", "b: y"]
+    assert failed.error == "setup_server.yml failed with exit code 2: a: x; b: y"
+
+
+def test_tail_keeps_the_last_lines_within_a_size() -> None:
+    assert tail("a\nb\nc\n", lines=2) == "b\nc"
+    assert len(tail("x" * 10_000)) == 4000
+
+
+class FakeRunner:
+    """What ansible-runner's Runner exposes after a run."""
+
+    def __init__(self, status: str, rc: int, events: list[dict[str, Any]], stats: Any) -> None:
+        self.status, self.rc, self.events, self.stats = status, rc, events, stats
+        self.stdout = SimpleNamespace(read=lambda: "out", close=lambda: None)
+        self.stderr = SimpleNamespace(read=lambda: "", close=lambda: None)
+
+
+def event(name: str, task: str, **res: Any) -> dict[str, Any]:
+    return {"event": name, "event_data": {"task": task, "res": res}}
+
+
+def test_runner_events_map_to_an_outcome() -> None:
+    runner = FakeRunner(
+        "failed",
+        2,
+        [
+            event("runner_on_ok", "Report", ansible_facts={"codegen_result": {"programs": 2}}),
+            event("runner_on_failed", "Build", msg="non-zero return code", stderr="e1\ne2"),
+        ],
+        {"changed": {"target": 3}, "dark": {}},
+    )
+
+    outcome = _outcome(runner)
+
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.exit_code == 2
+    assert outcome.failures == ("Build: non-zero return code — e2",)
+    assert outcome.changed == 3
+    assert outcome.facts == {"programs": "2"}
+    assert outcome.stdout == "out"
+
+
+def test_an_unreachable_host_is_not_a_failed_playbook() -> None:
+    runner = FakeRunner(
+        "failed",
+        4,
+        [event("runner_on_unreachable", "Gathering Facts", msg="Connection refused")],
+        {"dark": {"target": 1}},
+    )
+
+    outcome = _outcome(runner)
+
+    assert outcome.status is RunStatus.UNREACHABLE
+    assert outcome.failures == ("Gathering Facts: Connection refused",)
+
+
+def test_a_censored_failure_stays_censored() -> None:
+    runner = FakeRunner(
+        "failed", 2, [event("runner_on_failed", "Program", censored="output hidden")], {}
+    )
+
+    assert _outcome(runner).failures == ("Program: output hidden",)
