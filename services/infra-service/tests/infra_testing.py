@@ -40,6 +40,7 @@ class Handler(BaseHTTPRequestHandler):
             "version": pathlib.Path("VERSION").read_text().strip(),
             "pid": os.getpid(),
             "canary_sha256": hashlib.sha256(secret.encode()).hexdigest() if secret else None,
+            "environment": sorted(os.environ),
         }).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")

@@ -51,6 +51,9 @@ async def test_a_commit_is_deployed_and_answers_on_its_health_path(
     served = health(result["deployed_url"])
     assert served["version"] == "2"
     assert served["canary_sha256"] == hashlib.sha256(CANARY.encode()).hexdigest()
+    inherited = {name for name in served["environment"] if not name.startswith("SUPERVISOR_")}
+    # What the service gets: the supervisor's clean environment, its port and its secrets.
+    assert inherited == {"PATH", "HOME", "LANG", "PWD", "PORT", "CANARY", "OTHER"}
     [deployment] = await harness.get("/api/service-deployments", project_id=project["id"])
     assert deployment["status"] == "running"
     assert deployment["commit_sha"] == sha
