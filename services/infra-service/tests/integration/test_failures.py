@@ -124,3 +124,17 @@ async def test_a_deploy_that_cannot_start_is_answered_with_an_error_naming_the_c
 
     assert result["status"] == "error"
     assert error in result["error"]
+
+
+async def test_a_malformed_message_goes_to_the_dead_letter_stream_and_the_queue_moves_on(
+    harness: Harness, local_server: dict[str, Any], tmp_path: Path
+) -> None:
+    await harness.redis.xadd("ansible:deploy:queue", {"data": '{"project_id": 1}'})
+    project = await harness.project("tiny")
+
+    result = await harness.deploy(message(tiny_app_repo(tmp_path), project, secrets_ref="env:X"))
+
+    [letter] = await harness.results("ansible:deploy:queue:dlq")
+    assert letter["reason"] == "invalid"
+    assert "project_name" in letter["error"]
+    assert result["status"] == "error"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
 import httpx
 from infra_testing import CANARY, Harness, commit, free_port, tiny_app_repo
-from shared.contracts import AnsibleDeployMessage
+from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 
 
 def deploy_message(
@@ -120,3 +121,16 @@ async def test_two_deploys_run_at_once_without_blocking_the_event_loop(
     assert [r["status"] for r in results] == ["success", "success"], [r["error"] for r in results]
     assert most_jobs_at_once == 2
     assert worst_lag < 0.5, f"the event loop stalled for {worst_lag:.2f} s"
+
+
+async def test_the_local_server_is_provisioned_with_a_deploy_root_and_its_supervisor(
+    harness: Harness, deploy_root: Path
+) -> None:
+    server = await harness.server(name="local", address="127.0.0.1", is_local=True)
+
+    result = await harness.provision(ProvisionerMessage(server_handle="local"))
+
+    assert result["status"] == "success", result["error"]
+    assert (await harness.get(f"/api/servers/{server['id']}"))["status"] == "active"
+    assert (deploy_root / "run" / "supervisord.pid").exists()
+    assert set(await asyncio.to_thread(os.listdir, deploy_root)) >= {"programs", "projects", "run"}

@@ -48,6 +48,11 @@ class AnsibleRunnerPlaybooks:
         sockets = Path(tempfile.mkdtemp(prefix="cg-ssh-"))
         try:
             return await asyncio.to_thread(self._run, job, private, sockets)
+        except Exception as exc:
+            # ansible-runner could not even start the playbook: a failed run, reported as such.
+            return RunOutcome(
+                RunStatus.FAILED, None, failures=(f"ansible-runner could not run: {exc}",)
+            )
         finally:
             await asyncio.to_thread(shutil.rmtree, private, True)
             await asyncio.to_thread(shutil.rmtree, sockets, True)

@@ -75,16 +75,19 @@ class GitSources:
         return await asyncio.to_thread(_read_member, archive, name)
 
     async def _git(self, env: dict[str, str], *args: str, check: bool = True) -> str:
-        process = await asyncio.create_subprocess_exec(
-            "git",
-            "-c",
-            "credential.helper=",
-            *args,
-            env=env,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-        )
+        try:
+            process = await asyncio.create_subprocess_exec(
+                "git",
+                "-c",
+                "credential.helper=",
+                *args,
+                env=env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.PIPE,
+            )
+        except OSError as exc:
+            raise SourceUnavailable(f"git cannot run: {exc.strerror}") from None
         try:
             out, err = await asyncio.wait_for(process.communicate(), self._timeout_s)
         except TimeoutError:
