@@ -93,6 +93,8 @@ def settings(settings: InfraSettings) -> InfraSettings:
     return settings.model_copy(update={"vm_steps_check_mode": True})
 
 
+# Setting a server up runs some forty tasks over SSH, and the first run builds the image.
+@pytest.mark.timeout(900)
 async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     harness: Harness,
     sshd: tuple[int, Container],
