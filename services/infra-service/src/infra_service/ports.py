@@ -55,7 +55,7 @@ class Sources(Protocol):
 @dataclass(frozen=True)
 class PlaybookJob:
     """One playbook run on one target. `secret_env` reaches only the Ansible process's
-    environment, and `ssh_key` only a 0600 file inside the job's private directory."""
+    environment, and `ssh_key` only the job's ssh-agent."""
 
     playbook: str
     target: Target

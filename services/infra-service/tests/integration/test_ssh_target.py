@@ -110,7 +110,8 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     project = await harness.project("tiny")
     port = free_port()
 
-    with CommandLineScanner(CANARY) as scanner:
+    key_material = ssh_key[0].splitlines()[2]
+    with CommandLineScanner(CANARY) as scanner, CommandLineScanner(key_material) as key_scanner:
         setup = await harness.provision(ProvisionerMessage(server_handle="web-1"), within=600)
         deployed = await harness.deploy(
             AnsibleDeployMessage(
@@ -143,6 +144,7 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     assert served["canary_sha256"] == hashlib.sha256(CANARY.encode()).hexdigest()
     assert run(host, f"stat -c %U /proc/{served['pid']}").strip() == "codegen"
     assert scanner.found == []
+    assert key_scanner.found == []
     assert CANARY not in str([setup, deployed])
     again = await harness.provision(ProvisionerMessage(server_handle="web-1"))
     assert again["status"] == "success", "an active server is not set up twice"

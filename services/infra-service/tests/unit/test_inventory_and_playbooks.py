@@ -11,24 +11,21 @@ REMOTE = Target("s1", "web-1", "203.0.113.7", is_local=False, ssh_user="deploy",
 LOCAL = Target("s0", "local", "127.0.0.1", is_local=True)
 
 
-def inventory(target: Target, key: Path | None = None) -> dict[str, object]:
-    built = build_inventory(
-        target, key_file=key, known_hosts=Path("/data/known_hosts"), connect_timeout_s=7
-    )
+def inventory(target: Target) -> dict[str, object]:
+    built = build_inventory(target, known_hosts=Path("/data/known_hosts"), connect_timeout_s=7)
     hosts = built["all"]["hosts"]
     assert list(hosts) == [HOST], "an inventory holds exactly one host"
     host: dict[str, object] = hosts[HOST]
     return host
 
 
-def test_a_remote_server_is_reached_over_ssh_with_its_user_port_and_key() -> None:
-    host = inventory(REMOTE, Path("/job/ssh_key"))
+def test_a_remote_server_is_reached_over_ssh_with_its_user_and_port() -> None:
+    host = inventory(REMOTE)
 
     assert host["ansible_connection"] == "ssh"
     assert host["ansible_host"] == "203.0.113.7"
     assert host["ansible_port"] == 2222
     assert host["ansible_user"] == "deploy"
-    assert host["ansible_ssh_private_key_file"] == "/job/ssh_key"
     assert host["ansible_timeout"] == 7
 
 
@@ -40,12 +37,12 @@ def test_host_keys_are_trusted_on_first_use_and_checked_afterwards() -> None:
     assert "BatchMode=yes" in args
 
 
-def test_a_server_without_a_key_reference_gets_no_key_file() -> None:
+def test_no_key_file_is_named_the_key_is_in_the_jobs_agent() -> None:
     assert "ansible_ssh_private_key_file" not in inventory(REMOTE)
 
 
 def test_the_local_target_runs_modules_with_our_own_interpreter_and_no_ssh() -> None:
-    host = inventory(LOCAL, Path("/ignored"))
+    host = inventory(LOCAL)
 
     assert host == {"ansible_connection": "local", "ansible_python_interpreter": sys.executable}
 

@@ -58,13 +58,8 @@ class AnsibleRunnerPlaybooks:
             await asyncio.to_thread(shutil.rmtree, sockets, True)
 
     def _run(self, job: PlaybookJob, private: Path, sockets: Path) -> RunOutcome:
-        key_file = None
-        if job.ssh_key is not None:
-            key_file = private / "ssh_key"
-            _write_private(key_file, job.ssh_key.rstrip("\n") + "\n")
         inventory = build_inventory(
             job.target,
-            key_file=key_file,
             known_hosts=self._known_hosts,
             connect_timeout_s=self._connect_timeout_s,
         )
@@ -86,6 +81,8 @@ class AnsibleRunnerPlaybooks:
                 "ANSIBLE_HOST_KEY_CHECKING": "True",
                 **job.secret_env,
             },
+            # The key goes to an ssh-agent through a FIFO: it is never written to a file.
+            ssh_key=job.ssh_key.rstrip("\n") + "\n" if job.ssh_key else None,
             quiet=True,
             suppress_env_files=True,
             timeout=int(self._timeout_s),

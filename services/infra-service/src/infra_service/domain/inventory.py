@@ -25,11 +25,10 @@ class Target:
 def build_inventory(
     target: Target,
     *,
-    key_file: Path | None,
     known_hosts: Path,
     connect_timeout_s: int,
 ) -> dict[str, Any]:
-    """An inventory that can reach `target` and nothing else."""
+    """An inventory that can reach `target` and nothing else (its key is in the job's ssh-agent)."""
     if target.is_local:
         host: dict[str, Any] = {
             "ansible_connection": "local",
@@ -41,7 +40,6 @@ def build_inventory(
             # Trust on first use, remembered per infra-service: a changed host key is refused.
             "-o StrictHostKeyChecking=accept-new",
             f"-o UserKnownHostsFile={known_hosts}",
-            "-o IdentitiesOnly=yes",
             "-o BatchMode=yes",
         ]
         host = {
@@ -53,6 +51,4 @@ def build_inventory(
             "ansible_timeout": connect_timeout_s,
             "ansible_python_interpreter": "auto_silent",
         }
-        if key_file is not None:
-            host["ansible_ssh_private_key_file"] = str(key_file)
     return {"all": {"hosts": {HOST: host}, "vars": {"server_name": target.name}}}
