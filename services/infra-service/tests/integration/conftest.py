@@ -37,7 +37,7 @@ def settings(live_api: LiveApi, redis_url: str, tmp_path: Path, deploy_root: Pat
         local_deploy_root=deploy_root,
         ssh_backoff_s=0.2,
         ssh_connect_timeout_s=3,
-        health_timeout_s=20,
+        health_timeout_s=10,
         job_timeout_s=240,
     )
 

@@ -134,3 +134,24 @@ async def test_the_local_server_is_provisioned_with_a_deploy_root_and_its_superv
     assert (await harness.get(f"/api/servers/{server['id']}"))["status"] == "active"
     assert (deploy_root / "run" / "supervisord.pid").exists()
     assert set(await asyncio.to_thread(os.listdir, deploy_root)) >= {"programs", "projects", "run"}
+
+
+async def test_a_release_that_does_not_come_up_leaves_the_previous_one_running(
+    harness: Harness, local_server: dict[str, Any], tmp_path: Path
+) -> None:
+    repo = tiny_app_repo(tmp_path)
+    project = await harness.project("tiny")
+    port = free_port()
+    good = await harness.deploy(deploy_message(repo, git_head(repo), port, project))
+    (repo / ".project.yml").write_text(
+        "services:\n  web:\n    run: exec python3 -c 'raise SystemExit(3)'\n    health: /health\n"
+    )
+    broken = commit(repo, "2")
+
+    result = await harness.deploy(deploy_message(repo, broken, port, project))
+
+    assert good["status"] == "success"
+    assert result["status"] == "failed"
+    assert "did not come up (Each service answers on its health path)" in result["error"]
+    assert "the previous release runs again" in result["error"]
+    assert (await asyncio.to_thread(health, good["deployed_url"]))["version"] == "1"
