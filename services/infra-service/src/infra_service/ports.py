@@ -35,7 +35,9 @@ class Inventory(Protocol):
         commit_sha: str,
         url: str | None,
         running: bool,
-    ) -> None: ...
+    ) -> None:
+        """The service runs `commit_sha` now; or (`running` false) its deploy failed."""
+        ...
 
 
 class Secrets(Protocol):

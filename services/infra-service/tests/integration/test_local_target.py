@@ -142,7 +142,8 @@ async def test_a_release_that_does_not_come_up_leaves_the_previous_one_running(
     repo = tiny_app_repo(tmp_path)
     project = await harness.project("tiny")
     port = free_port()
-    good = await harness.deploy(deploy_message(repo, git_head(repo), port, project))
+    first = git_head(repo)
+    good = await harness.deploy(deploy_message(repo, first, port, project))
     (repo / ".project.yml").write_text(
         "services:\n  web:\n    run: exec python3 -c 'raise SystemExit(3)'\n    health: /health\n"
     )
@@ -155,3 +156,5 @@ async def test_a_release_that_does_not_come_up_leaves_the_previous_one_running(
     assert "did not come up (Each service answers on its health path)" in result["error"]
     assert "the previous release runs again" in result["error"]
     assert (await asyncio.to_thread(health, good["deployed_url"]))["version"] == "1"
+    [deployment] = await harness.get("/api/service-deployments", project_id=project["id"])
+    assert (deployment["status"], deployment["commit_sha"]) == ("running", first)

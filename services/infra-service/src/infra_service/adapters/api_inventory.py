@@ -81,7 +81,8 @@ class ApiInventory:
         url: str | None,
         running: bool,
     ) -> None:
-        status = "running" if running else "failed"
+        """A failed deploy leaves the record of what still runs (the previous release); only a
+        service's first deploy is recorded `failed`."""
         response = await self._client.get(
             "/api/service-deployments",
             params={"project_id": project_id, "server_id": server_id, "limit": 500},
@@ -92,6 +93,9 @@ class ApiInventory:
             for d in response.json()
             if d["service_name"] == service_name
         ]
+        if existing and not running:
+            return
+        status = "running" if running else "failed"
         if existing:
             update: dict[str, object] = {"status": status, "commit_sha": commit_sha}
             if url:

@@ -5,47 +5,57 @@ from __future__ import annotations
 import json
 import shutil
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import structlog
-from shared.contracts import AnsibleDeployMessage, AnsibleDeployResult, OutcomeStatus, ServerStatus
-from shared.streams import Outcome
+from shared.contracts import (
+    AnsibleDeployMessage,
+    AnsibleDeployResult,
+    OutcomeStatus,
+    ServerRead,
+    ServerStatus,
+)
 from shared.streams.registry import DEPLOY_RESULTS
 
 from infra_service.bootstrap import Container
 from infra_service.domain.playbooks import Action, select_playbook
-from infra_service.domain.project_file import PROJECT_FILE, ProjectFileError, parse_project_file
+from infra_service.domain.project_file import (
+    PROJECT_FILE,
+    ProjectFileError,
+    ProjectSpec,
+    parse_project_file,
+)
 from infra_service.domain.results import Failure, RunStatus, deploy_result
 from infra_service.domain.secrets import SecretUnavailable, parse_app_secrets
 from infra_service.domain.sources import SourceUnavailable, check_commit, repository_url
-from infra_service.handlers.jobs import host_vars, run_with_retries, target_of
+from infra_service.handlers.jobs import answer_once, host_vars, run_with_retries, target_of
 from infra_service.ports import PlaybookJob
 
 log = structlog.get_logger("infra_service")
 
-RESULT_TTL_S = 7 * 24 * 3600
-
 
 async def handle_deploy(message: AnsibleDeployMessage, *, deps: Container) -> None:
-    """Deploy once per request; a redelivered request gets the first result again."""
-    key = f"infra:deploy-result:{message.request_id}"
-
-    async def deploy() -> str:
-        result = await deploy_project(message, deps=deps)
-        await deps.redis.set(key, result.model_dump_json(), ex=RESULT_TTL_S)
-        return result.model_dump_json()
-
-    outcome, stored = await deps.idempotency.run_once("infra-deploy", message.request_id, deploy)
-    if outcome is Outcome.ALREADY_DONE:
-        stored = cast(str | None, await deps.redis.get(key))
-        if stored is None:
-            log.warning("deploy already done and its result expired; nothing to repeat")
-            return
-    assert stored is not None
-    await deps.publisher.publish(
-        DEPLOY_RESULTS.pattern, AnsibleDeployResult.model_validate_json(stored)
+    await answer_once(
+        "infra-deploy",
+        message.request_id,
+        DEPLOY_RESULTS.pattern,
+        AnsibleDeployResult,
+        lambda: deploy_project(message, deps=deps),
+        deps=deps,
     )
+
+
+@dataclass(frozen=True)
+class DeploySecrets:
+    token: str | None
+    app: dict[str, str]
+    ssh_key: str | None
+
+    @property
+    def values(self) -> list[str]:
+        return [v for v in (self.token, self.ssh_key, *self.app.values()) if v]
 
 
 async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> AnsibleDeployResult:
@@ -54,22 +64,10 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
         error = f"server {message.server!r} is not registered"
         return deploy_result(message, Failure(OutcomeStatus.ERROR, error))
     try:
-        token = deps.secrets.resolve(message.github_token_ref) if message.github_token_ref else None
-        app_secrets = (
-            parse_app_secrets(deps.secrets.resolve(message.secrets_ref), message.secrets_ref)
-            if message.secrets_ref
-            else {}
-        )
-        ssh_key = (
-            deps.secrets.resolve(server.ssh_key_ref)
-            if server.ssh_key_ref and not server.is_local
-            else None
-        )
+        secrets = _resolve(message, server, deps)
     except SecretUnavailable as exc:
-        return deploy_result(
-            message, Failure(OutcomeStatus.ERROR, str(exc)), server_ip=server.address
-        )
-    secrets = [value for value in (token, ssh_key, *app_secrets.values()) if value]
+        failure = Failure(OutcomeStatus.ERROR, str(exc))
+        return deploy_result(message, failure, server_ip=server.address)
     settings = deps.settings
     deps.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = deps.redis.lock(
@@ -84,20 +82,13 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
                 repository_url(message.repo_full_name, settings.forge_url),
                 check_commit(message.commit_sha),
                 workdir / "source",
-                token,
+                secrets.token,
             )
             text = await deps.sources.read_file(archive, PROJECT_FILE)
             if text is None:
                 raise ProjectFileError(f"the repository has no {PROJECT_FILE} at this commit")
             spec = parse_project_file(text)
-            services = []
-            for name, declared in spec.services.items():
-                port = (
-                    message.port
-                    if name == spec.entry_point
-                    else await deps.inventory.port_for(server.id, message.project_id, name)
-                )
-                services.append({"name": name, "port": port, **declared.model_dump()})
+            services = await _services(message, server, spec, deps)
             commit = archive.name.removesuffix(".tar.gz")
             job = PlaybookJob(
                 playbook=select_playbook(Action.DEPLOY, is_local=server.is_local),
@@ -111,35 +102,31 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
                     "releases_kept": settings.releases_kept,
                     "health_timeout_s": settings.health_timeout_s,
                 },
-                secret_env={"CODEGEN_APP_SECRETS": json.dumps(app_secrets)} if app_secrets else {},
-                ssh_key=ssh_key,
+                secret_env={"CODEGEN_APP_SECRETS": json.dumps(secrets.app)} if secrets.app else {},
+                ssh_key=secrets.ssh_key,
             )
             outcome, attempts = await run_with_retries(job, server, deps)
         except (SourceUnavailable, ProjectFileError) as exc:
-            return deploy_result(
-                message,
-                Failure(OutcomeStatus.ERROR, str(exc)),
-                server_ip=server.address,
-                secrets=secrets,
-            )
+            failure = Failure(OutcomeStatus.ERROR, str(exc))
+            return deploy_result(message, failure, server_ip=server.address, secrets=secrets.values)
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
 
     url = f"http://{server.address}:{message.port}"
     # An unreachable server may still run the previous release: its records stay as they are.
-    reached = outcome.status is not RunStatus.UNREACHABLE
-    for service in services if reached else []:
-        await deps.inventory.record_deployment(
-            project_id=message.project_id,
-            server_id=server.id,
-            service_name=str(service["name"]),
-            port=int(str(service["port"])),
-            commit_sha=commit,
-            url=url if service["name"] == spec.entry_point else None,
-            running=outcome.succeeded,
-        )
-    if server.status is ServerStatus.UNREACHABLE and reached:
-        await deps.inventory.set_server_status(server.id, ServerStatus.ACTIVE)
+    if outcome.status is not RunStatus.UNREACHABLE:
+        for service in services:
+            await deps.inventory.record_deployment(
+                project_id=message.project_id,
+                server_id=server.id,
+                service_name=service["name"],
+                port=service["port"],
+                commit_sha=commit,
+                url=url if service["name"] == spec.entry_point else None,
+                running=outcome.succeeded,
+            )
+        if server.status is ServerStatus.UNREACHABLE:
+            await deps.inventory.set_server_status(server.id, ServerStatus.ACTIVE)
     log.info(
         "deploy finished",
         project=message.project_name,
@@ -155,5 +142,33 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
         attempts=attempts,
         url=url,
         server_ip=server.address,
-        secrets=secrets,
+        secrets=secrets.values,
     )
+
+
+def _resolve(message: AnsibleDeployMessage, server: ServerRead, deps: Container) -> DeploySecrets:
+    resolve = deps.secrets.resolve
+    return DeploySecrets(
+        token=resolve(message.github_token_ref) if message.github_token_ref else None,
+        app=(
+            parse_app_secrets(resolve(message.secrets_ref), message.secrets_ref)
+            if message.secrets_ref
+            else {}
+        ),
+        ssh_key=resolve(server.ssh_key_ref) if server.ssh_key_ref and not server.is_local else None,
+    )
+
+
+async def _services(
+    message: AnsibleDeployMessage, server: ServerRead, spec: ProjectSpec, deps: Container
+) -> list[dict[str, Any]]:
+    """What the playbook runs: each service with its port (the entry point gets the project's)."""
+    services = []
+    for name, declared in spec.services.items():
+        port = (
+            message.port
+            if name == spec.entry_point
+            else await deps.inventory.port_for(server.id, message.project_id, name)
+        )
+        services.append({"name": name, "port": port, **declared.model_dump()})
+    return services

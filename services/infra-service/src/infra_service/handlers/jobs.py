@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar, cast
 
 import structlog
-from shared.contracts import IncidentSeverity, ServerRead, ServerStatus
+from shared.contracts import IncidentSeverity, Message, ServerRead, ServerStatus
 
 from infra_service.bootstrap import Container
 from infra_service.domain.inventory import Target
@@ -14,6 +16,34 @@ from infra_service.domain.secrets import scrub
 from infra_service.ports import PlaybookJob
 
 log = structlog.get_logger("infra_service")
+
+RESULT_TTL_S = 7 * 24 * 3600
+M = TypeVar("M", bound=Message)
+
+
+async def answer_once(
+    scope: str,
+    request_id: str,
+    stream: str,
+    result_type: type[M],
+    produce: Callable[[], Awaitable[M]],
+    *,
+    deps: Container,
+) -> None:
+    """Produce the result once per request, keep it, and publish it; a redelivered request
+    publishes the kept result again (consumers drop the repeat by its request id)."""
+    key = f"infra:result:{scope}:{request_id}"
+
+    async def once() -> None:
+        result = await produce()
+        await deps.redis.set(key, result.model_dump_json(), ex=RESULT_TTL_S)
+
+    await deps.idempotency.run_once(scope, request_id, once)
+    stored = cast(str | None, await deps.redis.get(key))
+    if stored is None:
+        log.warning("request already answered and its result expired; nothing to repeat")
+        return
+    await deps.publisher.publish(stream, result_type.model_validate_json(stored))
 
 
 def target_of(server: ServerRead) -> Target:

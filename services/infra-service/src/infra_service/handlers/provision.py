@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import cast
-
 import structlog
 from shared.contracts import (
     IncidentSeverity,
@@ -12,41 +10,26 @@ from shared.contracts import (
     ProvisionerResult,
     ServerStatus,
 )
-from shared.streams import Outcome
 from shared.streams.registry import PROVISIONER_RESULTS
 
 from infra_service.bootstrap import Container
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.results import Failure, RunStatus, describe, provision_result, tail
 from infra_service.domain.secrets import SecretUnavailable, scrub
-from infra_service.handlers.jobs import host_vars, run_with_retries, target_of
+from infra_service.handlers.jobs import answer_once, host_vars, run_with_retries, target_of
 from infra_service.ports import PlaybookJob
 
 log = structlog.get_logger("infra_service")
 
-RESULT_TTL_S = 7 * 24 * 3600
-
 
 async def handle_provision(message: ProvisionerMessage, *, deps: Container) -> None:
-    """Provision once per request; a redelivered request gets the first result again."""
-    key = f"infra:provision-result:{message.request_id}"
-
-    async def provision() -> str:
-        result = await provision_server(message, deps=deps)
-        await deps.redis.set(key, result.model_dump_json(), ex=RESULT_TTL_S)
-        return result.model_dump_json()
-
-    outcome, stored = await deps.idempotency.run_once(
-        "infra-provision", message.request_id, provision
-    )
-    if outcome is Outcome.ALREADY_DONE:
-        stored = cast(str | None, await deps.redis.get(key))
-        if stored is None:
-            log.warning("provisioning already done and its result expired; nothing to repeat")
-            return
-    assert stored is not None
-    await deps.publisher.publish(
-        PROVISIONER_RESULTS.pattern, ProvisionerResult.model_validate_json(stored)
+    await answer_once(
+        "infra-provision",
+        message.request_id,
+        PROVISIONER_RESULTS.pattern,
+        ProvisionerResult,
+        lambda: provision_server(message, deps=deps),
+        deps=deps,
     )
 
 
