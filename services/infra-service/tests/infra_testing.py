@@ -105,6 +105,9 @@ def stop_supervisor(deploy_root: Path) -> None:
     if conf.exists():
         ctl = Path(sys.executable).parent / "supervisorctl"
         subprocess.run([str(ctl), "-c", str(conf), "shutdown"], capture_output=True, check=False)
+        deadline = time.monotonic() + 10
+        while (deploy_root / "run" / "supervisord.pid").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
 
 
 async def eventually(check: Callable[[], Awaitable[Any]], within: float = 60) -> Any:

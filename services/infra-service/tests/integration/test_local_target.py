@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from infra_testing import CANARY, Harness, commit, free_port, tiny_app_repo
+from infra_testing import CANARY, Harness, commit, free_port, stop_supervisor, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 
 
@@ -134,6 +134,18 @@ async def test_the_local_server_is_provisioned_with_a_deploy_root_and_its_superv
     assert (await harness.get(f"/api/servers/{server['id']}"))["status"] == "active"
     assert (deploy_root / "run" / "supervisord.pid").exists()
     assert set(await asyncio.to_thread(os.listdir, deploy_root)) >= {"programs", "projects", "run"}
+
+    await asyncio.to_thread(stop_supervisor, deploy_root)
+    unforced = await harness.provision(ProvisionerMessage(server_handle="local"))
+    stopped = (deploy_root / "run" / "supervisord.pid").exists()
+    forced = await harness.provision(
+        ProvisionerMessage(server_handle="local", force_reinstall=True)
+    )
+
+    assert unforced["status"] == "success"
+    assert not stopped, "an active server was set up again without force_reinstall"
+    assert forced["status"] == "success"
+    assert (deploy_root / "run" / "supervisord.pid").exists()
 
 
 async def test_a_release_that_does_not_come_up_leaves_the_previous_one_running(
