@@ -82,13 +82,20 @@ class StreamConsumer:
             raise ValueError(f"{stream!r} is an event stream; it is not read through a group")
         if group not in spec.groups:
             raise ValueError(f"{group!r} is not a registered consumer group of {stream!r}")
+        options = options or ConsumerOptions()
+        socket_timeout = redis.connection_pool.connection_kwargs.get("socket_timeout")
+        if socket_timeout is not None and options.block_ms >= socket_timeout * 1000:
+            raise ValueError(
+                f"block_ms={options.block_ms} must be shorter than the client's socket timeout "
+                f"({socket_timeout} s): a read that times out loses its reply"
+            )
         self._redis = redis
         self.stream = stream
         self.group = group
         self.consumer = consumer
         self._handler = handler
         self._adapter = spec.adapter
-        self._options = options or ConsumerOptions()
+        self._options = options
         self._failures_key = f"{stream}:{group}:failures"
         self._stopping = asyncio.Event()
         self._backoff = Backoff(self._options.reconnect_initial_s, self._options.reconnect_max_s)
