@@ -101,6 +101,7 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     ssh_key: tuple[str, str],
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     monkeypatch.setenv("CODEGEN_SECRET_SSH_KEY_WEB_1", ssh_key[0])
     server = await harness.server(
@@ -145,6 +146,9 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     assert run(host, f"stat -c %U /proc/{served['pid']}").strip() == "codegen"
     assert scanner.found == []
     assert key_scanner.found == []
+    logs = capsys.readouterr()
+    assert CANARY not in logs.out + logs.err
+    assert key_material not in logs.out + logs.err
     assert CANARY not in str([setup, deployed])
     again = await harness.provision(ProvisionerMessage(server_handle="web-1"))
     assert again["status"] == "success", "an active server is not set up twice"

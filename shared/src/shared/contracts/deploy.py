@@ -53,7 +53,7 @@ class AnsibleDeployMessage(Message):
         min_length=1, description="Repository to fetch: `owner/name` or a local repository URL."
     )
     commit_sha: str = Field(min_length=4, max_length=64, description="The exact commit to deploy.")
-    server: str = Field(min_length=1, description="Server handle or address to deploy to.")
+    server: str = Field(min_length=1, description="The server to deploy to: its name or its id.")
     port: Port = Field(description="The port allocated to the project on that server.")
     modules: list[str] = Field(default_factory=list, description="The project's modules.")
     github_token_ref: str | None = Field(
