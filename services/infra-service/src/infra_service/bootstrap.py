@@ -48,7 +48,7 @@ def bootstrap(settings: InfraSettings, *, playbooks: Playbooks | None = None) ->
         redis=redis,
         http=http,
         inventory=ApiInventory(http),
-        secrets=LocalSecrets(env_prefix=settings.secret_env_prefix, directory=settings.secrets_dir),
+        secrets=LocalSecrets(variables=settings.secret_variables(), directory=settings.secrets_dir),
         sources=GitSources(),
         playbooks=playbooks
         or AnsibleRunnerPlaybooks(

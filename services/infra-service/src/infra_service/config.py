@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr
@@ -45,3 +46,13 @@ class InfraSettings(ServiceSettings):
         description="Run the setup steps that need a full machine (Docker engine, firewall) in "
         "check mode: for container targets only.",
     )
+
+    def secret_variables(self) -> dict[str, str]:
+        """What `env:NAME` references may name: this service's `SECRET_ENV_PREFIX` variables,
+        prefix removed. Read here, like every other setting."""
+        prefix = self.secret_env_prefix
+        return {
+            name.removeprefix(prefix): value
+            for name, value in os.environ.items()
+            if name.startswith(prefix)
+        }

@@ -49,6 +49,12 @@ def ssh_key(tmp_path: Path) -> tuple[str, str]:
     return key.read_text(), (tmp_path / "id_ed25519.pub").read_text().strip()
 
 
+@pytest.fixture(autouse=True)
+def ssh_key_secret(ssh_key: tuple[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Set before infra-service starts: it reads its secret variables once, like its settings."""
+    monkeypatch.setenv("CODEGEN_SECRET_SSH_KEY_WEB_1", ssh_key[0])
+
+
 @pytest.fixture
 def sshd(
     docker_host: str, sshd_image: str, ssh_key: tuple[str, str]
@@ -100,10 +106,8 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     sshd: tuple[int, Container],
     ssh_key: tuple[str, str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    monkeypatch.setenv("CODEGEN_SECRET_SSH_KEY_WEB_1", ssh_key[0])
     server = await harness.server(
         name="web-1", address="127.0.0.1", ssh_port=sshd[0], ssh_key_ref="env:SSH_KEY_WEB_1"
     )

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import pytest
 from infra_service.adapters.local_secrets import LocalSecrets
+from infra_service.config import InfraSettings
 from infra_service.domain.secrets import (
     SecretRef,
     SecretUnavailable,
@@ -27,22 +28,20 @@ def test_a_malformed_reference_is_refused_by_name(ref: str) -> None:
     assert repr(ref) in str(error.value)
 
 
-def test_env_references_read_only_prefixed_variables() -> None:
-    secrets = LocalSecrets(
-        env_prefix="CODEGEN_SECRET_",
-        directory=None,
-        environ={"CODEGEN_SECRET_TOKEN": "t0k3n", "API_KEY": "service-key"},
-    )
+def test_env_references_read_only_prefixed_variables(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CODEGEN_SECRET_TOKEN", "t0k3n")
+    monkeypatch.setenv("API_KEY", "service-key")
+    secrets = LocalSecrets(variables=InfraSettings().secret_variables(), directory=None)
 
     assert secrets.resolve("env:TOKEN") == "t0k3n"
-    with pytest.raises(SecretUnavailable, match="CODEGEN_SECRET_API_KEY"):
+    with pytest.raises(SecretUnavailable, match="'env:API_KEY' is not set"):
         secrets.resolve("env:API_KEY")
 
 
 def test_file_references_read_under_the_secrets_directory(tmp_path: Path) -> None:
     (tmp_path / "keys").mkdir()
     (tmp_path / "keys" / "web-1").write_text("-----KEY-----\n")
-    secrets = LocalSecrets(env_prefix="P_", directory=tmp_path, environ={})
+    secrets = LocalSecrets(variables={}, directory=tmp_path)
 
     assert secrets.resolve("file:keys/web-1") == "-----KEY-----"
     with pytest.raises(SecretUnavailable, match="cannot be read"):
@@ -51,7 +50,7 @@ def test_file_references_read_under_the_secrets_directory(tmp_path: Path) -> Non
 
 def test_file_references_without_a_secrets_directory_are_unavailable() -> None:
     with pytest.raises(SecretUnavailable, match="no secrets directory"):
-        LocalSecrets(env_prefix="P_", directory=None, environ={}).resolve("file:x")
+        LocalSecrets(variables={}, directory=None).resolve("file:x")
 
 
 def test_app_secrets_are_key_value_lines() -> None:
