@@ -37,10 +37,10 @@ from shared.contracts import (
     utc_now,
 )
 from shared.streams import RedisStreamPublisher, connect_redis
-from shared.testing.servers import RedisServer
+from shared.testing.servers import RedisServer, free_port
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "services" / "infra-service" / "tests"))
-from infra_testing import commit, free_port, stop_supervisor, tiny_app_repo
+from infra_testing import commit, stop_supervisor, tiny_app_repo
 
 
 class MemoryInventory:

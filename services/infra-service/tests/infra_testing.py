@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import subprocess
 import sys
 import tempfile
@@ -87,12 +86,6 @@ def commit(repo: Path, version: str) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", f"version {version}")
     return git(repo, "rev-parse", "HEAD")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def short_dir(prefix: str) -> Path:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_testing import Harness, free_port, git, tiny_app_repo
+from infra_testing import Harness, git, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.testing.servers import free_port
 
 
 def message(repo: Path | str, project: dict[str, Any], **fields: Any) -> AnsibleDeployMessage:

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from infra_testing import CANARY, Harness, commit, free_port, stop_supervisor, tiny_app_repo
+from infra_testing import CANARY, Harness, commit, stop_supervisor, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.testing.servers import free_port
 
 
 def deploy_message(

@@ -11,8 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
-from infra_testing import CANARY, CommandLineScanner, Harness, free_port, git, tiny_app_repo
+from infra_testing import CANARY, CommandLineScanner, Harness, git, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage
+from shared.testing.servers import free_port
 
 CRASHING_PROJECT_FILE = """\
 services:

@@ -17,8 +17,9 @@ import httpx
 import pytest
 from docker.models.containers import Container
 from infra_service.config import InfraSettings
-from infra_testing import CANARY, CommandLineScanner, Harness, free_port, git, tiny_app_repo
+from infra_testing import CANARY, CommandLineScanner, Harness, git, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.testing.servers import free_port
 
 BASE_IMAGE = "localhost/codegen-base:bookworm"
 DOCKERFILE = Path(__file__).parent / "sshd" / "Dockerfile"
