@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +17,7 @@ from infra_service.domain.results import result_id
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.streams import RedisStreamPublisher
+from shared.testing.waiting import eventually
 
 # A secret that must reach the deployed app and nothing else.
 CANARY = "canary-7f3a9c1e5b2d4f60a8e1"
@@ -101,17 +100,6 @@ def stop_supervisor(deploy_root: Path) -> None:
         deadline = time.monotonic() + 10
         while (deploy_root / "run" / "supervisord.pid").exists() and time.monotonic() < deadline:
             time.sleep(0.05)
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 60) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.1)
 
 
 class Harness:

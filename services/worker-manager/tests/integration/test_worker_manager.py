@@ -7,7 +7,7 @@ import json
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable
 from pathlib import Path
 from typing import Any, cast
 
@@ -27,6 +27,7 @@ from shared.contracts import (
     WorkerType,
 )
 from shared.streams import RedisStreamPublisher
+from shared.testing.waiting import eventually
 from worker_manager.bootstrap import Container, bootstrap
 from worker_manager.config import ManagerSettings
 from worker_manager.main import serve
@@ -37,17 +38,6 @@ WRAPPER = str(Path(sys.executable).parent / "worker-wrapper")
 async def entries(redis: Redis, stream: str) -> list[dict[str, Any]]:
     raw = cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream))
     return [json.loads(fields["data"]) for _, fields in raw]
-
-
-async def eventually(check: Callable[[], Awaitable[Any]], within: float = 30) -> Any:
-    deadline = asyncio.get_running_loop().time() + within
-    while True:
-        value = await check()
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("not reached in time")
-        await asyncio.sleep(0.1)
 
 
 class Harness:

@@ -20,6 +20,7 @@ from shared.streams import (
     dlq_stream,
 )
 from shared.testing.servers import RedisServer
+from shared.testing.waiting import eventually
 
 Entry = tuple[str, dict[str, str]]
 STREAM = "engineering:queue"
@@ -40,14 +41,6 @@ def consumer(
     return StreamConsumer(
         redis, stream=STREAM, group=GROUP, consumer=name, handler=handler, options=options
     )
-
-
-async def eventually(condition: Callable[[], Awaitable[bool]], within: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within
-    while not await condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 async def read_all(redis: Redis, stream: str = STREAM, count: int | None = None) -> list[Entry]:
