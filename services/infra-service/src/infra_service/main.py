@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import signal
 
 from shared.logging import configure_logging
-from shared.streams import ConsumerOptions, Handler, StreamConsumer
+from shared.signals import stop_on_signals
+from shared.streams import ConsumerOptions, Handler, StreamConsumer, run_consumers
 from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, PROVISIONER_QUEUE
 
 from infra_service.bootstrap import Container, bootstrap
@@ -50,29 +50,15 @@ def consumers(deps: Container) -> list[StreamConsumer]:
 
 
 async def serve(deps: Container, stop: asyncio.Event) -> None:
-    running = consumers(deps)
-
-    async def stop_consumers() -> None:
-        await stop.wait()
-        for consumer in running:
-            consumer.stop()
-
     try:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(stop_consumers())
-            for consumer in running:
-                tasks.create_task(consumer.run())
+        await run_consumers(*consumers(deps), stop=stop)
     finally:
         await deps.http.aclose()
         await deps.redis.aclose()
 
 
 async def run(settings: InfraSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await serve(bootstrap(settings), stop)
+    await serve(bootstrap(settings), stop_on_signals())
 
 
 def main() -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import signal
 import time
 
 import structlog
 from shared.logging import configure_logging
+from shared.signals import stop_on_signals
 from shared.streams import StreamConsumer
 from shared.streams.registry import WORKER_COMMANDS, WORKER_LIFECYCLE
 
@@ -88,11 +88,7 @@ async def serve(deps: Container, stop: asyncio.Event) -> None:
 
 
 async def run(settings: ManagerSettings) -> None:
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await serve(bootstrap(settings), stop)
+    await serve(bootstrap(settings), stop_on_signals())
 
 
 def main() -> None:

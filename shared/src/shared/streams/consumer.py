@@ -325,12 +325,22 @@ class StreamConsumer:
             await asyncio.wait_for(self._stopping.wait(), timeout=delay)
 
 
-async def run_consumers(*consumers: StreamConsumer) -> None:
-    """Run consumers side by side until all have stopped; one crashing stops the others."""
+async def run_consumers(*consumers: StreamConsumer, stop: asyncio.Event | None = None) -> None:
+    """Run consumers side by side until all have stopped (all stop once `stop` is set); one
+    crashing stops the others."""
+
+    async def stop_all_when_asked(event: asyncio.Event) -> None:
+        await event.wait()
+        for consumer in consumers:
+            consumer.stop()
+
     try:
         async with asyncio.TaskGroup() as group:
-            for consumer in consumers:
-                group.create_task(consumer.run())
+            watcher = group.create_task(stop_all_when_asked(stop)) if stop else None
+            runs = [group.create_task(consumer.run()) for consumer in consumers]
+            await asyncio.wait(runs)
+            if watcher is not None:
+                watcher.cancel()
     finally:
         for consumer in consumers:
             consumer.stop()
