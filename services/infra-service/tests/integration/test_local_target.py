@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from infra_testing import CANARY, Harness, commit, stop_supervisor, tiny_app_repo
+from infra_testing import CANARY, Harness, commit, git, stop_supervisor, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.testing.servers import free_port
 
@@ -87,8 +87,6 @@ async def test_the_same_commit_again_changes_nothing_and_a_new_commit_replaces_i
 
 
 def git_head(repo: Path) -> str:
-    from infra_testing import git
-
     return git(repo, "rev-parse", "HEAD")
 
 
