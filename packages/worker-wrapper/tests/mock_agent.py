@@ -4,6 +4,8 @@
 Its behaviour comes from MOCK_AGENT_BEHAVIOUR:
   ECHO        answer with the prompt and a success verdict; with MOCK_COMMIT=1 commit a file first
   SLEEP       start a child process, then sleep (for timeouts and stops); pids to MOCK_PID_FILE
+  WAIT        write its pid to MOCK_PID_FILE (it is running), wait for MOCK_GO_FILE to appear
+              (at most 60 s, then exit 4), then go on as ECHO
   CRASH       write to stderr and exit 3
   GARBAGE     print something that is not JSON
   NOVERDICT   answer without a <result> block, and with one when resumed
@@ -41,12 +43,20 @@ def main() -> None:
         child = subprocess.Popen(["sleep", "1000"])
         Path(os.environ["MOCK_PID_FILE"]).write_text(f"{os.getpid()} {child.pid}")
         time.sleep(1000)
+    if behaviour == "WAIT":
+        Path(os.environ["MOCK_PID_FILE"]).write_text(str(os.getpid()))
+        go, deadline = Path(os.environ["MOCK_GO_FILE"]), time.monotonic() + 60
+        while not go.exists():
+            if time.monotonic() > deadline:
+                sys.stderr.write(f"mock agent: {go} never appeared\n")
+                sys.exit(4)
+            time.sleep(0.02)
     if os.environ.get("MOCK_COMMIT") == "1":
         Path(f"work-{session[:8]}-{turn}.txt").write_text(prompt)
         subprocess.run(["git", "add", "-A"], check=True)
         subprocess.run(["git", "commit", "-qm", "mock agent work"], check=True)
     text = f"turn {turn}: {prompt}"
-    if behaviour == "ECHO" or (behaviour == "NOVERDICT" and turn > 1):
+    if behaviour in ("ECHO", "WAIT") or (behaviour == "NOVERDICT" and turn > 1):
         text += f"\n{verdict}"
     elif behaviour == "BADVERDICT":
         text += "\n<result>{status: success}</result>"

@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import json
 import os
+import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any, cast
 
-import redis
+from redis.asyncio import Redis
 from shared.contracts import WorkerLifecycleEvent
+from shared.testing.waiting import eventually
 
 MOCK_AGENT = Path(__file__).with_name("mock_agent.py")
 ROOT = Path(__file__).resolve().parents[3]
+WRAPPER = Path(sys.executable).parent / "worker-wrapper"
+LOG_TAIL_CHARS = 4000
 
 
 def agent_binary(name: str) -> str:
@@ -46,6 +52,16 @@ def branch_head(bare: Path, branch: str) -> str | None:
     return done.stdout.strip() if done.returncode == 0 else None
 
 
+def file_at(bare: Path, branch: str, path: str) -> str:
+    shown = subprocess.run(
+        ["git", "-C", str(bare), "show", f"{branch}:{path}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return shown.stdout
+
+
 def wrapper_env(redis_url: str, workspace: Path, **overrides: str) -> dict[str, str]:
     env = {
         "PATH": os.environ["PATH"],
@@ -60,41 +76,150 @@ def wrapper_env(redis_url: str, workspace: Path, **overrides: str) -> dict[str, 
         "KILL_GRACE_S": "1",
         "HEARTBEAT_TTL_S": "3",
         "LOG_FORMAT": "json",
-        "AGENT_EXTRA_ENV": "MOCK_AGENT_BEHAVIOUR,MOCK_COMMIT,MOCK_PID_FILE",
+        "AGENT_EXTRA_ENV": "MOCK_AGENT_BEHAVIOUR,MOCK_COMMIT,MOCK_PID_FILE,MOCK_GO_FILE",
         "API_KEY": "cgo_secret_worker_key",
     }
     env.update(overrides)
     return env
 
 
-def start_wrapper(env: dict[str, str]) -> subprocess.Popen[str]:
-    script = Path(sys.executable).parent / "worker-wrapper"
-    return subprocess.Popen(
-        [str(script)], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
+def _start_time(pid: int) -> str | None:
+    """The process's start time in clock ticks (field 22 of /proc/PID/stat): a pid's identity."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return stat.rsplit(")", 1)[1].split()[19]
 
 
-def read_stream(redis_url: str, stream: str) -> list[dict[str, Any]]:
-    import json
+def descendants(pid: int) -> list[tuple[int, str]]:
+    """The process tree under `pid` (agents run in sessions of their own but stay its children),
+    each as (pid, start time) so a reused pid is never mistaken for one of them."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            stat = (entry / "stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            parents.setdefault(parent, []).append(int(entry.name))
+    found: list[tuple[int, str]] = []
+    queue = list(parents.get(pid, []))
+    while queue:
+        child = queue.pop()
+        started = _start_time(child)
+        if started is not None:
+            found.append((child, started))
+        queue.extend(parents.get(child, []))
+    return found
 
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        entries = cast(list[tuple[str, dict[str, str]]], client.xrange(stream))
+
+class Wrapper:
+    """A `worker-wrapper` process; its stdout and stderr go to a log file the failures show."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with log.open("wb") as sink:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                [str(WRAPPER)], env=env, stdout=sink, stderr=subprocess.STDOUT
+            )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        return text[-chars:]
+
+    def describe(self) -> str:
+        return f"wrapper pid {self.pid} (exit {self.process.poll()}), log tail:\n{self.log_tail()}"
+
+    async def exited(self, within: float = 60) -> int:
+        """Wait for the wrapper to end by itself; its exit code."""
+
+        async def ended() -> list[int]:
+            code = self.process.poll()
+            return [] if code is None else [code]
+
+        try:
+            [code] = await eventually(ended, within=within)
+        except AssertionError:
+            raise AssertionError(
+                f"the wrapper did not exit within {within} s; {self.describe()}"
+            ) from None
+        return code
+
+    async def stop(self, within: float = 30) -> int:
+        """SIGTERM, as worker-manager stops a worker; the exit code."""
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        return await self.exited(within)
+
+    async def close(self) -> None:
+        """Stop the wrapper and everything it started, whatever state they are in."""
+        tree = descendants(self.pid) if self.process.poll() is None else []
+        try:
+            await self.stop()
+        except AssertionError:
+            self.process.kill()
+            self.process.wait(10)
+        for pid, started in tree:
+            if _start_time(pid) == started:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+
+
+async def read_stream(redis: Redis, stream: str) -> list[dict[str, Any]]:
+    entries = cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream))
     return [json.loads(fields["data"]) for _, fields in entries]
 
 
-def wait_for(redis_url: str, stream: str, count: int, timeout: float = 60) -> list[dict[str, Any]]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        entries = read_stream(redis_url, stream)
-        if len(entries) >= count:
-            return entries
-        time.sleep(0.1)
-    raise AssertionError(f"{stream} did not get {count} entries: {read_stream(redis_url, stream)}")
+async def wait_for(
+    redis: Redis, stream: str, count: int, within: float = 60, wrapper: Wrapper | None = None
+) -> list[dict[str, Any]]:
+    """Wait until `stream` holds `count` entries; on failure say what it holds and why."""
+
+    async def filled() -> list[dict[str, Any]]:
+        entries = await read_stream(redis, stream)
+        return entries if len(entries) >= count else []
+
+    try:
+        return await eventually(filled, within=within)
+    except AssertionError:
+        seen = await read_stream(redis, stream)
+        context = f"\n{wrapper.describe()}" if wrapper else ""
+        raise AssertionError(
+            f"{stream} did not get {count} entries within {within} s: {seen}{context}"
+        ) from None
 
 
-def lifecycle(redis_url: str) -> list[WorkerLifecycleEvent]:
+async def wait_for_file(path: Path, within: float = 30, wrapper: Wrapper | None = None) -> None:
+    async def present() -> bool:
+        return await asyncio.to_thread(path.exists)
+
+    try:
+        await eventually(present, within=within)
+    except AssertionError:
+        context = f"\n{wrapper.describe()}" if wrapper else ""
+        raise AssertionError(f"{path} did not appear within {within} s{context}") from None
+
+
+async def wait_for_log(wrapper: Wrapper, text: str, within: float = 30) -> None:
+    """Wait until the wrapper has logged `text`: the way to know it reached a given step."""
+
+    async def logged() -> bool:
+        return text in await asyncio.to_thread(wrapper.log.read_text, errors="replace")
+
+    try:
+        await eventually(logged, within=within)
+    except AssertionError:
+        raise AssertionError(f"the wrapper never logged {text!r}; {wrapper.describe()}") from None
+
+
+async def lifecycle(redis: Redis) -> list[WorkerLifecycleEvent]:
     return [
-        WorkerLifecycleEvent.model_validate(e) for e in read_stream(redis_url, "worker:lifecycle")
+        WorkerLifecycleEvent.model_validate(e) for e in await read_stream(redis, "worker:lifecycle")
     ]
 
 
@@ -109,8 +234,6 @@ def process_alive(pid: int) -> bool:
 
 def scripted_agent_script(root: Path, *steps: dict[str, Any], summary: str = "done") -> Path:
     """A one-turn script for the scripted agent that ends with a success verdict."""
-    import json
-
     path = root / "script.json"
     turn = {
         "steps": list(steps),
@@ -119,11 +242,3 @@ def scripted_agent_script(root: Path, *steps: dict[str, Any], summary: str = "do
     }
     path.write_text(json.dumps({"turns": [turn]}))
     return path
-
-
-def wait_for_file(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} did not appear")
-        time.sleep(0.05)

@@ -4,33 +4,37 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
+from redis.asyncio import Redis
 from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput
 from shared.streams.wire import encode
 from shared.testing.servers import RedisServer
+from shared.testing.waiting import eventually
 from wrapper_testing import (
+    Wrapper,
     branch_head,
+    file_at,
     lifecycle,
     make_bare_repo,
     process_alive,
     read_stream,
     scripted_agent_script,
-    start_wrapper,
     wait_for,
     wait_for_file,
+    wait_for_log,
     wrapper_env,
 )
 
 OUTPUT = "worker:developer:output"
+HEARTBEAT = "worker:heartbeat:dev-1"
+StartWrapper = Callable[[dict[str, str]], Wrapper]
 
 
-def publish_task(redis_url: str, repo: Path, **fields: object) -> DeveloperWorkerInput:
+async def publish_task(redis: Redis, repo: Path, **fields: object) -> DeveloperWorkerInput:
     task = DeveloperWorkerInput.model_validate(
         {
             "task_id": "t-1",
@@ -42,24 +46,17 @@ def publish_task(redis_url: str, repo: Path, **fields: object) -> DeveloperWorke
             **fields,
         }
     )
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        client.xadd("worker:developer:input", encode(task))
+    await redis.xadd("worker:developer:input", encode(task))  # type: ignore[arg-type]
     return task
 
 
-def run_one_task(redis_url: str, tmp_path: Path, **env: str) -> tuple[dict[str, Any], int]:
+async def run_one_task(
+    start_wrapper: StartWrapper, redis_url: str, redis: Redis, tmp_path: Path, **env: str
+) -> tuple[dict[str, Any], int]:
     """Start a developer worker on the published task; its output and exit code."""
-    process = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", **env))
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    return raw, finish(process)
-
-
-def finish(process: subprocess.Popen[str], timeout: float = 60) -> int:
-    try:
-        return process.wait(timeout)
-    finally:
-        if process.poll() is None:
-            process.kill()
+    wrapper = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", **env))
+    [raw] = await wait_for(redis, OUTPUT, 1, wrapper=wrapper)
+    return raw, await wrapper.exited()
 
 
 @pytest.fixture
@@ -67,14 +64,14 @@ def repo(tmp_path: Path) -> Path:
     return make_bare_repo(tmp_path)
 
 
-def test_a_task_is_done_committed_pushed_and_reported_with_the_sha_read_from_git(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_a_task_is_done_committed_pushed_and_reported_with_the_sha_read_from_git(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    task = publish_task(redis_url, repo)
-    process = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", MOCK_COMMIT="1"))
+    task = await publish_task(redis_client, repo)
+    wrapper = start_wrapper(wrapper_env(redis_url, tmp_path / "ws", MOCK_COMMIT="1"))
 
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    code = finish(process)
+    [raw] = await wait_for(redis_client, OUTPUT, 1, wrapper=wrapper)
+    code = await wrapper.exited()
 
     output = DeveloperWorkerOutput.model_validate(raw)
     assert code == 0, (raw["status"], raw["error"])
@@ -87,57 +84,62 @@ def test_a_task_is_done_committed_pushed_and_reported_with_the_sha_read_from_git
     assert output.verdict.summary == "did it"
     assert output.usage is not None
     assert (output.usage.input_tokens, output.usage.cost_usd) == (10, 0.01)
-    assert [e.event for e in lifecycle(redis_url)] == ["started", "completed"]
-    assert lifecycle(redis_url)[1].result == {"status": "success", "commit_sha": output.commit_sha}
+    events = await lifecycle(redis_client)
+    assert [e.event for e in events] == ["started", "completed"]
+    assert events[1].result == {"status": "success", "commit_sha": output.commit_sha}
 
 
-def test_success_without_a_commit_is_not_believed(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_success_without_a_commit_is_not_believed(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    publish_task(redis_url, repo)
-    raw, code = run_one_task(redis_url, tmp_path)
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(start_wrapper, redis_url, redis_client, tmp_path)
     assert code == 1
     assert raw["status"] == "failed"
     assert raw["error"] == "the agent reported success but made no commit"
     assert branch_head(repo, "feature/t-1") is None
 
 
-def test_a_crashing_agent_gives_an_error_with_the_tail_of_its_stderr(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_a_crashing_agent_gives_an_error_with_the_tail_of_its_stderr(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    publish_task(redis_url, repo)
-    raw, code = run_one_task(redis_url, tmp_path, MOCK_AGENT_BEHAVIOUR="CRASH")
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(
+        start_wrapper, redis_url, redis_client, tmp_path, MOCK_AGENT_BEHAVIOUR="CRASH"
+    )
     assert code == 1
     assert raw["status"] == "error"
     assert raw["exit_code"] == 3
     assert "something exploded" in raw["error"]
-    events = lifecycle(redis_url)
+    events = await lifecycle(redis_client)
     assert [e.event for e in events] == ["started", "failed"]
     assert events[1].task_id == "t-1"
 
 
-def test_garbage_output_is_an_error_not_a_crash_of_the_wrapper(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_garbage_output_is_an_error_not_a_crash_of_the_wrapper(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    publish_task(redis_url, repo)
-    raw, code = run_one_task(redis_url, tmp_path, MOCK_AGENT_BEHAVIOUR="GARBAGE")
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(
+        start_wrapper, redis_url, redis_client, tmp_path, MOCK_AGENT_BEHAVIOUR="GARBAGE"
+    )
     assert code == 1
     assert raw["status"] == "error"
     assert "this is not json" in raw["error"]
 
 
-def test_a_timeout_kills_the_agent_and_its_children(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_a_timeout_kills_the_agent_and_its_children(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
     pid_file = tmp_path / "pids"
-    publish_task(redis_url, repo, timeout=2)
-    process = start_wrapper(
+    await publish_task(redis_client, repo, timeout=2)
+    wrapper = start_wrapper(
         wrapper_env(
             redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="SLEEP", MOCK_PID_FILE=str(pid_file)
         )
     )
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 1
+    [raw] = await wait_for(redis_client, OUTPUT, 1, wrapper=wrapper)
+    assert await wrapper.exited() == 1
     assert raw["status"] == "timeout"
     assert raw["error"] == "the agent timed out after 2s"
     agent_pid, child_pid = map(int, pid_file.read_text().split())
@@ -145,148 +147,174 @@ def test_a_timeout_kills_the_agent_and_its_children(
     assert not process_alive(child_pid)
 
 
-def test_sigterm_mid_task_stops_the_agent_and_reports_stopped(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_sigterm_mid_task_stops_the_agent_and_reports_stopped(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
     pid_file = tmp_path / "pids"
-    publish_task(redis_url, repo, timeout=600)
-    process = start_wrapper(
+    await publish_task(redis_client, repo, timeout=600)
+    wrapper = start_wrapper(
         wrapper_env(
             redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="SLEEP", MOCK_PID_FILE=str(pid_file)
         )
     )
-    wait_for_file(pid_file)
+    await wait_for_file(pid_file, wrapper=wrapper)
 
-    process.send_signal(signal.SIGTERM)
+    wrapper.process.send_signal(signal.SIGTERM)
 
-    assert finish(process, 30) == 143
-    [raw] = read_stream(redis_url, OUTPUT)
+    assert await wrapper.exited(30) == 143
+    [raw] = await read_stream(redis_client, OUTPUT)
     assert raw["status"] == "failed"
     assert raw["error"].startswith("stopped")
-    events = lifecycle(redis_url)
+    events = await lifecycle(redis_client)
     assert [e.event for e in events] == ["started", "stopped"]
     assert events[-1].exit_code == 143
     assert not any(process_alive(int(p)) for p in pid_file.read_text().split())
 
 
-def test_an_answer_without_a_verdict_gets_one_more_turn_in_the_same_session(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_an_answer_without_a_verdict_gets_one_more_turn_in_the_same_session(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    publish_task(redis_url, repo)
-    env = wrapper_env(redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="NOVERDICT", MOCK_COMMIT="1")
-    process = start_wrapper(env)
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 0
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(
+        start_wrapper,
+        redis_url,
+        redis_client,
+        tmp_path,
+        MOCK_AGENT_BEHAVIOUR="NOVERDICT",
+        MOCK_COMMIT="1",
+    )
+    assert code == 0
     assert raw["status"] == "success"
     assert raw["usage"]["input_tokens"] == 20  # both turns counted
 
 
-def test_an_agent_that_never_gives_a_verdict_fails_after_being_asked_once(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_an_agent_that_never_gives_a_verdict_fails_after_being_asked_once(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    publish_task(redis_url, repo)
-    raw, code = run_one_task(redis_url, tmp_path, MOCK_AGENT_BEHAVIOUR="NEVERVERDICT")
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(
+        start_wrapper, redis_url, redis_client, tmp_path, MOCK_AGENT_BEHAVIOUR="NEVERVERDICT"
+    )
     assert code == 1
     assert raw["status"] == "failed"
     assert raw["error"] == "the agent gave no <result> verdict"
 
 
-def test_a_verdict_that_is_not_json_fails_the_task(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_a_verdict_that_is_not_json_fails_the_task(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    publish_task(redis_url, repo)
-    process = start_wrapper(
-        wrapper_env(redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="BADVERDICT")
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(
+        start_wrapper, redis_url, redis_client, tmp_path, MOCK_AGENT_BEHAVIOUR="BADVERDICT"
     )
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    finish(process)
+    assert code == 1
     assert raw["status"] == "failed"
     assert raw["error"].startswith("could not parse agent verdict")
 
 
-def test_the_scripted_agent_does_its_declared_work(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_the_scripted_agent_does_its_declared_work(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
     script = scripted_agent_script(
         tmp_path,
         {"write": {"path": "app.py", "content": "print('hi')\n"}},
         {"run": "git add app.py && git commit -qm 'add app'"},
     )
-    publish_task(redis_url, repo)
-    process = start_wrapper(
-        wrapper_env(
-            redis_url, tmp_path / "ws", AGENT_TYPE="scripted", SCRIPTED_AGENT_SCRIPT=str(script)
-        )
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(
+        start_wrapper,
+        redis_url,
+        redis_client,
+        tmp_path,
+        AGENT_TYPE="scripted",
+        SCRIPTED_AGENT_SCRIPT=str(script),
     )
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 0
-    assert raw["status"] == "success"
-    assert raw["commit_sha"] == branch_head(repo, "feature/t-1")
-    shown = subprocess.run(
-        ["git", "-C", str(repo), "show", "feature/t-1:app.py"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    assert shown.stdout == "print('hi')\n"
-
-
-def test_an_invalid_input_is_dead_lettered_and_the_worker_takes_the_next_valid_one(
-    redis_url: str, tmp_path: Path, repo: Path
-) -> None:
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        client.xadd("worker:developer:input", {"data": json.dumps({"task_id": "broken"})})
-    publish_task(redis_url, repo)
-    raw, code = run_one_task(redis_url, tmp_path, MOCK_COMMIT="1")
     assert code == 0
     assert raw["status"] == "success"
-    [letter] = read_stream(redis_url, "worker:developer:input:dlq")
+    assert raw["commit_sha"] == branch_head(repo, "feature/t-1")
+    assert file_at(repo, "feature/t-1", "app.py") == "print('hi')\n"
+
+
+async def test_an_invalid_input_is_dead_lettered_and_the_worker_takes_the_next_valid_one(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
+) -> None:
+    await redis_client.xadd("worker:developer:input", {"data": json.dumps({"task_id": "broken"})})
+    await publish_task(redis_client, repo)
+    raw, code = await run_one_task(
+        start_wrapper, redis_url, redis_client, tmp_path, MOCK_COMMIT="1"
+    )
+    assert code == 0
+    assert raw["status"] == "success"
+    [letter] = await read_stream(redis_client, "worker:developer:input:dlq")
     assert letter["reason"] == "invalid"
 
 
-def test_the_heartbeat_key_lives_while_the_worker_works(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_the_heartbeat_is_refreshed_while_the_agent_works(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
     pid_file = tmp_path / "pids"
-    publish_task(redis_url, repo, timeout=600)
-    process = start_wrapper(
+    await publish_task(redis_client, repo, timeout=600)
+    wrapper = start_wrapper(
         wrapper_env(
             redis_url, tmp_path / "ws", MOCK_AGENT_BEHAVIOUR="SLEEP", MOCK_PID_FILE=str(pid_file)
         )
     )
+    await wait_for_file(pid_file, wrapper=wrapper)
+    # Going busy writes the key once; every further value while busy is a refresh by the loop.
+    busy_beats: set[float] = set()
+
+    async def refreshed_twice() -> bool:
+        async with redis_client.pipeline(transaction=True) as pipe:
+            pipe.get(HEARTBEAT)
+            pipe.ttl(HEARTBEAT)
+            beat, ttl = await pipe.execute()
+        if beat is not None:
+            assert 0 <= ttl <= 3, f"the heartbeat key must expire on its own (ttl {ttl})"
+            value = json.loads(beat)
+            if value["state"] == "busy":
+                assert value["task_id"] == "t-1"
+                busy_beats.add(value["at"])
+        return len(busy_beats) >= 3
+
     try:
-        wait_for_file(pid_file)
-        time.sleep(1.5)
-        with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-            beat = client.get("worker:heartbeat:dev-1")
-            ttl = client.ttl("worker:heartbeat:dev-1")
-        assert beat is not None
-        assert json.loads(beat)["state"] == "busy"
-        assert 0 < ttl <= 3
-    finally:
-        process.send_signal(signal.SIGTERM)
-        finish(process, 30)
+        await eventually(refreshed_twice, within=30, interval=0.02)
+    except AssertionError:
+        raise AssertionError(
+            f"busy heartbeats seen: {sorted(busy_beats)}; {wrapper.describe()}"
+        ) from None
+    assert process_alive(int(pid_file.read_text().split()[0]))  # all of it while the agent ran
 
 
 @pytest.mark.redis_restart
-def test_a_result_is_not_lost_when_redis_restarts_during_the_task(
-    redis_url: str, tmp_path: Path, repo: Path, restartable_redis: RedisServer
+async def test_a_result_is_not_lost_when_redis_is_down_as_it_is_published(
+    start_wrapper: StartWrapper,
+    redis_url: str,
+    redis_client: Redis,
+    tmp_path: Path,
+    repo: Path,
+    restartable_redis: RedisServer,
 ) -> None:
-    script = scripted_agent_script(
-        tmp_path,
-        {"sleep": 3},
-        {"run": "echo x > x.txt && git add x.txt && git commit -qm x"},
-    )
-    publish_task(redis_url, repo)
-    process = start_wrapper(
+    running, go = tmp_path / "running", tmp_path / "go"
+    await publish_task(redis_client, repo)
+    wrapper = start_wrapper(
         wrapper_env(
-            redis_url, tmp_path / "ws", AGENT_TYPE="scripted", SCRIPTED_AGENT_SCRIPT=str(script)
+            redis_url,
+            tmp_path / "ws",
+            MOCK_AGENT_BEHAVIOUR="WAIT",
+            MOCK_COMMIT="1",
+            MOCK_PID_FILE=str(running),
+            MOCK_GO_FILE=str(go),
         )
     )
-    time.sleep(1.5)
+    await wait_for_file(running, wrapper=wrapper)  # the task is taken and its agent is working
+
     restartable_redis.stop()
-    time.sleep(2.5)
+    go.touch()
+    await wait_for_log(wrapper, "redis unavailable, retrying publish")
     restartable_redis.start()
-    [raw] = wait_for(redis_url, OUTPUT, 1)
-    assert finish(process) == 0
+
+    [raw] = await wait_for(redis_client, OUTPUT, 1, wrapper=wrapper)
+    assert await wrapper.exited() == 0
     assert raw["status"] == "success"
+    assert raw["commit_sha"] == branch_head(repo, "feature/t-1")
+    assert [e.event for e in await lifecycle(redis_client)] == ["started", "completed"]

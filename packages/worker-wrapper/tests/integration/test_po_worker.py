@@ -2,25 +2,26 @@
 
 from __future__ import annotations
 
-import signal
-import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
-import redis
+from redis.asyncio import Redis
 from shared.contracts import POWorkerInput, POWorkerOutput
 from shared.streams.wire import encode
-from wrapper_testing import lifecycle, start_wrapper, wait_for, wrapper_env
+from wrapper_testing import Wrapper, lifecycle, wait_for, wrapper_env
+
+StartWrapper = Callable[[dict[str, str]], Wrapper]
+OUTPUT = "worker:po:po-1:output"
 
 
-def say(redis_url: str, text: str) -> POWorkerInput:
+async def say(redis: Redis, text: str) -> POWorkerInput:
     message = POWorkerInput(user_id="u-1", prompt=text)
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        client.xadd("worker:po:po-1:input", encode(message))
+    await redis.xadd("worker:po:po-1:input", encode(message))  # type: ignore[arg-type]
     return message
 
 
-def test_each_message_gets_one_answer_and_the_session_continues(
-    redis_url: str, tmp_path: Path
+async def test_each_message_gets_one_answer_and_the_session_continues(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path
 ) -> None:
     env = wrapper_env(
         redis_url,
@@ -29,18 +30,15 @@ def test_each_message_gets_one_answer_and_the_session_continues(
         WORKER_TYPE="po",
         INSTRUCTIONS="You are the product owner.",
     )
-    process = start_wrapper(env)
-    try:
-        first = say(redis_url, "I want a todo API")
-        wait_for(redis_url, "worker:po:po-1:output", 1)
-        second = say(redis_url, "with tags please")
-        answers = [
-            POWorkerOutput.model_validate(a)
-            for a in wait_for(redis_url, "worker:po:po-1:output", 2)
-        ]
-    finally:
-        process.send_signal(signal.SIGTERM)
-        code = process.wait(30)
+    wrapper = start_wrapper(env)
+    first = await say(redis_client, "I want a todo API")
+    await wait_for(redis_client, OUTPUT, 1, wrapper=wrapper)
+    second = await say(redis_client, "with tags please")
+    answers = [
+        POWorkerOutput.model_validate(a)
+        for a in await wait_for(redis_client, OUTPUT, 2, wrapper=wrapper)
+    ]
+    code = await wrapper.stop()
 
     assert [a.request_id for a in answers] == [first.request_id, second.request_id]
     assert answers[0].text == "turn 1: I want a todo API"  # the verdict block is not for users
@@ -48,20 +46,16 @@ def test_each_message_gets_one_answer_and_the_session_continues(
     assert all(a.user_id == "u-1" and a.is_final for a in answers)
     assert (tmp_path / "ws" / "po" / "CLAUDE.md").read_text() == "You are the product owner."
     assert code == 143
-    assert [e.event for e in lifecycle(redis_url)] == ["started", "stopped"]
+    assert [e.event for e in await lifecycle(redis_client)] == ["started", "stopped"]
 
 
-def test_a_crashing_agent_gets_the_user_an_apology_not_silence(
-    redis_url: str, tmp_path: Path
+async def test_a_crashing_agent_gets_the_user_an_apology_not_silence(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path
 ) -> None:
     env = wrapper_env(
         redis_url, tmp_path / "ws", WORKER_ID="po-1", WORKER_TYPE="po", MOCK_AGENT_BEHAVIOUR="CRASH"
     )
-    process: subprocess.Popen[str] = start_wrapper(env)
-    try:
-        say(redis_url, "hello?")
-        [answer] = wait_for(redis_url, "worker:po:po-1:output", 1)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+    wrapper = start_wrapper(env)
+    await say(redis_client, "hello?")
+    [answer] = await wait_for(redis_client, OUTPUT, 1, wrapper=wrapper)
     assert answer["text"] == "Sorry, something went wrong on my side. Please try again."

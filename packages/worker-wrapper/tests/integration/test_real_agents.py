@@ -9,24 +9,26 @@ the tools, git, Redis.
 from __future__ import annotations
 
 import json
-import signal
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
+from redis.asyncio import Redis
 from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput, POWorkerInput
 from shared.streams.wire import encode
 from shared.testing import fake_anthropic, fake_openai
 from shared.testing.fake_anthropic import FakeAnthropic, Text, ToolUse
 from shared.testing.fake_openai import FakeOpenAI, Message, ShellCall
 from wrapper_testing import (
+    Wrapper,
     agent_binary,
     branch_head,
     make_bare_repo,
-    start_wrapper,
     wait_for,
     wrapper_env,
 )
+
+StartWrapper = Callable[[dict[str, str]], Wrapper]
 
 VERDICT = '<result>{"status": "success", "summary": "added hello", "data": {}}</result>'
 CLAUDE_TEST_ENV = {
@@ -38,9 +40,8 @@ CLAUDE_TEST_ENV = {
 }
 
 
-def publish(redis_url: str, stream: str, message: DeveloperWorkerInput | POWorkerInput) -> None:
-    with redis.Redis.from_url(redis_url, decode_responses=True) as client:
-        client.xadd(stream, encode(message))
+async def publish(redis: Redis, stream: str, message: DeveloperWorkerInput | POWorkerInput) -> None:
+    await redis.xadd(stream, encode(message))  # type: ignore[arg-type]
 
 
 def developer_task(repo: Path) -> DeveloperWorkerInput:
@@ -59,8 +60,8 @@ def repo(tmp_path: Path) -> Path:
     return make_bare_repo(tmp_path)
 
 
-def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
     workspace = tmp_path / "ws"
     turns: list[fake_anthropic.Turn] = [
@@ -71,8 +72,8 @@ def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git
         Text(f"Done.\n{VERDICT}"),
     ]
     with FakeAnthropic(turns) as fake:
-        publish(redis_url, "worker:developer:input", developer_task(repo))
-        process = start_wrapper(
+        await publish(redis_client, "worker:developer:input", developer_task(repo))
+        wrapper = start_wrapper(
             wrapper_env(
                 redis_url,
                 workspace,
@@ -81,8 +82,10 @@ def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git
                 **CLAUDE_TEST_ENV,
             )
         )
-        [raw] = wait_for(redis_url, "worker:developer:output", 1, timeout=120)
-        code = process.wait(60)
+        [raw] = await wait_for(
+            redis_client, "worker:developer:output", 1, within=120, wrapper=wrapper
+        )
+        code = await wrapper.exited()
 
     output = DeveloperWorkerOutput.model_validate(raw)
     assert (code, output.status, output.error) == (0, "success", None)
@@ -101,15 +104,15 @@ def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git
     assert "<result>" in fake.main_requests[0].text()
 
 
-def test_a_po_workers_second_message_continues_the_claude_session(
-    redis_url: str, tmp_path: Path
+async def test_a_po_workers_second_message_continues_the_claude_session(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path
 ) -> None:
     turns: list[fake_anthropic.Turn] = [
         Text("What should the todo API store?"),
         Text("Tags, noted."),
     ]
     with FakeAnthropic(turns) as fake:
-        process = start_wrapper(
+        wrapper = start_wrapper(
             wrapper_env(
                 redis_url,
                 tmp_path / "ws",
@@ -120,22 +123,15 @@ def test_a_po_workers_second_message_continues_the_claude_session(
                 **CLAUDE_TEST_ENV,
             )
         )
-        try:
-            publish(
-                redis_url,
-                "worker:po:po-1:input",
-                POWorkerInput(user_id="u-1", prompt="I want a todo API"),
-            )
-            wait_for(redis_url, "worker:po:po-1:output", 1, timeout=120)
-            publish(
-                redis_url,
-                "worker:po:po-1:input",
-                POWorkerInput(user_id="u-1", prompt="with tags please"),
-            )
-            answers = wait_for(redis_url, "worker:po:po-1:output", 2, timeout=120)
-        finally:
-            process.send_signal(signal.SIGTERM)
-            process.wait(30)
+        opening = POWorkerInput(user_id="u-1", prompt="I want a todo API")
+        await publish(redis_client, "worker:po:po-1:input", opening)
+        await wait_for(redis_client, "worker:po:po-1:output", 1, within=120, wrapper=wrapper)
+        follow_up = POWorkerInput(user_id="u-1", prompt="with tags please")
+        await publish(redis_client, "worker:po:po-1:input", follow_up)
+        answers = await wait_for(
+            redis_client, "worker:po:po-1:output", 2, within=120, wrapper=wrapper
+        )
+        await wrapper.stop()
 
     assert [a["text"] for a in answers] == ["What should the todo API store?", "Tags, noted."]
     second = fake.main_requests[1].text()
@@ -144,16 +140,16 @@ def test_a_po_workers_second_message_continues_the_claude_session(
     assert "with tags please" in second
 
 
-def test_codex_runs_a_shell_tool_that_commits_and_the_wrapper_reports_it(
-    redis_url: str, tmp_path: Path, repo: Path
+async def test_codex_runs_a_shell_tool_that_commits_and_the_wrapper_reports_it(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
     turns: list[fake_openai.Turn] = [
         ShellCall("echo hello > hello.txt && git add hello.txt && git commit -m 'add hello'"),
         Message(f"Done.\n{VERDICT}"),
     ]
     with FakeOpenAI(turns) as fake:
-        publish(redis_url, "worker:developer:input", developer_task(repo))
-        process = start_wrapper(
+        await publish(redis_client, "worker:developer:input", developer_task(repo))
+        wrapper = start_wrapper(
             wrapper_env(
                 redis_url,
                 tmp_path / "ws",
@@ -163,8 +159,10 @@ def test_codex_runs_a_shell_tool_that_commits_and_the_wrapper_reports_it(
                 OPENAI_API_KEY="sk-openai-fake",
             )
         )
-        [raw] = wait_for(redis_url, "worker:developer:output", 1, timeout=120)
-        code = process.wait(60)
+        [raw] = await wait_for(
+            redis_client, "worker:developer:output", 1, within=120, wrapper=wrapper
+        )
+        code = await wrapper.exited()
 
     output = DeveloperWorkerOutput.model_validate(raw)
     assert (code, output.status, output.error) == (0, "success", None)
