@@ -1,4 +1,5 @@
-"""worker-manager with the process backend: real worker processes, real Redis, the real API."""
+"""worker-manager as real processes with the process backend: real worker processes, real Redis,
+the real API."""
 
 from __future__ import annotations
 
@@ -6,14 +7,24 @@ import asyncio
 import json
 import os
 import signal
-import sys
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
+import pytest
 import pytest_asyncio
 from api.testing import LiveApi
+from manager_testing import (
+    ManagerProcess,
+    answer_to,
+    entries,
+    kill_workers,
+    manager_env,
+    wait_for_answer,
+    worker_ids,
+    worker_processes,
+)
 from redis.asyncio import Redis
 from shared.contracts import (
     AgentType,
@@ -23,27 +34,24 @@ from shared.contracts import (
     POWorkerInput,
     StatusWorkerCommand,
     WorkerConfig,
+    WorkerResponse,
     WorkerState,
     WorkerType,
 )
 from shared.streams import RedisStreamPublisher
 from shared.testing.waiting import eventually
-from worker_manager.bootstrap import Container, bootstrap
-from worker_manager.config import ManagerSettings
-from worker_manager.main import serve
+from worker_manager.adapters.status_store import StatusStore
 
-WRAPPER = str(Path(sys.executable).parent / "worker-wrapper")
-
-
-async def entries(redis: Redis, stream: str) -> list[dict[str, Any]]:
-    raw = cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream))
-    return [json.loads(fields["data"]) for _, fields in raw]
+STATUS_TTL_S = 600
+APOLOGY = "Sorry, that took too long and I had to stop. Could you ask again, more simply?"
 
 
 class Harness:
-    def __init__(self, deps: Container, redis: Redis, api: LiveApi, user_id: str, tmp: Path):
-        self.deps, self.redis, self.api, self.user_id, self.tmp = deps, redis, api, user_id, tmp
+    def __init__(self, redis: Redis, api: LiveApi, user_id: str, tmp: Path) -> None:
+        self.redis, self.api, self.user_id, self.tmp = redis, api, user_id, tmp
         self.publisher = RedisStreamPublisher(redis)
+        self.store = StatusStore(redis)
+        self.workspaces = tmp / "workers"
 
     def script(self, *steps: dict[str, Any], reply: str = "ok") -> str:
         path = self.tmp / f"script-{len(list(self.tmp.glob('script-*')))}.json"
@@ -64,7 +72,7 @@ class Harness:
 
     async def create(
         self, worker_type: WorkerType, script: str | None = None, request_id: str | None = None
-    ) -> dict[str, Any]:
+    ) -> WorkerResponse:
         env = {"SCRIPTED_AGENT_SCRIPT": script} if script else {}
         command = CreateWorkerCommand(
             config=WorkerConfig(
@@ -77,15 +85,14 @@ class Harness:
             context={"user_id": self.user_id, "task_id": "t-1"},
             **({"request_id": request_id} if request_id else {}),
         )
-        stream = f"worker:responses:{worker_type.value}"
-        before = len(await entries(self.redis, stream))
         await self.publisher.publish("worker:commands", command)
-        responses = await eventually(lambda: _later(entries(self.redis, stream), before))
-        first: dict[str, Any] = responses[0]
-        return first
+        return await self.answer(f"worker:responses:{worker_type.value}", command.request_id)
+
+    async def answer(self, stream: str, request_id: str, within: float = 30) -> WorkerResponse:
+        return await wait_for_answer(self.redis, stream, request_id, within)
 
     async def state(self, worker_id: str) -> str | None:
-        status = await self.deps.store.status(worker_id)
+        status = await self.store.status(worker_id)
         return status.state if status else None
 
     async def reaches(self, worker_id: str, state: WorkerState, within: float = 30) -> None:
@@ -93,10 +100,6 @@ class Harness:
             return await self.state(worker_id) == state
 
         await eventually(check, within)
-
-
-async def _later(found: Awaitable[list[dict[str, Any]]], before: int) -> list[dict[str, Any]]:
-    return (await found)[before:]
 
 
 @pytest_asyncio.fixture
@@ -107,33 +110,29 @@ async def harness(
         base_url=live_api.url, headers={"Authorization": f"Bearer {live_api.service_key}"}
     ) as api:
         user = (await api.post("/api/users", json={"username": "manager-user"})).json()
-    settings = ManagerSettings(
-        redis_url=redis_url,
+    env = manager_env(
+        redis_url,
+        tmp_path / "workers",
         api_url=live_api.url,
         api_key=live_api.service_key,
-        data_dir=tmp_path / "workers",
         max_workers=2,
         task_timeout_s=1,
         idle_timeout_s=2,
         monitor_interval_s=0.2,
         stop_grace_s=3,
-        wrapper_command=WRAPPER,
+        status_ttl_s=STATUS_TTL_S,
     )
-    deps = bootstrap(settings)
-    stop = asyncio.Event()
-    running = asyncio.create_task(serve(deps, stop))
+    manager = ManagerProcess(env, tmp_path / "manager.log")
     try:
-        yield Harness(deps, redis_client, live_api, user["id"], tmp_path)
+        yield Harness(redis_client, live_api, user["id"], tmp_path)
     finally:
-        for worker_id in await deps.store.live():
-            record = await deps.store.record(worker_id)
-            if record.get("handle"):
-                await deps.backend.stop(record["handle"], 1)
-        stop.set()
-        await asyncio.wait_for(running, 30)
+        manager.stop()
+        kill_workers(await worker_ids(redis_client))
 
 
-async def test_a_developer_worker_is_created_runs_a_task_and_completes(harness: Harness) -> None:
+async def test_a_developer_worker_is_created_runs_a_task_completes_and_leaves_nothing(
+    harness: Harness,
+) -> None:
     script = harness.script({"run": "echo x > x.txt && git add x.txt && git commit -qm x"})
     repo = _bare_repo(harness.tmp)
     await harness.publisher.publish(
@@ -145,19 +144,22 @@ async def test_a_developer_worker_is_created_runs_a_task_and_completes(harness: 
 
     response = await harness.create(WorkerType.DEVELOPER, script)
 
-    assert response["success"] is True, response
-    worker_id = response["worker_id"]
+    assert response.success is True, response
+    assert response.worker_id is not None
+    worker_id = response.worker_id
+    handle = (await harness.store.record(worker_id))["handle"]
     [output] = await eventually(lambda: entries(harness.redis, "worker:developer:output"), 60)
     assert output["status"] == "success"
     assert output["worker_id"] == worker_id
     await harness.reaches(worker_id, WorkerState.COMPLETED)
-    status = await harness.deps.store.status(worker_id)
+    status = await harness.store.status(worker_id)
     assert status is not None
     assert status.exit_code == 0
     assert await _key_revoked(harness, worker_id)
+    await _left_nothing(harness, worker_id, handle)
 
 
-async def test_a_worker_killed_mid_task_is_failed_with_exactly_one_failed_output(
+async def test_a_worker_killed_mid_task_is_failed_with_one_failed_output_and_its_agent_ended(
     harness: Harness,
 ) -> None:
     script = harness.script({"sleep": 60})
@@ -167,57 +169,110 @@ async def test_a_worker_killed_mid_task_is_failed_with_exactly_one_failed_output
     )
     await harness.publisher.publish("worker:developer:input", task)
     response = await harness.create(WorkerType.DEVELOPER, script)
-    worker_id = response["worker_id"]
+    assert response.worker_id is not None
+    worker_id = response.worker_id
 
-    async def busy() -> bool:
-        beat = await harness.redis.get(f"worker:heartbeat:{worker_id}")
-        return beat is not None and json.loads(beat)["state"] == "busy"
+    await eventually(lambda: _busy(harness, worker_id))
+    handle = (await harness.store.record(worker_id))["handle"]
+    assert worker_processes(worker_id)  # the wrapper and its agent, in a session of its own
+    os.killpg(int(handle), signal.SIGKILL)
 
-    await eventually(busy)
-    record = await harness.deps.store.record(worker_id)
-    os.killpg(int(record["handle"]), signal.SIGKILL)
-
+    # The final state is written after the report: once it shows, no other report can follow.
     await harness.reaches(worker_id, WorkerState.FAILED)
-    await asyncio.sleep(1.5)  # time for a duplicate to show up, were there one
     outputs = await entries(harness.redis, "worker:developer:output")
     assert len(outputs) == 1
     assert outputs[0]["request_id"] == task.request_id
     assert outputs[0]["status"] == "error"
     assert outputs[0]["exit_code"] == 137
     assert "killed" in outputs[0]["error"]
-    status = await harness.deps.store.status(worker_id)
+    status = await harness.store.status(worker_id)
     assert status is not None
     assert status.exit_code == 137
     summary = await harness.redis.xpending("worker:developer:input", "developer-workers")
     assert summary["pending"] == 0
     assert await _key_revoked(harness, worker_id)
+    await _left_nothing(harness, worker_id, handle)
+
+
+async def test_a_po_worker_killed_mid_message_answers_its_user_once_with_an_error(
+    harness: Harness,
+) -> None:
+    response = await harness.create(WorkerType.PO, harness.script({"sleep": 60}))
+    assert response.worker_id is not None
+    worker_id = response.worker_id
+    message = POWorkerInput(user_id=harness.user_id, prompt="build me a thing")
+    await harness.publisher.publish(f"worker:po:{worker_id}:input", message)
+    await eventually(lambda: _busy(harness, worker_id))
+    handle = (await harness.store.record(worker_id))["handle"]
+
+    os.killpg(int(handle), signal.SIGKILL)
+
+    await harness.reaches(worker_id, WorkerState.FAILED)
+    [reply] = await entries(harness.redis, f"worker:po:{worker_id}:output")
+    assert reply["request_id"] == message.request_id
+    assert reply["correlation_id"] == message.correlation_id
+    assert reply["user_id"] == harness.user_id
+    assert reply["is_final"] is True
+    assert reply["text"] == (
+        "Sorry, I stopped before I could answer (killed: out of memory or SIGKILL (137)). "
+        "Please send your message again."
+    )
+    summary = await harness.redis.xpending(f"worker:po:{worker_id}:input", "po-worker")
+    assert summary["pending"] == 0
+    await _left_nothing(harness, worker_id, handle)
 
 
 async def test_a_deleted_worker_is_stopped_its_status_kept_and_its_key_revoked(
     harness: Harness,
 ) -> None:
     response = await harness.create(WorkerType.PO)
-    worker_id = response["worker_id"]
+    assert response.worker_id is not None
+    worker_id = response.worker_id
     await harness.reaches(worker_id, WorkerState.RUNNING)
+    handle = (await harness.store.record(worker_id))["handle"]
 
-    await harness.publisher.publish("worker:commands", DeleteWorkerCommand(worker_id=worker_id))
+    delete = DeleteWorkerCommand(worker_id=worker_id)
+    await harness.publisher.publish("worker:commands", delete)
 
-    await harness.reaches(worker_id, WorkerState.STOPPED)
+    deleted = await harness.answer("worker:responses:po", delete.request_id)
+    assert deleted.success is True
+    assert deleted.status is not None
+    assert deleted.status.state == WorkerState.STOPPED
     assert await _key_revoked(harness, worker_id)
-    await harness.publisher.publish("worker:commands", StatusWorkerCommand(worker_id=worker_id))
-    answers = await eventually(lambda: _later(entries(harness.redis, "worker:responses:po"), 2))
-    assert answers[0]["command"] == "status"
-    assert answers[0]["status"]["state"] == "STOPPED"
+    status = StatusWorkerCommand(worker_id=worker_id)
+    await harness.publisher.publish("worker:commands", status)
+    answer = await harness.answer("worker:responses:po", status.request_id)
+    assert answer.command == "status"
+    assert answer.status is not None
+    assert answer.status.state == WorkerState.STOPPED
+    await _left_nothing(harness, worker_id, handle)
+
+
+@pytest.mark.parametrize("worker_type", [WorkerType.PO, WorkerType.DEVELOPER])
+async def test_a_status_about_an_unknown_worker_is_answered_on_the_askers_stream(
+    harness: Harness, worker_type: WorkerType
+) -> None:
+    command = StatusWorkerCommand(worker_id=f"{worker_type.value}-000000000000")
+    await harness.publisher.publish("worker:commands", command)
+
+    answer = await harness.answer(f"worker:responses:{worker_type.value}", command.request_id)
+
+    assert answer.success is False
+    assert answer.error == "no such worker"
+    other = "developer" if worker_type is WorkerType.PO else "po"
+    assert await answer_to(harness.redis, f"worker:responses:{other}", command.request_id) is None
 
 
 async def test_an_idle_worker_is_paused_and_woken_when_its_input_has_entries(
     harness: Harness,
 ) -> None:
-    response = await harness.create(WorkerType.PO)
-    worker_id = response["worker_id"]
+    # The agent outlasts the 1 s task timeout for certain: the answer is the apology.
+    response = await harness.create(WorkerType.PO, harness.script({"sleep": 30}))
+    assert response.worker_id is not None
+    worker_id = response.worker_id
     await harness.reaches(worker_id, WorkerState.RUNNING)
     await harness.reaches(worker_id, WorkerState.PAUSED, within=15)
-    handle = (await harness.deps.store.record(worker_id))["handle"]
+    handle = (await harness.store.record(worker_id))["handle"]
     proc_status = await asyncio.to_thread(Path(f"/proc/{handle}/status").read_text)
     assert "State:\tT" in proc_status
 
@@ -226,29 +281,54 @@ async def test_an_idle_worker_is_paused_and_woken_when_its_input_has_entries(
 
     [answer] = await eventually(lambda: entries(harness.redis, f"worker:po:{worker_id}:output"))
     assert answer["request_id"] == message.request_id
-    assert await harness.state(worker_id) in ("RUNNING", "PAUSED")
+    assert answer["text"] == APOLOGY
+    assert answer["is_final"] is True
+    # Answered, it is idle again and paused again.
+    await harness.reaches(worker_id, WorkerState.PAUSED, within=15)
+    proc_status = await asyncio.to_thread(Path(f"/proc/{handle}/status").read_text)
+    assert "State:\tT" in proc_status
 
 
 async def test_a_create_beyond_capacity_is_refused_with_a_clear_error(harness: Harness) -> None:
     first = await harness.create(WorkerType.PO)
     second = await harness.create(WorkerType.PO)
     third = await harness.create(WorkerType.PO)
-    assert first["success"]
-    assert second["success"]
-    assert third["success"] is False
-    assert third["error"] == "capacity reached: 2 of 2 workers are live"
+    assert first.success
+    assert second.success
+    assert third.success is False
+    assert third.error == "capacity reached: 2 of 2 workers are live"
 
 
 async def test_a_redelivered_create_starts_one_worker(harness: Harness) -> None:
     first = await harness.create(WorkerType.PO, request_id="create-once")
     again = await harness.create(WorkerType.PO, request_id="create-once")
-    assert first["worker_id"] == again["worker_id"]
-    assert len(await harness.deps.store.live()) == 1
+    assert first.worker_id == again.worker_id
+    assert len(await harness.store.live()) == 1
+
+
+async def _busy(harness: Harness, worker_id: str) -> bool:
+    beat = await harness.redis.get(f"worker:heartbeat:{worker_id}")
+    return beat is not None and json.loads(beat)["state"] == "busy"
+
+
+async def _left_nothing(harness: Harness, worker_id: str, handle: str) -> None:
+    """An ended worker leaves no process, no workspace, and keys that expire."""
+
+    def cleaned() -> bool:
+        gone = not worker_processes(worker_id) and not Path(f"/proc/{handle}").exists()
+        return gone and not (harness.workspaces / worker_id).exists()
+
+    async def cleaned_up() -> bool:
+        return await asyncio.to_thread(cleaned)
+
+    await eventually(cleaned_up)
+    assert 0 < await harness.redis.ttl(f"worker:status:{worker_id}") <= STATUS_TTL_S
+    assert await harness.redis.ttl(f"worker:heartbeat:{worker_id}") != -1  # gone or expiring
 
 
 async def _key_revoked(harness: Harness, worker_id: str) -> bool:
     """The worker's key exists, is revoked, and worker-manager no longer holds it."""
-    record = await harness.deps.store.record(worker_id)
+    record = await harness.store.record(worker_id)
     headers = {"Authorization": f"Bearer {harness.api.service_key}"}
     async with httpx.AsyncClient(base_url=harness.api.url, headers=headers) as api:
         keys = (await api.get("/api/api-keys", params={"user_id": harness.user_id})).json()

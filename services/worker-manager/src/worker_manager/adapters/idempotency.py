@@ -1,0 +1,63 @@
+"""shared.streams.Idempotency with its claim renewed while the effect runs.
+
+A create may wait for a first image build far longer than any fixed lease would be sure to
+cover; were the claim to lapse, another replica handed the same command would start the worker
+a second time. The claim is short (a crashed replica's create can be retried soon) and renewed
+every third of its lease for as long as the effect runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+import structlog
+from redis.asyncio import Redis
+from shared.streams import Idempotency, Outcome
+
+T = TypeVar("T")
+log = structlog.get_logger("worker_manager")
+
+# Renew the claim only while it is still ours.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return 0
+"""
+
+
+class RenewedIdempotency:
+    def __init__(self, redis: Redis, *, lease_s: float) -> None:
+        self._redis = redis
+        self._inner = Idempotency(redis, lease_s=lease_s)
+        self._lease_ms = int(lease_s * 1000)
+        self._renew = redis.register_script(_RENEW)
+
+    async def run_once(
+        self, scope: str, request_id: str, effect: Callable[[], Awaitable[T]]
+    ) -> tuple[Outcome, T | None]:
+        """Like Idempotency.run_once; raises RequestInProgress while another delivery runs it."""
+        key = Idempotency.key(scope, request_id)
+
+        async def renewed() -> T:
+            token = await self._redis.get(key)  # the claim just taken: ours
+            keeper = asyncio.create_task(self._keep(key, str(token)))
+            try:
+                return await effect()
+            finally:
+                keeper.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await keeper
+
+        return await self._inner.run_once(scope, request_id, renewed)
+
+    async def _keep(self, key: str, token: str) -> None:
+        while True:
+            await asyncio.sleep(self._lease_ms / 3000)
+            try:
+                if not await self._renew(keys=[key], args=[token, self._lease_ms]):
+                    log.error("a create's claim was lost while it ran", key=key)
+                    return
+            except Exception as exc:  # Redis away for a moment: try again next time
+                log.warning("could not renew a create's claim", key=key, error=str(exc))

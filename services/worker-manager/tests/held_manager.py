@@ -1,0 +1,66 @@
+"""A worker-manager replica whose starts of workers named `held` wait, as a first image build
+does, until the file `release` appears in the hold directory (argv[1]). Each held start first
+leaves a file `entered-<worker id>` there, so a test sees how many starts began.
+
+The real `serve` and `bootstrap` run; only the backend is wrapped. Run as a script by
+manager_testing.ManagerProcess.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+from shared.logging import configure_logging
+from shared.signals import stop_on_signals
+from worker_manager.adapters.process_backend import ProcessBackend
+from worker_manager.bootstrap import bootstrap
+from worker_manager.config import ManagerSettings
+from worker_manager.main import serve
+from worker_manager.ports import WorkerBackend, WorkerSpec
+
+HELD_NAME = "held"
+
+
+class HeldBackend:
+    def __init__(self, inner: WorkerBackend, directory: Path) -> None:
+        self._inner = inner
+        self._directory = directory
+
+    async def start(self, spec: WorkerSpec) -> str:
+        if spec.config.name == HELD_NAME:
+            (self._directory / f"entered-{spec.worker_id}").touch()
+            while not (self._directory / "release").exists():  # noqa: ASYNC110 - the gate is a file
+                await asyncio.sleep(0.05)
+        return await self._inner.start(spec)
+
+    async def stop(self, handle: str, grace_s: float) -> int | None:
+        return await self._inner.stop(handle, grace_s)
+
+    async def pause(self, handle: str) -> None:
+        await self._inner.pause(handle)
+
+    async def resume(self, handle: str) -> None:
+        await self._inner.resume(handle)
+
+    async def exit_code(self, handle: str) -> int | None:
+        return await self._inner.exit_code(handle)
+
+    async def remove(self, handle: str, worker_id: str) -> None:
+        await self._inner.remove(handle, worker_id)
+
+
+async def run(settings: ManagerSettings, directory: Path) -> None:
+    backend = HeldBackend(ProcessBackend(settings.wrapper_command), directory)
+    await serve(bootstrap(settings, backend=backend), stop_on_signals())
+
+
+def main() -> None:
+    settings = ManagerSettings()
+    configure_logging("worker-manager", json=settings.log_json, level=settings.log_level)
+    asyncio.run(run(settings, Path(sys.argv[1])))
+
+
+if __name__ == "__main__":
+    main()
