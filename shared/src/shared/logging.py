@@ -35,6 +35,10 @@ _SECRET_WORDS = frozenset(
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _BEARER = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_ASSIGNED_SECRET = re.compile(
+    r"(?i)(?P<key>\b[\w.-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key))"
+    r"(?P<sep>\s*[=:]\s*)(?P<quote>[\"']?)[^\s\"'&,;]+"
+)
 
 
 def is_secret_key(key: str) -> bool:
@@ -45,8 +49,11 @@ def is_secret_key(key: str) -> bool:
 
 
 def scrub_text(text: str) -> str:
-    """Hide credentials that appear inside free text: bearer tokens and URL passwords."""
+    """Hide credentials inside free text: bearer tokens, URL passwords, `password=…` pairs."""
     text = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", text)
+    text = _ASSIGNED_SECRET.sub(
+        lambda m: f"{m.group('key')}{m.group('sep')}{m.group('quote')}{REDACTED}", text
+    )
     return _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
 
 

@@ -35,6 +35,22 @@ class TestRedact:
         text = "calling redis://:s3cretpass@h:6379 with Bearer abcdefghijkl"
         assert scrub_text(text) == f"calling redis://:{REDACTED}@h:6379 with Bearer {REDACTED}"
 
+    @pytest.mark.parametrize(
+        ("text", "expected"),
+        [
+            ("login with password=hunter2 now", f"login with password={REDACTED} now"),
+            ("DB_PASSWORD: 'hunter2'", f"DB_PASSWORD: '{REDACTED}'"),
+            ("url?api_key=abc123&x=1", f"url?api_key={REDACTED}&x=1"),
+            ("github_token=ghs_abc, next", f"github_token={REDACTED}, next"),
+        ],
+    )
+    def test_secrets_assigned_inside_text_are_hidden(self, text: str, expected: str) -> None:
+        assert scrub_text(text) == expected
+
+    def test_counts_named_after_secrets_are_not_secrets(self) -> None:
+        text = "tokens_used=5 max_tokens=10 secrets_ref=env:X"
+        assert scrub_text(text) == text
+
     def test_ordinary_keys_are_left_alone(self) -> None:
         assert redact({"task_id": "t-1", "tokens_used": 5}) == {"task_id": "t-1", "tokens_used": 5}
 
@@ -58,10 +74,13 @@ def test_standard_library_logs_go_through_the_same_pipeline(
     import logging
 
     configure_logging("test-service", json=True)
-    logging.getLogger("somelib").warning("connecting with password=%s", "x")
-    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    logging.getLogger("somelib").warning("connecting with password=%s", "hunter2")
+    err = capsys.readouterr().err
+    line = json.loads(err.strip().splitlines()[-1])
     assert line["logger"] == "somelib"
     assert line["level"] == "warning"
+    assert line["event"] == f"connecting with password={REDACTED}"
+    assert "hunter2" not in err
 
 
 def test_console_logs_are_readable_lines(capsys: pytest.CaptureFixture[str]) -> None:

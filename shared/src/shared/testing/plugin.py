@@ -1,24 +1,34 @@
 """pytest plugin (registered as `codegen_servers`): real Redis and PostgreSQL for any cube's tests.
 
-Servers start once per session, on first use, and stop at exit. `REDIS_URL` / `DATABASE_URL`
-point the tests at existing servers instead; tests that restart a server then cannot run.
+Servers start once per session, on first use, and stop at exit. The plugin reads only variables of
+its own, never the services' settings or the Docker SDK's: a shell set up to run the system must not
+let a test flush that Redis, drop databases on that Postgres or start containers on that engine.
+`CODEGEN_TEST_REDIS_URL` / `CODEGEN_TEST_DATABASE_URL` / `CODEGEN_TEST_DOCKER_HOST` point the tests
+at servers kept for testing instead; the tests that stop or restart a server then skip, through
+`restartable_redis` and `stoppable_postgres` only. CI never sets them.
 
 Fixtures:
-- `redis_server`: the session's RedisServer (restartable), or None for an external one;
+- `redis_server`: the session's RedisServer, or None for an external one;
+- `restartable_redis`: the session's RedisServer, for tests that stop it (skips on an external one);
 - `redis_url`: a URL to an emptied Redis for this test;
 - `redis_client`: an async client (str responses) on that Redis, closed after the test;
-- `postgres_server`: the session's PostgresServer (stoppable), or None for an external one;
+- `postgres_server`: the session's PostgresServer, or None for an external one;
+- `stoppable_postgres`: the session's PostgresServer, for tests that stop it (skips likewise);
 - `databases`: creates and drops databases on that server (`create(template=…)` copies one);
 - `database_url`: a URL (`postgresql://…`) to a fresh database of its own for this test;
-- `docker_host`: a Docker-compatible engine's URL (podman's API unless DOCKER_HOST is set).
+- `docker_host`: a Docker-compatible engine's URL (podman's own API service unless
+  `CODEGEN_TEST_DOCKER_HOST` is set).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import pytest
 import pytest_asyncio
@@ -28,10 +38,15 @@ from redis.asyncio import Redis
 from shared.streams.redis import connect_redis
 from shared.testing.servers import Databases, PostgresServer, RedisServer, psql_binary
 
+TEST_REDIS_URL = "CODEGEN_TEST_REDIS_URL"
+TEST_DATABASE_URL = "CODEGEN_TEST_DATABASE_URL"
+TEST_DOCKER_HOST = "CODEGEN_TEST_DOCKER_HOST"
+EXTERNAL_SERVER_SKIP = "{variable} names an external server, which this test cannot stop or restart"
+
 
 @pytest.fixture(scope="session")
 def redis_server() -> Iterator[RedisServer | None]:
-    if os.environ.get("REDIS_URL"):
+    if os.environ.get(TEST_REDIS_URL):
         yield None
         return
     server = RedisServer()
@@ -44,7 +59,7 @@ def redis_server() -> Iterator[RedisServer | None]:
 
 @pytest.fixture
 def redis_url(redis_server: RedisServer | None) -> str:
-    url = redis_server.url if redis_server else os.environ["REDIS_URL"]
+    url = redis_server.url if redis_server else os.environ[TEST_REDIS_URL]
     client = redis.Redis.from_url(url)
     try:
         client.flushall()
@@ -65,13 +80,13 @@ async def redis_client(redis_url: str) -> AsyncIterator[Redis]:
 @pytest.fixture
 def restartable_redis(redis_server: RedisServer | None) -> RedisServer:
     if redis_server is None:
-        pytest.skip("REDIS_URL names an external server, which these tests cannot restart")
+        pytest.skip(EXTERNAL_SERVER_SKIP.format(variable=TEST_REDIS_URL))
     return redis_server
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> Iterator[PostgresServer | None]:
-    if os.environ.get("DATABASE_URL"):
+    if os.environ.get(TEST_DATABASE_URL):
         yield None
         return
     server = PostgresServer()
@@ -82,9 +97,16 @@ def postgres_server() -> Iterator[PostgresServer | None]:
         server.close()
 
 
+@pytest.fixture
+def stoppable_postgres(postgres_server: PostgresServer | None) -> PostgresServer:
+    if postgres_server is None:
+        pytest.skip(EXTERNAL_SERVER_SKIP.format(variable=TEST_DATABASE_URL))
+    return postgres_server
+
+
 @pytest.fixture(scope="session")
 def databases(postgres_server: PostgresServer | None) -> Databases:
-    admin_url = postgres_server.url() if postgres_server else os.environ["DATABASE_URL"]
+    admin_url = postgres_server.url() if postgres_server else os.environ[TEST_DATABASE_URL]
     return Databases(admin_url, psql_binary())
 
 
@@ -98,26 +120,38 @@ def database_url(databases: Databases) -> Iterator[str]:
 
 
 @pytest.fixture(scope="session")
-def docker_host(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A Docker-compatible engine: `DOCKER_HOST` if set, else podman's API service on a socket
-    of its own (`make containers` installs podman). Missing is a failure, not a skip."""
-    if os.environ.get("DOCKER_HOST"):
-        yield os.environ["DOCKER_HOST"]
+def docker_host() -> Iterator[str]:
+    """A Docker-compatible engine: `CODEGEN_TEST_DOCKER_HOST` if set, else podman's API service on
+    a socket of its own (`make containers` installs podman). Missing is a failure, not a skip."""
+    if os.environ.get(TEST_DOCKER_HOST):
+        yield os.environ[TEST_DOCKER_HOST]
         return
-    socket_path = tmp_path_factory.mktemp("podman") / "podman.sock"
+    # A short directory: a Unix socket's path may not exceed 107 bytes, pytest's may.
+    directory = Path(tempfile.mkdtemp(prefix="cg-podman-"))
+    socket_path = directory / "podman.sock"
     url = f"unix://{socket_path}"
-    service = subprocess.Popen(
-        ["podman", "system", "service", "--time=0", url],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while not socket_path.exists():
-        if service.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError("podman's API service did not start; run `make containers`")
-        time.sleep(0.05)
+    log = directory / "podman.log"
+    with log.open("wb") as output:
+        service = subprocess.Popen(
+            ["podman", "system", "service", "--time=0", url],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )
     try:
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            if service.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(
+                    "podman's API service did not start (run `make containers`): "
+                    + log.read_text(errors="replace")[-2000:]
+                )
+            time.sleep(0.05)
         yield url
     finally:
         service.terminate()
-        service.wait(10)
+        try:
+            service.wait(10)
+        except subprocess.TimeoutExpired:
+            service.kill()
+            service.wait()
+        shutil.rmtree(directory, ignore_errors=True)

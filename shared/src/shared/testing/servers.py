@@ -111,8 +111,13 @@ class RedisServer:
                 self._process.wait()
         self._process = None
 
-    def restart(self) -> None:
+    def restart(self, *, keep_data: bool = True) -> None:
+        """Stop and start again; `keep_data=False` brings it back empty, as after a lost disk."""
         self.stop()
+        if not keep_data:
+            for path in self.dir.iterdir():
+                if path.name != "redis.log":
+                    shutil.rmtree(path) if path.is_dir() else path.unlink()
         self.start()
 
     def close(self) -> None:
@@ -193,7 +198,7 @@ class PostgresServer:
 
 
 class Databases:
-    """Creates a fresh database per test on a server (ours or the one `DATABASE_URL` names)."""
+    """Creates a fresh database per test on a server: ours, or the one the plugin was pointed at."""
 
     def __init__(self, admin_url: str, psql: Path) -> None:
         self.admin_url = admin_url

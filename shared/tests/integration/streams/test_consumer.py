@@ -6,7 +6,7 @@ import asyncio
 import json
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import pytest
 from redis.asyncio import Redis
@@ -23,8 +23,10 @@ from shared.testing.servers import RedisServer
 from shared.testing.waiting import eventually
 
 Entry = tuple[str, dict[str, str]]
+T = TypeVar("T")
 STREAM = "engineering:queue"
 GROUP = "langgraph"
+HOUR_MS = 3_600_000
 FAST = ConsumerOptions(block_ms=100, claim_idle_ms=200, claim_interval_s=0.1, max_deliveries=3)
 
 
@@ -100,7 +102,7 @@ async def test_a_message_published_to_a_group_of_three_consumers_is_handled_once
         return len(handled) == len(messages) and await pending_count(redis_client) == 0
 
     await eventually(all_handled)
-    await asyncio.sleep(0.5)  # long enough for any duplicate to show up
+    # Stopping waits for every handler in flight, so a duplicate being handled is counted.
     for c in consumers:
         c.stop()
     await asyncio.gather(*tasks)
@@ -136,19 +138,21 @@ async def test_a_thousand_entries_left_pending_by_a_dead_consumer_are_all_reclai
         await publisher.publish(STREAM, engineering(i))
     await redis_client.xgroup_create(STREAM, GROUP, id="0")
     await redis_client.xreadgroup(GROUP, "dead", {STREAM: ">"}, count=1500)
-    await asyncio.sleep(0.6)
-    # The first 500 entries belong to a live consumer and are not idle. XAUTOCLAIM scans at most
-    # COUNT x 10 entries per call, so its first pages come back empty: only a reclaim that follows
-    # the cursor reaches the 1,000 dead entries behind them.
-    first: list[Any] = [eid for eid, _ in await read_all(redis_client, count=500)]
-    await redis_client.xclaim(STREAM, GROUP, "alive", 0, first, justid=True)
+    everything: list[Any] = [eid for eid, _ in await read_all(redis_client)]
+    # The dead consumer's entries have been idle for two hours; the first 500 belong to a live
+    # consumer and were just delivered. XAUTOCLAIM scans at most COUNT x 10 entries per call, so
+    # its first pages come back empty: only a reclaim that follows the cursor reaches the 1,000
+    # dead entries behind them.
+    await redis_client.xclaim(STREAM, GROUP, "dead", 0, everything, idle=2 * HOUR_MS, justid=True)
+    await redis_client.xclaim(STREAM, GROUP, "alive", 0, everything[:500], justid=True)
 
     recorder = Recorder()
-    options = ConsumerOptions(block_ms=100, claim_idle_ms=500, claim_interval_s=600, batch_size=10)
+    options = ConsumerOptions(
+        block_ms=100, claim_idle_ms=HOUR_MS, claim_interval_s=600, batch_size=10
+    )
     survivor = consumer(redis_client, recorder, name="survivor", options=options)
     task = asyncio.create_task(survivor.run())
     await eventually(lambda: recorder.count(1000))
-    await asyncio.sleep(0.2)
     survivor.stop()
     await task
 
@@ -279,6 +283,8 @@ async def test_graceful_stop_acks_the_message_in_flight_exactly_when_its_handler
     async def handle(message: EngineeringMessage) -> None:
         started.set()
         await release.wait()
+        # A round trip to Redis after the stop: a consumer that cancelled or abandoned its
+        # handler on stop would have done so by the time this returns.
         pending_when_handler_returned.append(await pending_count(redis_client))
 
     await RedisStreamPublisher(redis_client).publish(STREAM, engineering())
@@ -287,13 +293,10 @@ async def test_graceful_stop_acks_the_message_in_flight_exactly_when_its_handler
     await asyncio.wait_for(started.wait(), 10)
 
     worker.stop()
-    await asyncio.sleep(0.3)
-    assert not task.done(), "the consumer must not exit with a message in flight"
-    assert await pending_count(redis_client) == 1
     release.set()
     await asyncio.wait_for(task, 10)
 
-    assert pending_when_handler_returned == [1]
+    assert pending_when_handler_returned == [1], "the handler ran to its end before the ack"
     assert await pending_count(redis_client) == 0
 
 
@@ -364,19 +367,24 @@ async def test_a_consumer_recreates_its_group_when_redis_comes_back_empty(
     await publisher.publish(STREAM, engineering(1))
     await eventually(lambda: recorder.count(1))
 
-    await redis_client.delete(STREAM)
-    await publisher.publish(STREAM, engineering(2))
-    await eventually(lambda: recorder.count(2))
+    await asyncio.to_thread(restartable_redis.restart, keep_data=False)
+    assert await _retrying(lambda: redis_client.xlen(STREAM)) == 0, "Redis came back empty"
+    await _publish_retrying(publisher, engineering(2))
+    await eventually(lambda: recorder.count(2), within=20)
     worker.stop()
     await task
     assert [m.task_id for m in recorder.seen] == ["task-1", "task-2"]
 
 
-async def _publish_retrying(publisher: RedisStreamPublisher, message: EngineeringMessage) -> None:
+async def _retrying(call: Callable[[], Awaitable[T]]) -> T:
+    """The call's result once the restarted Redis answers it (the client reconnects)."""
     for _ in range(50):
         try:
-            await publisher.publish(STREAM, message)
-            return
+            return await call()
         except (ConnectionError, OSError):
             await asyncio.sleep(0.1)
     raise AssertionError("Redis did not come back")
+
+
+async def _publish_retrying(publisher: RedisStreamPublisher, message: EngineeringMessage) -> None:
+    await _retrying(lambda: publisher.publish(STREAM, message))

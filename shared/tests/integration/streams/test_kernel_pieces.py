@@ -24,6 +24,7 @@ from shared.streams import (
     run_consumers,
     trim_acknowledged,
 )
+from shared.testing.waiting import eventually
 
 STREAM = "scaffolder:queue"
 GROUP = "scaffolder"
@@ -72,14 +73,16 @@ class TestIdempotency:
         self, redis_client: Redis
     ) -> None:
         idempotency = Idempotency(redis_client)
+        running = asyncio.Event()
         release = asyncio.Event()
 
         async def slow_effect() -> str:
+            running.set()
             await release.wait()
             return "repo created"
 
         first = asyncio.create_task(idempotency.run_once("scaffold", "r-1", slow_effect))
-        await asyncio.sleep(0.05)
+        await asyncio.wait_for(running.wait(), 10)
         with pytest.raises(RequestInProgress):
             await idempotency.run_once("scaffold", "r-1", slow_effect)
         release.set()
@@ -110,8 +113,13 @@ class TestIdempotency:
         self, redis_client: Redis
     ) -> None:
         idempotency = Idempotency(redis_client, lease_s=0.2)
-        await redis_client.set(Idempotency.key("scaffold", "r-3"), "running:dead", px=200)
-        await asyncio.sleep(0.3)
+        key = Idempotency.key("scaffold", "r-3")
+        await redis_client.set(key, "running:dead", px=200)
+
+        async def lease_expired() -> bool:
+            return bool(await redis_client.exists(key) == 0)
+
+        await eventually(lease_expired, within=10)
 
         async def effect() -> str:
             return "ok"

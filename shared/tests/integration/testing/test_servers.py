@@ -1,17 +1,22 @@
-"""The pytest plugin's servers are real, isolated per test, and restartable."""
+"""The pytest plugin's servers are real, isolated per test, restartable, and never the user's."""
 
 from __future__ import annotations
 
 import asyncpg
 import pytest
 import redis
+from shared.testing.plugin import TEST_DATABASE_URL, TEST_DOCKER_HOST, TEST_REDIS_URL
 from shared.testing.servers import PostgresServer, RedisServer
 
-_seen_databases: list[str] = []
+pytest_plugins = ["pytester"]
+
+_databases_used: list[str] = []
 
 
 @pytest.mark.parametrize("run", [1, 2])
-async def test_each_test_gets_a_fresh_database_of_its_own(database_url: str, run: int) -> None:
+async def test_each_test_gets_a_fresh_database_that_is_dropped_after_it(
+    database_url: str, run: int
+) -> None:
     connection = await asyncpg.connect(database_url)
     try:
         await connection.execute("CREATE TABLE marker (id int)")  # fails if the table leaked
@@ -19,8 +24,10 @@ async def test_each_test_gets_a_fresh_database_of_its_own(database_url: str, run
     finally:
         await connection.close()
     assert version.startswith("16")
-    assert database_url not in _seen_databases
-    _seen_databases.append(database_url)
+    for earlier in _databases_used:
+        with pytest.raises(asyncpg.InvalidCatalogNameError):
+            await asyncpg.connect(earlier)
+    _databases_used.append(database_url)
 
 
 @pytest.mark.parametrize("run", [1, 2])
@@ -44,15 +51,54 @@ def test_a_restarted_redis_keeps_its_data(restartable_redis: RedisServer, redis_
 
 
 async def test_a_stopped_postgres_refuses_connections_and_comes_back(
-    postgres_server: PostgresServer | None, database_url: str
+    stoppable_postgres: PostgresServer, database_url: str
 ) -> None:
-    if postgres_server is None:
-        pytest.skip("DATABASE_URL names an external server, which this test cannot stop")
-    postgres_server.stop()
+    stoppable_postgres.stop()
     try:
         with pytest.raises(OSError):
             await asyncpg.connect(database_url, timeout=2)
     finally:
-        postgres_server.start()
+        stoppable_postgres.start()
     connection = await asyncpg.connect(database_url)
     await connection.close()
+
+
+_INNER_TEST = """
+import os
+
+import redis
+
+
+def test_the_plugin_uses_servers_of_its_own(redis_url, database_url, docker_host):
+    assert redis_url != os.environ["REDIS_URL"]
+    assert database_url.rpartition("/")[0] != os.environ["DATABASE_URL"].rpartition("/")[0]
+    assert docker_host != os.environ["DOCKER_HOST"]
+    redis.Redis.from_url(redis_url).set("written-by-the-inner-test", 1)
+"""
+
+
+def test_the_services_own_settings_never_point_the_plugin_at_a_users_servers(
+    pytester: pytest.Pytester,
+    monkeypatch: pytest.MonkeyPatch,
+    redis_url: str,
+    database_url: str,
+) -> None:
+    """A shell set up to run the system exports REDIS_URL and DATABASE_URL: a test run from it
+    must neither flush that Redis nor create databases on that Postgres."""
+    users_redis = redis.Redis.from_url(redis_url)
+    users_redis.set("users-data", "keep me")
+    monkeypatch.setenv("REDIS_URL", redis_url)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("DOCKER_HOST", "unix:///nonexistent/users-engine.sock")
+    for variable in [TEST_REDIS_URL, TEST_DATABASE_URL, TEST_DOCKER_HOST]:
+        monkeypatch.delenv(variable, raising=False)
+    pytester.makepyfile(test_inner=_INNER_TEST)
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-q")
+
+    result.assert_outcomes(passed=1)
+    try:
+        assert users_redis.get("users-data") == b"keep me"
+        assert users_redis.get("written-by-the-inner-test") is None
+    finally:
+        users_redis.close()
