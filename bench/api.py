@@ -3,7 +3,8 @@
 Both servers run as their own process on the same database; one client drives both with the same
 concurrency. The full stack adds bearer-key auth (a key lookup per request), contract validation,
 the ORM, ownership checks and the commit; the bare app does the same INSERT and SELECT. Rounds
-alternate and the median of each side is reported.
+alternate which side goes first (AB, BA, ...); each round's ratio pairs the two sides' runs, and
+the median ratio is reported with the spread (min and max) of the rounds.
 
 Usage: python -P bench/api.py [--pairs N] [--concurrency C] [--rounds R]
 """
@@ -25,6 +26,7 @@ from api.migrations import upgrade
 from shared.testing.servers import Databases, PostgresServer, free_port, psql_binary
 
 HERE = Path(__file__).resolve().parent
+TIMEOUT_S = 300
 
 
 async def drive(base_url: str, key: str, project_id: str, pairs: int, concurrency: int) -> float:
@@ -109,20 +111,39 @@ def main(pairs: int, concurrency: int, rounds: int) -> None:
         key, project_id = asyncio.run(setup(url, api_base))
         asyncio.run(drive(api_base, key, project_id, 100, concurrency))  # warm up
         asyncio.run(drive(bare_base, key, project_id, 100, concurrency))
-        api_rps, bare_rps = [], []
+        api_rps, bare_rps, ratios = [], [], []
+
+        def run(base: str) -> float:
+            return asyncio.run(
+                asyncio.wait_for(drive(base, key, project_id, pairs, concurrency), TIMEOUT_S)
+            )
+
         for round_no in range(rounds):
-            bare_rps.append(asyncio.run(drive(bare_base, key, project_id, pairs, concurrency)))
-            api_rps.append(asyncio.run(drive(api_base, key, project_id, pairs, concurrency)))
-            print(f"round {round_no + 1}: bare {bare_rps[-1]:.0f} rps, api {api_rps[-1]:.0f} rps")
-        api_median, bare_median = statistics.median(api_rps), statistics.median(bare_rps)
+            if round_no % 2 == 0:
+                bare_rps.append(run(bare_base))
+                api_rps.append(run(api_base))
+            else:
+                api_rps.append(run(api_base))
+                bare_rps.append(run(bare_base))
+            ratios.append(bare_rps[-1] / api_rps[-1])
+            print(
+                f"round {round_no + 1}: bare {bare_rps[-1]:.0f} rps, api {api_rps[-1]:.0f} rps, "
+                f"ratio {ratios[-1]:.2f}"
+            )
         print(
-            f"RESULT api overhead_ratio={bare_median / api_median:.2f} "
-            f"api_rps={api_median:.0f} bare_rps={bare_median:.0f}"
+            f"RESULT api overhead_ratio={statistics.median(ratios):.2f} "
+            f"ratio_min={min(ratios):.2f} ratio_max={max(ratios):.2f} "
+            f"api_rps={statistics.median(api_rps):.0f} bare_rps={statistics.median(bare_rps):.0f} "
+            f"rounds={rounds}"
         )
     finally:
         for process in processes:
             process.terminate()
-            process.wait(10)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         server.close()
 
 
@@ -130,6 +151,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--pairs", type=int, default=1000)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=6)
     options = parser.parse_args()
     main(options.pairs, options.concurrency, options.rounds)

@@ -3,9 +3,10 @@
 Both sides move the same messages the same way: one task publishes them one by one while a
 consumer in a group reads batches of 10, handles each message and acknowledges it. The raw side
 serialises a dict with `json` and never validates; the layer publishes a DTO and validates it on
-the way in. Runs alternate, and the median of each side is reported.
+the way in. Rounds alternate which side goes first (AB, BA, ...); each round's ratio pairs the
+two sides' runs, and the median ratio is reported with the spread (min and max) of the rounds.
 
-Usage: python -P bench/streams.py [--messages N] [--rounds R]  (REDIS_URL: an existing server)
+Usage: python -P bench/streams.py [--messages N] [--rounds R]  (on a Redis server of its own)
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import statistics
 import time
 from typing import Any, cast
@@ -26,6 +26,7 @@ from shared.testing.servers import RedisServer
 STREAM = "engineering:queue"
 GROUP = "langgraph"
 BATCH = 10
+TIMEOUT_S = 120
 
 
 def sample(i: int) -> EngineeringMessage:
@@ -59,7 +60,7 @@ async def run_layer(url: str, messages: int) -> float:
     start = time.perf_counter()
     for message in payloads:
         await publisher.publish(STREAM, message)
-    await done.wait()
+    await asyncio.wait_for(done.wait(), TIMEOUT_S)
     elapsed = time.perf_counter() - start
     consumer.stop()
     await running
@@ -93,7 +94,7 @@ async def run_raw(url: str, messages: int) -> float:
     for payload in payloads:
         fields: dict[Any, Any] = {"data": json.dumps(payload)}
         await producer.xadd(STREAM, fields)
-    await running
+    await asyncio.wait_for(running, TIMEOUT_S)
     elapsed = time.perf_counter() - start
     await _close(producer, consumer_client)
     return messages / elapsed
@@ -106,33 +107,38 @@ async def _close(*clients: Redis) -> None:
 
 
 async def main(messages: int, rounds: int) -> None:
-    server = None
-    url = os.environ.get("REDIS_URL")
-    if not url:
-        server = RedisServer()
-        server.start()
-        url = server.url
+    server = RedisServer()
+    server.start()
+    url = server.url
     try:
         await run_raw(url, 200)  # warm up both paths
         await run_layer(url, 200)
-        layer, raw = [], []
+        layer, raw, ratios = [], [], []
         for round_no in range(rounds):
-            raw.append(await run_raw(url, messages))
-            layer.append(await run_layer(url, messages))
-            print(f"round {round_no + 1}: raw {raw[-1]:.0f} msg/s, layer {layer[-1]:.0f} msg/s")
-        layer_rate, raw_rate = statistics.median(layer), statistics.median(raw)
+            if round_no % 2 == 0:
+                raw.append(await run_raw(url, messages))
+                layer.append(await run_layer(url, messages))
+            else:
+                layer.append(await run_layer(url, messages))
+                raw.append(await run_raw(url, messages))
+            ratios.append(raw[-1] / layer[-1])
+            print(
+                f"round {round_no + 1}: raw {raw[-1]:.0f} msg/s, layer {layer[-1]:.0f} msg/s, "
+                f"ratio {ratios[-1]:.2f}"
+            )
         print(
-            f"RESULT streams overhead_ratio={raw_rate / layer_rate:.2f} "
-            f"layer_msgs_per_s={layer_rate:.0f} raw_msgs_per_s={raw_rate:.0f}"
+            f"RESULT streams overhead_ratio={statistics.median(ratios):.2f} "
+            f"ratio_min={min(ratios):.2f} ratio_max={max(ratios):.2f} "
+            f"layer_msgs_per_s={statistics.median(layer):.0f} "
+            f"raw_msgs_per_s={statistics.median(raw):.0f} rounds={rounds}"
         )
     finally:
-        if server:
-            server.close()
+        server.close()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--messages", type=int, default=5000)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=6)
     args = parser.parse_args()
     asyncio.run(main(args.messages, args.rounds))
