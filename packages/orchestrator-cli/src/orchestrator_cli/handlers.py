@@ -78,9 +78,10 @@ def wait_for_task(
     *,
     api: Api,
     clock: Callable[[], float] = time.monotonic,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] | None = None,
 ) -> Any:
     """Poll with backoff (0.5 s doubling to 5 s) until the task ends or the time is up."""
+    sleep = sleep or time.sleep  # looked up per call, so a test can step in between polls
     deadline = clock() + timeout_s
     delay = 0.5
     while True:

@@ -10,6 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from orchestrator_cli.main import run
+from shared.testing.servers import free_port
 
 WORDS = [
     "project",
@@ -53,8 +54,9 @@ TOKENS = st.one_of(st.sampled_from(WORDS), st.text(max_size=20))
 def offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """Everything allowed, nothing reachable: every path must still end in one JSON object."""
     monkeypatch.setenv("ALLOWED_COMMANDS", "*")
-    monkeypatch.setenv("API_URL", "http://127.0.0.1:9")
-    monkeypatch.setenv("REDIS_URL", "redis://127.0.0.1:9/0")
+    closed = free_port()  # nothing listens there
+    monkeypatch.setenv("API_URL", f"http://127.0.0.1:{closed}")
+    monkeypatch.setenv("REDIS_URL", f"redis://127.0.0.1:{closed}/0")
     monkeypatch.setenv("USER_ID", "u")
     monkeypatch.setenv("WORKER_ID", "w")
 

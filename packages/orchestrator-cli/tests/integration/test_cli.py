@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Callable
 from typing import Any, cast
@@ -14,7 +13,7 @@ from cli_testing import Worker, run_subprocess
 from orchestrator_cli.app import COMMANDS, app
 from orchestrator_cli.output import Outcome
 from shared.contracts import DeployMessage, EngineeringMessage, POWorkerOutput
-from shared.testing.servers import RedisServer
+from shared.testing.servers import RedisServer, free_port
 from typer.testing import CliRunner
 
 Cli = Callable[..., tuple[dict[str, Any], int]]
@@ -132,7 +131,7 @@ def test_the_console_script_prints_one_json_object_and_exits_zero(
 def test_an_api_that_is_down_gives_a_json_error_and_a_nonzero_exit(
     make_worker: MakeWorker,
 ) -> None:
-    worker = make_worker("PRODUCT_OWNER", API_URL="http://127.0.0.1:9")
+    worker = make_worker("PRODUCT_OWNER", API_URL=f"http://127.0.0.1:{free_port()}")
     result = run_subprocess(worker.env, "project", "list")
     body = json.loads(result.stdout)
     assert result.returncode == 7
@@ -164,7 +163,7 @@ def test_a_task_is_not_left_queued_when_redis_is_down(
 
 
 def test_wait_returns_the_final_task_once_another_actor_finishes_it(
-    make_worker: MakeWorker, cli: Cli
+    make_worker: MakeWorker, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     worker = make_worker("PRODUCT_OWNER")
     project, _ = cli(worker, "project", "create", "--name", "waiting", "--modules", "backend")
@@ -172,19 +171,23 @@ def test_wait_returns_the_final_task_once_another_actor_finishes_it(
         worker, "engineering", "start", "--project", project["data"]["id"], "--spec", "x"
     )
     task_id = started["data"]["task"]["id"]
+    pauses: list[float] = []
 
-    def finish_later() -> None:
-        time.sleep(1.0)
-        with worker.service() as service:
-            service.patch(f"/api/tasks/{task_id}", json={"status": "completed"})
+    def another_actor_finishes_it_during_the_first_pause(seconds: float) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 1:
+            with worker.service() as service:
+                service.patch(f"/api/tasks/{task_id}", json={"status": "completed"})
 
-    threading.Thread(target=finish_later).start()
-    waited, code = cli(worker, "engineering", "wait", task_id, "--timeout", "20")
+    with monkeypatch.context() as patched:
+        patched.setattr(time, "sleep", another_actor_finishes_it_during_the_first_pause)
+        waited, code = cli(worker, "engineering", "wait", task_id, "--timeout", "20")
     foreign, foreign_code = cli(
         make_worker("PRODUCT_OWNER"), "engineering", "wait", task_id, "--timeout", "0"
     )
 
     assert code == 0
+    assert pauses == [0.5], "it polled, paused once, and saw the task finished"
     assert waited["data"]["status"] == "completed"
     assert (foreign_code, foreign["error"]) == (4, "NotFound")  # another user's task
 
