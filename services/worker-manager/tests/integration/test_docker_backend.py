@@ -4,16 +4,17 @@ locally from a Debian root filesystem."""
 from __future__ import annotations
 
 import asyncio
-import json
+import os
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 import docker
 import pytest
 import pytest_asyncio
+from manager_testing import ManagerProcess, manager_env, wait_for_answer
 from redis.asyncio import Redis
 from shared.contracts import (
     AgentType,
@@ -24,10 +25,9 @@ from shared.contracts import (
     WorkerType,
 )
 from shared.streams import RedisStreamPublisher
+from shared.testing.waiting import eventually
 from worker_manager.adapters.docker_backend import DockerBackend, WorkerImages, image_tag
-from worker_manager.bootstrap import bootstrap
-from worker_manager.config import ManagerSettings
-from worker_manager.main import serve
+from worker_manager.adapters.status_store import StatusStore
 from worker_manager.ports import WorkerSpec
 
 BASE_IMAGE = "localhost/codegen-base:bookworm"
@@ -48,14 +48,31 @@ def engine(docker_host: str) -> Iterator[docker.DockerClient]:
         client.close()
 
 
-@pytest_asyncio.fixture
-async def backend(engine: docker.DockerClient, redis_client: Redis) -> AsyncIterator[DockerBackend]:
-    images = WorkerImages(engine, redis_client, prefix=PREFIX, base_image=BASE_IMAGE)
-    yield DockerBackend(engine, images, cpus=1, memory="512m", pids_limit=256)
+class CountedImages(WorkerImages):
+    """WorkerImages that count their builds."""
+
+    builds = 0
+
+    def _build(self, tag: str, agent_type: AgentType, capabilities: list[Capability]) -> Any:
+        CountedImages.builds += 1
+        return super()._build(tag, agent_type, capabilities)
+
+
+def remove_containers(engine: docker.DockerClient) -> None:
+    """Every container of this module's prefix (the backend labels each one it starts)."""
     for container in engine.containers.list(
-        all=True, filters={"label": f"codegen.prefix={PREFIX}"}
+        all=True, filters={"label": f"codegen.image-prefix={PREFIX}"}
     ):
         container.remove(force=True)
+
+
+@pytest_asyncio.fixture
+async def backend(engine: docker.DockerClient, redis_client: Redis) -> AsyncIterator[DockerBackend]:
+    images = CountedImages(engine, redis_client, prefix=PREFIX, base_image=BASE_IMAGE)
+    try:
+        yield DockerBackend(engine, images, cpus=1, memory="512m", pids_limit=256)
+    finally:
+        remove_containers(engine)
 
 
 def spec(tmp_path: Path, worker_id: str, redis_url: str) -> WorkerSpec:
@@ -79,16 +96,16 @@ def spec(tmp_path: Path, worker_id: str, redis_url: str) -> WorkerSpec:
         config,
         env,
         tmp_path / worker_id,
-        {"codegen.worker-id": worker_id, "codegen.prefix": PREFIX},
+        {"codegen.worker-id": worker_id},
     )
 
 
 async def test_an_image_is_built_once_and_then_reused(backend: DockerBackend) -> None:
     first = await backend.images.ensure(AgentType.SCRIPTED, [Capability.GIT])
-    started = time.monotonic()
-    again = await backend.images.ensure(AgentType.SCRIPTED, [Capability.GIT])
-    assert time.monotonic() - started < 1.0
+    builds = CountedImages.builds
+    again = await backend.images.ensure(AgentType.SCRIPTED, [Capability.GIT, Capability.GIT])
     assert again == first
+    assert CountedImages.builds == builds
     assert image_tag(PREFIX, AgentType.CLAUDE, [Capability.GIT, Capability.CURL]) == image_tag(
         PREFIX, AgentType.CLAUDE, [Capability.CURL, Capability.GIT, Capability.GIT]
     )
@@ -108,10 +125,11 @@ async def test_a_worker_container_runs_the_wrapper_with_its_environment_and_inst
     async def started() -> bool:
         return bool(await redis_client.xlen("worker:lifecycle"))
 
-    deadline = time.monotonic() + 60
-    while not await started():
-        assert time.monotonic() < deadline, engine.containers.get(handle).logs().decode()[-2000:]
-        await asyncio.sleep(0.2)
+    try:
+        await eventually(started, 60)
+    except AssertionError:
+        print(engine.containers.get(handle).logs().decode()[-2000:])
+        raise
     container = engine.containers.get(handle)
     env = dict(item.split("=", 1) for item in container.attrs["Config"]["Env"])
     assert env["WORKER_ID"] == worker_id
@@ -126,20 +144,25 @@ async def test_a_worker_container_runs_the_wrapper_with_its_environment_and_inst
     assert await backend.exit_code(handle) is None
 
     container.kill()
-    deadline = time.monotonic() + 30
-    while (code := await backend.exit_code(handle)) is None:
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.2)
-    assert code == 137
-    await backend.stop(handle, 1)
+    assert await eventually(lambda: backend.exit_code(handle)) == 137
+    await backend.remove(handle, worker_id)
+    with pytest.raises(docker.errors.NotFound):
+        engine.containers.get(handle)
 
 
 async def test_garbage_collection_removes_old_images_of_its_prefix_only(
-    backend: DockerBackend, engine: docker.DockerClient, redis_client: Redis
+    backend: DockerBackend, engine: docker.DockerClient, redis_client: Redis, tmp_path: Path
 ) -> None:
-    base = engine.images.get(BASE_IMAGE)
-    base.tag(PREFIX, "old")
+    # An image of its own (not a second tag of the base), which an ended container of ours uses.
+    (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nLABEL test={uuid.uuid4().hex}\n")
+    old, _ = engine.images.build(path=str(tmp_path), tag=f"{PREFIX}:old", rm=True)
+    ended = engine.containers.create(
+        f"{PREFIX}:old",
+        command=["true"],
+        labels={"codegen.worker-id": "po-ended", "codegen.image-prefix": PREFIX},
+    )
     other = f"codegen-other-{uuid.uuid4().hex[:6]}"
+    base = engine.images.get(BASE_IMAGE)
     base.tag(other, "old")
     month_ago = str(time.time() - 30 * 86400)
     await redis_client.hset(
@@ -147,34 +170,45 @@ async def test_garbage_collection_removes_old_images_of_its_prefix_only(
     )
     fresh = image_tag(PREFIX, AgentType.SCRIPTED, [Capability.GIT])
     await backend.images.ensure(AgentType.SCRIPTED, [Capability.GIT])
+    base.tag(PREFIX, "base-alias")  # a second tag of a shared image: untagged, never deleted
+    await redis_client.hset("worker-images:last-used", f"{PREFIX}:base-alias", month_ago)
     try:
         removed = await backend.images.collect_garbage(max_idle_days=14)
-        assert removed == [f"{PREFIX}:old"]
+        assert sorted(removed) == [f"{PREFIX}:base-alias", f"{PREFIX}:old"]
         tags = {t.split("/")[-1] for image in engine.images.list() for t in image.tags}
         assert f"{other}:old" in tags
         assert fresh in tags
         assert f"{PREFIX}:old" not in tags
-        assert engine.images.get(BASE_IMAGE).id == base.id  # untagged, never deleted
+        assert engine.images.get(BASE_IMAGE).id == base.id
+        with pytest.raises(docker.errors.NotFound):
+            engine.containers.get(str(ended.id))
     finally:
         engine.images.remove(f"{other}:old")
 
 
-async def test_a_killed_worker_container_is_failed_by_the_manager_from_the_engines_events(
-    engine: docker.DockerClient, redis_url: str, redis_client: Redis, tmp_path: Path
+async def test_a_killed_container_is_failed_from_the_engines_events_and_removed(
+    engine: docker.DockerClient,
+    docker_host: str,
+    redis_url: str,
+    redis_client: Redis,
+    tmp_path: Path,
 ) -> None:
-    images = WorkerImages(engine, redis_client, prefix=PREFIX, base_image=BASE_IMAGE)
-    backend = DockerBackend(engine, images, cpus=1, memory="512m", pids_limit=256)
-    settings = ManagerSettings(
-        redis_url=redis_url,
-        data_dir=tmp_path / "workers",
+    env = manager_env(
+        redis_url,
+        tmp_path / "workers",
+        backend="docker",
+        docker_image_prefix=PREFIX,
+        docker_base_image=BASE_IMAGE,
         task_timeout_s=60,
         idle_timeout_s=3600,
         # Slower than the test's patience: the death must come from the engine's event stream.
         monitor_interval_s=300,
     )
-    deps = bootstrap(settings, backend=backend)
-    stop = asyncio.Event()
-    running = asyncio.create_task(serve(deps, stop))
+    env["DOCKER_HOST"] = docker_host  # read by the Docker SDK
+    if "UV" in os.environ:
+        env["UV"] = os.environ["UV"]  # builds the wheels if this test runs first
+    manager = ManagerProcess(env, tmp_path / "manager.log")
+    store = StatusStore(redis_client)
     try:
         command = CreateWorkerCommand(
             config=WorkerConfig(
@@ -185,32 +219,40 @@ async def test_a_killed_worker_container_is_failed_by_the_manager_from_the_engin
             )
         )
         await RedisStreamPublisher(redis_client).publish("worker:commands", command)
-        deadline = time.monotonic() + 90
-        while not (responses := await redis_client.xrange("worker:responses:po")):
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.2)
-        fields = cast(dict[str, str], responses[0][1])
-        response = json.loads(fields["data"])
-        assert response["success"], response["error"]
-        worker_id = response["worker_id"]
+        response = await wait_for_answer(
+            redis_client, "worker:responses:po", command.request_id, within=300
+        )
+        assert response.success, response.error
+        assert response.worker_id is not None
+        worker_id = response.worker_id
 
-        async def state() -> str | None:
-            status = await deps.store.status(worker_id)
+        async def state() -> WorkerState | None:
+            status = await store.status(worker_id)
             return status.state if status else None
 
-        while await state() != WorkerState.RUNNING:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.2)
-        handle = (await deps.store.record(worker_id))["handle"]
+        async def running() -> bool:
+            return await state() == WorkerState.RUNNING
+
+        await eventually(running, 60)
+        handle = (await store.record(worker_id))["handle"]
         engine.containers.get(handle).kill()
-        while await state() != WorkerState.FAILED:
-            assert time.monotonic() < deadline
-            await asyncio.sleep(0.2)
-        status = await deps.store.status(worker_id)
+
+        async def failed() -> bool:
+            return await state() == WorkerState.FAILED
+
+        await eventually(failed)
+        status = await store.status(worker_id)
         assert status is not None
         assert status.exit_code == 137
         assert status.error == "killed: out of memory or SIGKILL (137)"
-        await backend.stop(handle, 1)
+
+        async def removed() -> bool:
+            return not await asyncio.to_thread(
+                engine.containers.list, all=True, filters={"id": handle}
+            )
+
+        await eventually(removed)
+        assert not (tmp_path / "workers" / worker_id).exists()
     finally:
-        stop.set()
-        await asyncio.wait_for(running, 30)
+        manager.stop()
+        remove_containers(engine)

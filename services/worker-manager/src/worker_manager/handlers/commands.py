@@ -23,6 +23,7 @@ from worker_manager.ports import WorkerSpec
 
 log = structlog.get_logger("worker_manager")
 
+DELETED = "the worker was deleted"
 RESPONSES = {
     WorkerType.PO: "worker:responses:po",
     WorkerType.DEVELOPER: "worker:responses:developer",
@@ -179,12 +180,11 @@ async def delete_worker(command: DeleteWorkerCommand, *, deps: Container) -> Wor
         )
     exit_code: int | None = None
     if WorkerState(record["state"]) not in FINAL and record.get("handle"):
+        # Marked first: whoever sees the worker end (a watcher, another replica) ends it STOPPED.
+        await deps.store.update(command.worker_id, deleting="1")
         exit_code = await deps.backend.stop(record["handle"], deps.settings.stop_grace_s)
         await deps.unfinished.report(
-            command.worker_id,
-            WorkerType(record["worker_type"]),
-            "the worker was deleted",
-            exit_code,
+            command.worker_id, WorkerType(record["worker_type"]), DELETED, exit_code
         )
     await revoke_key(command.worker_id, deps=deps)
     if WorkerState(record["state"]) not in FINAL:

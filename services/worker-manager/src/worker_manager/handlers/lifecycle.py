@@ -15,7 +15,7 @@ from shared.streams.registry import DEVELOPER_INPUT, PO_INPUT
 
 from worker_manager.bootstrap import Container
 from worker_manager.domain.status import FINAL, exit_reason, next_state
-from worker_manager.handlers.commands import revoke_key
+from worker_manager.handlers.commands import DELETED, revoke_key
 
 log = structlog.get_logger("worker_manager")
 
@@ -81,8 +81,11 @@ async def _watch(worker_id: str, deps: Container) -> None:
 async def handle_death(worker_id: str, exit_code: int, *, deps: Container) -> None:
     """The engine says a worker's container died: end it now rather than at the next watch."""
     record = await deps.store.record(worker_id)
-    if record and WorkerState(record["state"]) not in FINAL:
+    if not record:
+        return
+    if WorkerState(record["state"]) not in FINAL:
         await _ended(worker_id, record, exit_code, deps)
+    await _remove(worker_id, deps)  # its container has exited: nothing to wait for
 
 
 async def _engine_unreachable(
@@ -99,11 +102,17 @@ async def _engine_unreachable(
 
 
 async def _ended(worker_id: str, record: dict[str, str], exit_code: int, deps: Container) -> None:
+    # Read again now that the end is seen: a delete marks the worker before stopping it (perhaps
+    # on another replica), and a worker that was deleted ends STOPPED, whoever sees it end.
+    record = await deps.store.record(worker_id) or record
     state = WorkerState(record["state"])
-    reason = exit_reason(None if exit_code == -1 else exit_code)
+    deleted = bool(record.get("deleting"))
+    reason = DELETED if deleted else exit_reason(None if exit_code == -1 else exit_code)
     await deps.unfinished.report(worker_id, WorkerType(record["worker_type"]), reason, exit_code)
     await revoke_key(worker_id, deps=deps)
-    if state not in FINAL:
+    if deleted:
+        await deps.store.update(worker_id, WorkerState.STOPPED, exit_code=exit_code)
+    elif state not in FINAL:
         final = WorkerState.COMPLETED if exit_code == 0 else WorkerState.FAILED
         await deps.store.update(
             worker_id, final, exit_code=exit_code, error=None if exit_code == 0 else reason
