@@ -155,7 +155,7 @@ async def test_garbage_collection_removes_old_images_of_its_prefix_only(
 ) -> None:
     # An image of its own (not a second tag of the base), which an ended container of ours uses.
     (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nLABEL test={uuid.uuid4().hex}\n")
-    old, _ = engine.images.build(path=str(tmp_path), tag=f"{PREFIX}:old", rm=True)
+    engine.images.build(path=str(tmp_path), tag=f"{PREFIX}:old", rm=True)
     ended = engine.containers.create(
         f"{PREFIX}:old",
         command=["true"],

@@ -1,12 +1,18 @@
-"""Worker states, exit reasons, and the settings' safety rule."""
+"""Worker states, exit reasons, workers' names, and the settings' safety rules."""
 
 from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from shared.contracts import LifecycleEventKind, WorkerState
+from shared.contracts import LifecycleEventKind, WorkerState, WorkerType
 from worker_manager.config import ManagerSettings
-from worker_manager.domain.status import exit_reason, next_state
+from worker_manager.domain.status import (
+    exit_reason,
+    new_worker_id,
+    next_state,
+    unanswered_message_reply,
+    worker_type_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -42,3 +48,42 @@ def test_exit_codes_are_explained(code: int | None, reason: str) -> None:
 def test_an_idle_timeout_not_longer_than_the_task_timeout_is_refused() -> None:
     with pytest.raises(ValidationError, match="idle_timeout_s must be greater than task_timeout_s"):
         ManagerSettings(task_timeout_s=600, idle_timeout_s=600)
+
+
+@pytest.mark.parametrize("worker_type", list(WorkerType))
+def test_a_new_worker_id_names_its_type_and_is_read_back(worker_type: WorkerType) -> None:
+    worker_id = new_worker_id(worker_type)
+    assert worker_id.startswith(f"{worker_type.value}-")
+    assert worker_type_of(worker_id) is worker_type
+    assert new_worker_id(worker_type) != worker_id
+
+
+@pytest.mark.parametrize(
+    ("worker_id", "recorded", "expected"),
+    [
+        ("po-0123456789ab", None, WorkerType.PO),
+        ("developer-0123456789ab", None, WorkerType.DEVELOPER),
+        ("someone-elses-id", None, WorkerType.DEVELOPER),
+        ("pony-1", None, WorkerType.DEVELOPER),
+        ("developer-1", "po", WorkerType.PO),
+    ],
+)
+def test_the_recorded_type_wins_and_else_the_id_says_whom_to_answer(
+    worker_id: str, recorded: str | None, expected: WorkerType
+) -> None:
+    assert worker_type_of(worker_id, recorded) is expected
+
+
+def test_a_dead_po_workers_reply_says_why_and_asks_again() -> None:
+    assert unanswered_message_reply("terminated (143)") == (
+        "Sorry, I stopped before I could answer (terminated (143)). Please send your message again."
+    )
+
+
+def test_the_settings_bound_commands_in_flight_and_keep_finished_workers_a_day() -> None:
+    settings = ManagerSettings()
+    assert settings.command_concurrency == 4
+    assert settings.status_ttl_s == 24 * 3600
+    assert settings.create_lease_s < settings.command_claim_idle_s
+    with pytest.raises(ValidationError):
+        ManagerSettings(command_concurrency=0)
