@@ -205,16 +205,31 @@ async def wait_for_file(path: Path, within: float = 30, wrapper: Wrapper | None 
         raise AssertionError(f"{path} did not appear within {within} s{context}") from None
 
 
-async def wait_for_log(wrapper: Wrapper, text: str, within: float = 30) -> None:
-    """Wait until the wrapper has logged `text`: the way to know it reached a given step."""
+def logged(log: Path, event: str, **fields: object) -> bool:
+    """Whether the JSON log holds `event` with these fields."""
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if record.get("event") == event and all(record.get(k) == v for k, v in fields.items()):
+            return True
+    return False
 
-    async def logged() -> bool:
-        return text in await asyncio.to_thread(wrapper.log.read_text, errors="replace")
+
+async def wait_for_log(wrapper: Wrapper, event: str, within: float = 30, **fields: object) -> None:
+    """Wait until the wrapper has logged `event` (LOG_FORMAT=json): the way to know it reached a
+    given step."""
+
+    async def seen() -> bool:
+        return await asyncio.to_thread(logged, wrapper.log, event, **fields)
 
     try:
-        await eventually(logged, within=within)
+        await eventually(seen, within=within)
     except AssertionError:
-        raise AssertionError(f"the wrapper never logged {text!r}; {wrapper.describe()}") from None
+        raise AssertionError(
+            f"the wrapper never logged {event!r} {fields}; {wrapper.describe()}"
+        ) from None
 
 
 async def lifecycle(redis: Redis) -> list[WorkerLifecycleEvent]:

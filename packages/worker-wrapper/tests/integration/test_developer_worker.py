@@ -310,7 +310,7 @@ async def test_a_result_is_not_lost_when_redis_is_down_as_it_is_published(
 
     restartable_redis.stop()
     go.touch()
-    await wait_for_log(wrapper, "redis unavailable, retrying publish")
+    await wait_for_log(wrapper, "redis unavailable, retrying publish", stream=OUTPUT)
     restartable_redis.start()
 
     [raw] = await wait_for(redis_client, OUTPUT, 1, wrapper=wrapper)
