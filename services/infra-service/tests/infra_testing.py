@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import os
+import signal
 import subprocess
 import sys
 import tempfile
 import threading
-import time
+import uuid
+from enum import Enum
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from infra_service.bootstrap import Container
+from infra_service.config import InfraSettings
 from infra_service.domain.results import result_id
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.streams import RedisStreamPublisher
@@ -49,7 +55,7 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
 
-ThreadingHTTPServer(("0.0.0.0", int(os.environ["PORT"])), Handler).serve_forever()
+ThreadingHTTPServer(("127.0.0.1", int(os.environ["PORT"])), Handler).serve_forever()
 """
 
 PROJECT_FILE = """\
@@ -92,21 +98,123 @@ def short_dir(prefix: str) -> Path:
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
 
 
-def stop_supervisor(deploy_root: Path) -> None:
+def processes_of(deploy_root: Path) -> dict[int, str]:
+    """Processes started from a deploy root: its supervisor (named by its configuration) and
+    the programs it runs (working in a release under it); pid → command line."""
+    root = str(deploy_root.resolve())
+    found = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            argv = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if root in argv or cwd == root or cwd.startswith(root + "/"):
+            found[int(entry.name)] = argv.strip()
+    return found
+
+
+async def stop_supervisor(deploy_root: Path, within: float = 30) -> None:
+    """Stop a deploy root's supervisor and every program it runs; fail if any of them survives
+    (each is killed first, so nothing is left behind either way)."""
+    if not processes_of(deploy_root):
+        return
     conf = deploy_root / "supervisord.conf"
-    if conf.exists():
-        ctl = Path(sys.executable).parent / "supervisorctl"
-        subprocess.run([str(ctl), "-c", str(conf), "shutdown"], capture_output=True, check=False)
-        deadline = time.monotonic() + 10
-        while (deploy_root / "run" / "supervisord.pid").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+    shutdown = await asyncio.to_thread(
+        subprocess.run,
+        [str(Path(sys.executable).parent / "supervisorctl"), "-c", str(conf), "shutdown"],
+        capture_output=True,
+        text=True,
+        timeout=within,
+        check=False,
+    )
+
+    async def all_gone() -> bool:
+        return not await asyncio.to_thread(processes_of, deploy_root)
+
+    try:
+        await eventually(all_gone, within)
+    except AssertionError:
+        survivors = processes_of(deploy_root)
+        for pid in survivors:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        raise AssertionError(
+            f"the supervisor of {deploy_root} left processes running (killed now): {survivors}; "
+            f"supervisorctl shutdown said: {shutdown.stdout}{shutdown.stderr}"
+        ) from None
+
+
+class ServiceProcess:
+    """infra-service as its own process, configured by `settings`; its output goes to a file."""
+
+    def __init__(self, settings: InfraSettings, log_file: Path) -> None:
+        self.settings, self.log_file = settings, log_file
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        # What the service reads: its settings, its secret variables, and a PATH with git.
+        env = {k: v for k, v in os.environ.items() if k in _INHERITED}
+        prefix = self.settings.secret_env_prefix
+        env |= {k: v for k, v in os.environ.items() if k.startswith(prefix)}
+        env |= settings_env(self.settings) | {"PYTHONUNBUFFERED": "1"}
+        with self.log_file.open("ab") as log:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "infra_service.main"],
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+
+    def stop(self, within: float = 60) -> None:
+        """SIGTERM, and fail (after killing it) if the service is not gone within `within` s."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()
+        try:
+            process.wait(within)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+            message = f"infra-service did not stop within {within} s of SIGTERM"
+            raise AssertionError(message) from None
+
+    @property
+    def exit_code(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    def logs(self) -> str:
+        return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
+
+
+_INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
+
+
+def settings_env(settings: InfraSettings) -> dict[str, str]:
+    """The environment that gives a service process exactly these settings."""
+    env = {}
+    for name, value in settings.model_dump().items():
+        if value is None:
+            continue
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        elif isinstance(value, bool):
+            value = "true" if value else "false"
+        elif isinstance(value, Enum):
+            value = value.value
+        env[name.upper()] = str(value)
+    return env
 
 
 class Harness:
-    """infra-service serving in this process, the API it writes to, and the queues it reads."""
+    """infra-service running as its own process, the API it writes to, and the queues it reads."""
 
-    def __init__(self, deps: Container, redis: Redis, api: httpx.AsyncClient, tmp: Path) -> None:
-        self.deps, self.redis, self.api, self.tmp = deps, redis, api, tmp
+    def __init__(
+        self, service: ServiceProcess, redis: Redis, api: httpx.AsyncClient, tmp: Path
+    ) -> None:
+        self.service, self.redis, self.api, self.tmp = service, redis, api, tmp
         self.publisher = RedisStreamPublisher(redis)
 
     async def results(self, stream: str) -> list[dict[str, Any]]:
@@ -152,12 +260,20 @@ class Harness:
 
 
 class CommandLineScanner:
-    """Reads every process's command line, over and over, looking for a string."""
+    """Reads every process's command line, over and over, looking for a string.
+
+    `prove_it_sees()` starts a process with a fresh marker in its command line and holds it
+    until the scanner has seen it: called before and after what is watched, it proves the
+    scanner was reading command lines the whole time.
+    """
 
     def __init__(self, needle: str) -> None:
         self.needle = needle.encode()
         self.found: list[str] = []
         self.scans = 0
+        self._markers: set[bytes] = set()
+        self._seen: set[bytes] = set()
+        self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._scan, daemon=True)
 
@@ -169,8 +285,41 @@ class CommandLineScanner:
         self._stop.set()
         self._thread.join()
 
+    async def prove_it_sees(self, within: float = 30) -> None:
+        marker = f"scanner-control-{uuid.uuid4().hex}".encode()
+        with self._lock:
+            self._markers.add(marker)
+        # `read` holds the process until its stdin closes: it lives as long as we need.
+        control = await asyncio.create_subprocess_exec(
+            "sh",
+            "-c",
+            "read _",
+            "sh",
+            marker.decode(),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+
+        async def seen() -> bool:
+            with self._lock:
+                return marker in self._seen
+
+        try:
+            await eventually(seen, within)
+        finally:
+            assert control.stdin is not None
+            control.stdin.close()
+            try:
+                await asyncio.wait_for(control.wait(), 10)
+            except TimeoutError:
+                control.kill()
+                await control.wait()
+
     def _scan(self) -> None:
         while not self._stop.is_set():
+            with self._lock:
+                markers = list(self._markers)
             for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
                 try:
                     argv = cmdline.read_bytes()
@@ -178,5 +327,10 @@ class CommandLineScanner:
                     continue
                 if self.needle in argv:
                     self.found.append(argv.replace(b"\0", b" ").decode(errors="replace"))
+                for marker in markers:
+                    if marker in argv:
+                        with self._lock:
+                            self._seen.add(marker)
             self.scans += 1
-            time.sleep(0.005)
+            # Pacing, not synchronisation: a scan a few ms apart, leaving the CPUs to the deploy.
+            self._stop.wait(0.005)

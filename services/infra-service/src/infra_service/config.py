@@ -41,6 +41,12 @@ class InfraSettings(ServiceSettings):
         description="`env:NAME` reads this prefix + NAME, never the service's own settings.",
     )
     forge_url: str = Field(default="https://github.com", description="Base of `owner/name` repos.")
+    loop_lag_probe_ms: int = Field(
+        default=0,
+        ge=0,
+        description="Every this many ms, measure how late the event loop wakes up; the worst lag "
+        "is logged at stop and each stall over 50 ms as it happens (0: off).",
+    )
     vm_steps_check_mode: bool = Field(
         default=False,
         description="Run the setup steps that need a full machine (Docker engine, firewall) in "

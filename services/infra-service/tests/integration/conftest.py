@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import shutil
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -10,21 +10,21 @@ import httpx
 import pytest
 import pytest_asyncio
 from api.testing import LiveApi
-from infra_service.bootstrap import bootstrap
 from infra_service.config import InfraSettings
-from infra_service.main import serve
-from infra_testing import CANARY, Harness, short_dir, stop_supervisor
+from infra_testing import CANARY, Harness, ServiceProcess, short_dir, stop_supervisor
 from redis.asyncio import Redis
 
 
-@pytest.fixture
-def deploy_root() -> Iterator[Path]:
+@pytest_asyncio.fixture
+async def deploy_root() -> AsyncIterator[Path]:
     root = short_dir("cg-deploy-")
     try:
         yield root
     finally:
-        stop_supervisor(root)
-        shutil.rmtree(root, ignore_errors=True)
+        try:
+            await stop_supervisor(root)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, root, True)
 
 
 @pytest.fixture
@@ -50,19 +50,22 @@ async def harness(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> AsyncIterator[Harness]:
+    """infra-service as its own process; its log is printed at teardown, which pytest shows
+    when the test failed."""
     monkeypatch.setenv("CODEGEN_SECRET_CANARY_SECRETS", f"CANARY={CANARY}\nOTHER=plain-value")
     monkeypatch.setenv("CODEGEN_SECRET_GIT_TOKEN", f"{CANARY}-token")
-    deps = bootstrap(settings)
-    stop = asyncio.Event()
-    running = asyncio.create_task(serve(deps, stop))
-    async with httpx.AsyncClient(
-        base_url=live_api.url, headers={"Authorization": f"Bearer {live_api.service_key}"}
-    ) as api:
+    service = ServiceProcess(settings, tmp_path / "infra-service.log")
+    service.start()
+    try:
+        async with httpx.AsyncClient(
+            base_url=live_api.url, headers={"Authorization": f"Bearer {live_api.service_key}"}
+        ) as api:
+            yield Harness(service, redis_client, api, tmp_path)
+    finally:
         try:
-            yield Harness(deps, redis_client, api, tmp_path)
+            await asyncio.to_thread(service.stop)
         finally:
-            stop.set()
-            await asyncio.wait_for(running, 60)
+            print(f"--- infra-service's output ({service.log_file}) ---\n{service.logs()}")
 
 
 @pytest_asyncio.fixture

@@ -27,7 +27,7 @@ def message(repo: Path | str, project: dict[str, Any], **fields: Any) -> Ansible
 
 
 async def test_an_unreachable_server_is_tried_three_times_then_marked_unreachable(
-    harness: Harness, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    harness: Harness, tmp_path: Path
 ) -> None:
     server = await harness.server(
         name="gone", address="127.0.0.1", ssh_port=free_port(), status="active"
@@ -39,7 +39,7 @@ async def test_an_unreachable_server_is_tried_three_times_then_marked_unreachabl
     assert result["status"] == "failed"
     assert "unreachable after 3 attempts" in result["error"]
     assert result["exit_code"] == 4
-    attempts = re.findall(r"server unreachable.*attempt=(\d)", capsys.readouterr().out)
+    attempts = re.findall(r"server unreachable.*attempt=(\d)", harness.service.logs())
     assert attempts == ["1", "2", "3"]
     assert (await harness.get(f"/api/servers/{server['id']}"))["status"] == "unreachable"
     [incident] = await harness.get("/api/incidents", server_id=server["id"])

@@ -3,15 +3,26 @@
 from __future__ import annotations
 
 import asyncio
+import errno
+import functools
 import hashlib
 import os
 from pathlib import Path
 from typing import Any
 
 import httpx
-from infra_testing import CANARY, Harness, commit, git, stop_supervisor, tiny_app_repo
+from infra_testing import (
+    CANARY,
+    PROJECT_FILE,
+    Harness,
+    commit,
+    git,
+    stop_supervisor,
+    tiny_app_repo,
+)
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.testing.servers import free_port
+from shared.testing.waiting import eventually
 
 
 def deploy_message(
@@ -90,36 +101,72 @@ def git_head(repo: Path) -> str:
     return git(repo, "rev-parse", "HEAD")
 
 
-async def test_two_deploys_run_at_once_without_blocking_the_event_loop(
+def gated_project_file(mark: Path, gate: Path) -> str:
+    """The tiny app, whose build says it started (the mark) and waits for the test (the gate)."""
+    build = f"touch BUILT {mark} && timeout 120 sh -c 'read _ < {gate}'"
+    return PROJECT_FILE.replace(PROJECT_FILE.splitlines()[2].strip(), f'build: "{build}"')
+
+
+def release(gate: Path) -> bool:
+    """Let the build held on this FIFO go on, if it is reading it now."""
+    try:
+        descriptor = os.open(gate, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # nobody reads it (yet)
+            return False
+        raise
+    try:
+        os.write(descriptor, b"go\n")
+    finally:
+        os.close(descriptor)
+    return True
+
+
+async def test_two_deploys_run_at_once_and_another_queue_is_answered_while_they_run(
     harness: Harness, local_server: dict[str, Any], tmp_path: Path
 ) -> None:
-    repos = [tiny_app_repo(tmp_path / name) for name in ("a", "b")]
-    projects = [await harness.project(name) for name in ("app-a", "app-b")]
-    jobs_dir = harness.deps.jobs_dir
-    most_jobs_at_once, worst_lag = 0, 0.0
-
-    async def watch() -> None:
-        nonlocal most_jobs_at_once, worst_lag
-        loop = asyncio.get_running_loop()
-        while True:
-            before = loop.time()
-            await asyncio.sleep(0.05)
-            worst_lag = max(worst_lag, loop.time() - before - 0.05)
-            if jobs_dir.exists():
-                most_jobs_at_once = max(most_jobs_at_once, len(list(jobs_dir.glob("job-*"))))
-
-    watcher = asyncio.create_task(watch())
-    results = await asyncio.gather(
-        *(
-            harness.deploy(deploy_message(repo, git_head(repo), free_port(), project))
-            for repo, project in zip(repos, projects, strict=True)
+    names = ("a", "b")
+    marks = {name: tmp_path / f"building-{name}" for name in names}
+    gates = {name: tmp_path / f"gate-{name}" for name in names}
+    for gate in gates.values():
+        os.mkfifo(gate)
+    repos = {
+        name: tiny_app_repo(tmp_path / name, gated_project_file(marks[name], gates[name]))
+        for name in names
+    }
+    projects = {name: await harness.project(f"app-{name}") for name in names}
+    deploys = {
+        name: asyncio.create_task(
+            harness.deploy(
+                deploy_message(repos[name], git_head(repos[name]), free_port(), projects[name])
+            )
         )
-    )
-    watcher.cancel()
+        for name in names
+    }
 
+    async def both_building() -> bool:
+        return all(mark.exists() for mark in marks.values())
+
+    released: set[str] = set()
+    try:
+        # Both builds started and neither can finish: two jobs in flight at once.
+        await eventually(both_building, 120)
+        provisioned = await harness.provision(ProvisionerMessage(server_handle="local"), within=30)
+        held = [name for name, task in deploys.items() if not task.done()]
+        for name in names:
+            await eventually(functools.partial(asyncio.to_thread, release, gates[name]), 30)
+            released.add(name)
+        results = await asyncio.gather(*deploys.values())
+    finally:
+        # On a failure above, builds still held are let go, so that nothing waits on them.
+        for name in set(names) - released:
+            release(gates[name])
+        for task in deploys.values():
+            task.cancel()
+
+    assert provisioned["status"] == "success", provisioned["error"]
+    assert held == list(names), "a deploy finished while its build was held"
     assert [r["status"] for r in results] == ["success", "success"], [r["error"] for r in results]
-    assert most_jobs_at_once == 2
-    assert worst_lag < 0.5, f"the event loop stalled for {worst_lag:.2f} s"
 
 
 async def test_the_local_server_is_provisioned_with_a_deploy_root_and_its_supervisor(
@@ -134,7 +181,7 @@ async def test_the_local_server_is_provisioned_with_a_deploy_root_and_its_superv
     assert (deploy_root / "run" / "supervisord.pid").exists()
     assert set(await asyncio.to_thread(os.listdir, deploy_root)) >= {"programs", "projects", "run"}
 
-    await asyncio.to_thread(stop_supervisor, deploy_root)
+    await stop_supervisor(deploy_root)
     unforced = await harness.provision(ProvisionerMessage(server_handle="local"))
     stopped = (deploy_root / "run" / "supervisord.pid").exists()
     forced = await harness.provision(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ import pytest
 from infra_testing import CANARY, CommandLineScanner, Harness, git, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage
 from shared.testing.servers import free_port
+from shared.testing.waiting import eventually
 
 CRASHING_PROJECT_FILE = """\
 services:
@@ -47,10 +47,19 @@ def log_files(deploy_root: Path) -> str:
     return "".join(p.read_text(errors="replace") for p in (deploy_root / "logs").glob("*.log"))
 
 
-def test_the_scanner_sees_a_command_line_that_holds_the_canary() -> None:
+async def test_the_scanner_sees_a_command_line_that_holds_the_canary() -> None:
     with CommandLineScanner(CANARY) as scanner:
-        subprocess.run(["sh", "-c", "sleep 0.3", CANARY], check=True)
-    assert scanner.found, "the scanner cannot see command lines: the tests below prove nothing"
+        # Held alive until the scanner has seen it: no race with how often it scans.
+        holder = await asyncio.create_subprocess_exec(
+            "sh", "-c", "read _", CANARY, stdin=asyncio.subprocess.PIPE
+        )
+        try:
+            found = await eventually(lambda: asyncio.to_thread(list, scanner.found), 30)
+        finally:
+            assert holder.stdin is not None
+            holder.stdin.close()
+            await asyncio.wait_for(holder.wait(), 10)
+    assert any(CANARY in argv for argv in found)
 
 
 @pytest.mark.parametrize("outcome", ["healthy", "crashing"])
@@ -70,14 +79,16 @@ async def test_the_canary_is_in_no_log_result_or_command_line_while_a_deploy_run
     port = free_port()
 
     with CommandLineScanner(CANARY) as scanner:
+        # Seeing a control process before and after the deploy proves it scanned all along.
+        await scanner.prove_it_sees()
         result = await harness.deploy(message(repo, project, port))
         if outcome == "healthy":
             served = await asyncio.to_thread(httpx.get, f"http://127.0.0.1:{port}/health")
+        await scanner.prove_it_sees()
 
     logs = capsys.readouterr()
-    assert scanner.scans > 100
     assert scanner.found == []
-    assert CANARY not in logs.out + logs.err
+    assert CANARY not in logs.out + logs.err + harness.service.logs()
     assert CANARY not in await everything_recorded(harness, project)
     assert CANARY not in log_files(deploy_root)
     if outcome == "healthy":

@@ -8,18 +8,19 @@ import io
 import socket
 import subprocess
 import tarfile
-import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import docker
 import httpx
 import pytest
+import pytest_asyncio
 from docker.models.containers import Container
 from infra_service.config import InfraSettings
 from infra_testing import CANARY, CommandLineScanner, Harness, git, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.testing.servers import free_port
+from shared.testing.waiting import eventually
 
 BASE_IMAGE = "localhost/codegen-base:bookworm"
 DOCKERFILE = Path(__file__).parent / "sshd" / "Dockerfile"
@@ -56,14 +57,15 @@ def ssh_key_secret(ssh_key: tuple[str, str], monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("CODEGEN_SECRET_SSH_KEY_WEB_1", ssh_key[0])
 
 
-@pytest.fixture
-def sshd(
+@pytest_asyncio.fixture
+async def sshd(
     docker_host: str, sshd_image: str, ssh_key: tuple[str, str]
-) -> Iterator[tuple[int, Container]]:
+) -> AsyncIterator[tuple[int, Container]]:
     """An sshd on a free loopback port (host network), accepting our key for root."""
     client = docker.DockerClient(base_url=docker_host)
     port = free_port()
-    container: Container = client.containers.run(
+    container: Container = await asyncio.to_thread(
+        client.containers.run,
         sshd_image,
         [
             "sh",
@@ -77,21 +79,22 @@ def sshd(
         labels={"codegen.test": "infra-service-sshd"},
     )
     try:
-        _wait_for_port(port, container)
+        try:
+            await eventually(lambda: asyncio.to_thread(_listens, port), 30)
+        except AssertionError:
+            logs = container.logs().decode()[-2000:]
+            raise AssertionError(f"sshd did not listen: {logs}") from None
         yield port, container
     finally:
-        container.remove(force=True)
+        await asyncio.to_thread(container.remove, force=True)
 
 
-def _wait_for_port(port: int, container: Container) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"sshd did not listen: {container.logs().decode()[-2000:]}")
+def _listens(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
 
 
 @pytest.fixture
@@ -118,6 +121,8 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
 
     key_material = ssh_key[0].splitlines()[2]
     with CommandLineScanner(CANARY) as scanner, CommandLineScanner(key_material) as key_scanner:
+        await scanner.prove_it_sees()
+        await key_scanner.prove_it_sees()
         setup = await harness.provision(ProvisionerMessage(server_handle="web-1"), within=600)
         deployed = await harness.deploy(
             AnsibleDeployMessage(
@@ -131,6 +136,8 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
             ),
             within=300,
         )
+        await scanner.prove_it_sees()
+        await key_scanner.prove_it_sees()
 
     assert setup["status"] == "success", (setup["error"], setup["errors"])
     assert (await harness.get(f"/api/servers/{server['id']}"))["status"] == "active"
@@ -152,8 +159,9 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     assert scanner.found == []
     assert key_scanner.found == []
     logs = capsys.readouterr()
-    assert CANARY not in logs.out + logs.err
-    assert key_material not in logs.out + logs.err
+    service_logs = harness.service.logs()
+    assert CANARY not in logs.out + logs.err + service_logs
+    assert key_material not in logs.out + logs.err + service_logs
     assert CANARY not in str([setup, deployed])
     again = await harness.provision(ProvisionerMessage(server_handle="web-1"))
     assert again["status"] == "success", "an active server is not set up twice"

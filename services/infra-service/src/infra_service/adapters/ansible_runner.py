@@ -41,21 +41,26 @@ class AnsibleRunnerPlaybooks:
         self._playbooks_dir = playbooks_dir
 
     async def run(self, job: PlaybookJob) -> RunOutcome:
+        # Everything from the job's directories to reading its events runs in a worker thread:
+        # the event loop only waits.
+        return await asyncio.to_thread(self._run_in_private_dirs, job)
+
+    def _run_in_private_dirs(self, job: PlaybookJob) -> RunOutcome:
         self._jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self._known_hosts.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         private = Path(tempfile.mkdtemp(prefix="job-", dir=self._jobs_dir))
         # SSH's control sockets need a short path (a Unix socket's is at most 107 bytes).
         sockets = Path(tempfile.mkdtemp(prefix="cg-ssh-"))
         try:
-            return await asyncio.to_thread(self._run, job, private, sockets)
+            return self._run(job, private, sockets)
         except Exception as exc:
             # ansible-runner could not even start the playbook: a failed run, reported as such.
             return RunOutcome(
                 RunStatus.FAILED, None, failures=(f"ansible-runner could not run: {exc}",)
             )
         finally:
-            await asyncio.to_thread(shutil.rmtree, private, True)
-            await asyncio.to_thread(shutil.rmtree, sockets, True)
+            shutil.rmtree(private, ignore_errors=True)
+            shutil.rmtree(sockets, ignore_errors=True)
 
     def _run(self, job: PlaybookJob, private: Path, sockets: Path) -> RunOutcome:
         inventory = build_inventory(

@@ -25,17 +25,15 @@ class GitSources:
 
     async def archive(self, repo_url: str, commit: str, dest: Path, token: str | None) -> Path:
         work = dest.parent / "checkout"
-        work.mkdir(mode=0o700)
         env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(dest.parent),
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
         }
-        if token:
-            askpass = dest.parent / "askpass"
-            askpass.write_text(_ASKPASS)
-            askpass.chmod(0o700)
+        askpass = dest.parent / "askpass" if token else None
+        await asyncio.to_thread(_prepare, work, askpass)
+        if askpass and token:
             env |= {"GIT_ASKPASS": str(askpass), "CODEGEN_GIT_TOKEN": token}
         await self._git(env, "init", "-q", str(work))
         fetched = await self._git(
@@ -102,6 +100,13 @@ class GitSources:
             command = next((a for a in args if a in _SUBCOMMANDS), "git")
             raise SourceUnavailable(f"git {command} failed: {_safe(message[0])}")
         return out.decode().strip() or "ok"
+
+
+def _prepare(work: Path, askpass: Path | None) -> None:
+    work.mkdir(mode=0o700)
+    if askpass:
+        askpass.write_text(_ASKPASS)
+        askpass.chmod(0o700)
 
 
 def _read_member(archive: Path, name: str) -> str | None:

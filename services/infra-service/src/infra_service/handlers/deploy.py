@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 import tempfile
@@ -64,19 +65,19 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
         error = f"server {message.server!r} is not registered"
         return deploy_result(message, Failure(OutcomeStatus.ERROR, error))
     try:
-        secrets = _resolve(message, server, deps)
+        # A `file:` reference is read from disk: off the event loop, like every file operation.
+        secrets = await asyncio.to_thread(_resolve, message, server, deps)
     except SecretUnavailable as exc:
         failure = Failure(OutcomeStatus.ERROR, str(exc))
         return deploy_result(message, failure, server_ip=server.address)
     settings = deps.settings
-    deps.jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     lock = deps.redis.lock(
         f"infra:deploy-lock:{server.id}:{message.project_id}",
         timeout=settings.job_timeout_s + 120,
         blocking_timeout=settings.job_timeout_s,
     )
     async with lock:
-        workdir = Path(tempfile.mkdtemp(prefix="source-", dir=deps.jobs_dir))
+        workdir = await asyncio.to_thread(_make_workdir, deps.jobs_dir)
         try:
             archive = await deps.sources.archive(
                 repository_url(message.repo_full_name, settings.forge_url),
@@ -110,7 +111,8 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
             failure = Failure(OutcomeStatus.ERROR, str(exc))
             return deploy_result(message, failure, server_ip=server.address, secrets=secrets.values)
         finally:
-            shutil.rmtree(workdir, ignore_errors=True)
+            # A checkout holds thousands of files in a real project: never removed on the loop.
+            await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     url = f"http://{server.address}:{message.port}"
     # An unreachable server may still run the previous release: its records stay as they are.
@@ -144,6 +146,11 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
         server_ip=server.address,
         secrets=secrets.values,
     )
+
+
+def _make_workdir(jobs_dir: Path) -> Path:
+    jobs_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return Path(tempfile.mkdtemp(prefix="source-", dir=jobs_dir))
 
 
 def _resolve(message: AnsibleDeployMessage, server: ServerRead, deps: Container) -> DeploySecrets:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from shared.contracts import (
     IncidentSeverity,
@@ -46,7 +48,7 @@ async def provision_server(message: ProvisionerMessage, *, deps: Container) -> P
         return provision_result(message, None, server_ip=server.address)
     try:
         ssh_key = (
-            deps.secrets.resolve(server.ssh_key_ref)
+            await asyncio.to_thread(deps.secrets.resolve, server.ssh_key_ref)
             if server.ssh_key_ref and not server.is_local
             else None
         )
