@@ -7,9 +7,10 @@ from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
-from shared.streams import Idempotency, RedisStreamPublisher, connect_redis
+from shared.streams import RedisStreamPublisher, connect_redis
 
 from worker_manager.adapters.api_keys import ApiWorkerKeys
+from worker_manager.adapters.idempotency import RenewedIdempotency
 from worker_manager.adapters.outputs import UnfinishedWork
 from worker_manager.adapters.process_backend import ProcessBackend
 from worker_manager.adapters.status_store import StatusStore
@@ -26,7 +27,7 @@ class Container:
     backend: WorkerBackend
     keys: WorkerKeys
     publisher: RedisStreamPublisher
-    idempotency: Idempotency
+    idempotency: RenewedIdempotency
     unfinished: UnfinishedWork
     workspace_root: Path
 
@@ -67,11 +68,11 @@ def bootstrap(settings: ManagerSettings, *, backend: WorkerBackend | None = None
         settings=settings,
         redis=redis,
         http=http,
-        store=StatusStore(redis),
+        store=StatusStore(redis, finished_ttl_s=settings.status_ttl_s),
         backend=backend or make_backend(settings, redis),
         keys=ApiWorkerKeys(http),
         publisher=RedisStreamPublisher(redis),
-        idempotency=Idempotency(redis, lease_s=120),
+        idempotency=RenewedIdempotency(redis, lease_s=settings.create_lease_s),
         unfinished=UnfinishedWork(redis),
         workspace_root=settings.data_dir.resolve(),
     )

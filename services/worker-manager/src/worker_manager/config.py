@@ -40,6 +40,23 @@ class ManagerSettings(ServiceSettings):
         default="", description="Comma list of variables handed to every worker (agent config)."
     )
     consumer_name: str = Field(default="worker-manager-1", description="This replica's name.")
+    command_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Commands this replica handles at once."
+    )
+    command_claim_idle_s: float = Field(
+        default=120,
+        gt=0,
+        description="A command pending this long is handed to another consumer (a create still "
+        "running there is refused, not repeated); should outlast a first image build.",
+    )
+    create_lease_s: float = Field(
+        default=30, gt=0, description="A create's claim; renewed every third of it while it runs."
+    )
+    status_ttl_s: int = Field(
+        default=24 * 3600,
+        gt=0,
+        description="How long a finished worker's status and heartbeat keys are kept.",
+    )
 
     @model_validator(mode="after")
     def _idle_outlasts_a_task(self) -> Self:

@@ -1,4 +1,5 @@
-"""`worker-manager`: consumes worker:commands and worker:lifecycle, and watches the workers."""
+"""`worker-manager`: consumes worker:commands (COMMAND_CONCURRENCY consumers, so a create waiting
+for an image build holds up no other command) and worker:lifecycle, and watches the workers."""
 
 from __future__ import annotations
 
@@ -10,13 +11,18 @@ import time
 import structlog
 from shared.logging import configure_logging
 from shared.signals import stop_on_signals
-from shared.streams import StreamConsumer
+from shared.streams import ConsumerOptions, StreamConsumer
 from shared.streams.registry import WORKER_COMMANDS, WORKER_LIFECYCLE
 
 from worker_manager.bootstrap import Container, bootstrap
 from worker_manager.config import ManagerSettings
 from worker_manager.handlers.commands import handle_command
-from worker_manager.handlers.lifecycle import handle_death, handle_lifecycle, watch_workers
+from worker_manager.handlers.lifecycle import (
+    handle_death,
+    handle_lifecycle,
+    remove_ended,
+    watch_workers,
+)
 
 log = structlog.get_logger("worker_manager")
 
@@ -25,6 +31,7 @@ async def watch_forever(deps: Container, stop: asyncio.Event) -> None:
     next_gc = 0.0
     while not stop.is_set():
         await watch_workers(deps)
+        await remove_ended(deps)
         images = getattr(deps.backend, "images", None)
         if images is not None and time.monotonic() >= next_gc:
             removed = await images.collect_garbage(deps.settings.image_gc_days)
@@ -51,14 +58,26 @@ async def follow_deaths(deps: Container, stop: asyncio.Event) -> None:
 
 
 async def serve(deps: Container, stop: asyncio.Event) -> None:
-    name = deps.settings.consumer_name
+    settings = deps.settings
+    name = settings.consumer_name
+    # One entry at a time per consumer; a create still running when its entry is handed to
+    # another consumer is refused there (RequestInProgress), not run twice.
+    commands = ConsumerOptions(
+        batch_size=1,
+        claim_idle_ms=int(settings.command_claim_idle_s * 1000),
+        claim_interval_s=settings.command_claim_idle_s / 2,
+    )
     consumers = [
-        StreamConsumer(
-            deps.redis,
-            stream=WORKER_COMMANDS.pattern,
-            group="worker-manager",
-            consumer=name,
-            handler=functools.partial(handle_command, deps=deps),
+        *(
+            StreamConsumer(
+                deps.redis,
+                stream=WORKER_COMMANDS.pattern,
+                group="worker-manager",
+                consumer=f"{name}:commands-{index}",
+                handler=functools.partial(handle_command, deps=deps),
+                options=commands,
+            )
+            for index in range(settings.command_concurrency)
         ),
         StreamConsumer(
             deps.redis,

@@ -29,6 +29,11 @@ class WorkerBackend(Protocol):
         """None while the worker runs; its exit code (or -1 if unknown) once it has ended."""
         ...
 
+    async def remove(self, handle: str, worker_id: str) -> None:
+        """Remove what is left of an ended worker (its container; its processes, reaped): a
+        no-op for what is gone already."""
+        ...
+
 
 class WorkerKeys(Protocol):
     async def create(self, user_id: str, worker_id: str, ttl_s: int) -> tuple[str, str]:

@@ -8,6 +8,7 @@ garbage collection removes what nobody used for N days — only images of its ow
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import io
@@ -34,6 +35,9 @@ log = structlog.get_logger("worker_manager")
 
 DOCKERFILE = Path(__file__).resolve().parents[3] / "docker" / "worker-base.Dockerfile"
 LAST_USED = "worker-images:last-used"
+PREFIX_LABEL = "codegen.image-prefix"
+WORKER_LABEL = "codegen.worker-id"
+ENDED = ("exited", "dead", "created")
 CAPABILITY_PACKAGES = {
     Capability.GIT: "git",
     Capability.CURL: "curl",
@@ -171,6 +175,7 @@ class WorkerImages:
                 if last_used >= cutoff:
                     continue
                 async with self._locks.setdefault(name, asyncio.Lock()):
+                    await self._remove_ended_containers(str(image.id))
                     try:
                         await asyncio.to_thread(self._client.images.remove, tag)
                     except APIError as exc:
@@ -179,6 +184,23 @@ class WorkerImages:
                 await self._redis.hdel(LAST_USED, name)
                 removed.append(name)
         return removed
+
+    async def _remove_ended_containers(self, image_id: str) -> None:
+        """Ended worker containers of ours on the image, which would keep it: a worker's
+        container is removed when it ends, so these are left over from a crash."""
+        containers = await asyncio.to_thread(
+            self._client.containers.list, all=True, filters={"label": WORKER_LABEL}
+        )
+        for container in containers:
+            used = container.attrs.get("ImageID") or container.attrs.get("Image") or ""
+            if container.status in ENDED and _same_image(str(used), image_id):
+                with contextlib.suppress(NotFound):
+                    await asyncio.to_thread(container.remove, force=True)
+                log.info("removed an ended worker container", container=container.name)
+
+
+def _same_image(a: str, b: str) -> bool:
+    return bool(a) and a.removeprefix("sha256:") == b.removeprefix("sha256:")
 
 
 def _created(value: object) -> float:
@@ -218,7 +240,7 @@ class DockerBackend:
             detach=True,
             name=spec.worker_id,
             environment=env,
-            labels=spec.labels,
+            labels={**spec.labels, PREFIX_LABEL: self.images.prefix},
             volumes={str(spec.workspace): {"bind": "/workspace", "mode": "rw"}},
             network_mode=self._network_mode,
             nano_cpus=int(self._cpus * 1e9),
@@ -253,6 +275,13 @@ class DockerBackend:
         await asyncio.to_thread(container.remove, force=True)
         return code
 
+    async def remove(self, handle: str, worker_id: str) -> None:
+        try:
+            container = await asyncio.to_thread(self._client.containers.get, handle)
+            await asyncio.to_thread(container.remove, force=True)
+        except NotFound:
+            return
+
     async def pause(self, handle: str) -> None:
         container = await asyncio.to_thread(self._client.containers.get, handle)
         await asyncio.to_thread(container.pause)
@@ -278,7 +307,7 @@ class DockerBackend:
         try:
             while event := await queue.get():
                 attributes = event.get("Actor", {}).get("Attributes", {})
-                worker_id = attributes.get("codegen.worker-id")
+                worker_id = attributes.get(WORKER_LABEL)
                 action = event.get("Action") or event.get("status")
                 if event.get("Type") != "container" or not worker_id:
                     continue

@@ -1,18 +1,31 @@
-"""Reporting a dead developer worker's unfinished task to the single listener, exactly once."""
+"""Answering for a dead worker, exactly once: a developer worker's unfinished task is reported
+to the single listener as failed, and a PO worker's unanswered message gets a reply for its
+user."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, cast
 
 import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
-from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput, OutcomeStatus
-from shared.streams.registry import DEVELOPER_INPUT, DEVELOPER_OUTPUT
+from shared.contracts import (
+    DeveloperWorkerInput,
+    DeveloperWorkerOutput,
+    OutcomeStatus,
+    POWorkerInput,
+    POWorkerOutput,
+    WorkerType,
+)
+from shared.streams.registry import DEVELOPER_INPUT, DEVELOPER_OUTPUT, PO_INPUT, PO_OUTPUT
 from shared.streams.wire import encode
 
+from worker_manager.domain.status import unanswered_message_reply
+
 log = structlog.get_logger("worker_manager")
-GROUP = "developer-workers"
+DEVELOPER_GROUP = "developer-workers"
+PO_GROUP = "po-worker"
 
 # XACK decides who reports: the wrapper (it acknowledges after publishing its own output), a
 # lifecycle event and the process watcher may all try, and only the one whose XACK removed the
@@ -23,38 +36,41 @@ if acked == 1 then redis.call('XADD', KEYS[2], '*', 'data', ARGV[3]) end
 return acked
 """
 
+Reply = Callable[[str], POWorkerOutput | DeveloperWorkerOutput]
+
 
 class UnfinishedWork:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._script = redis.register_script(_ACK_AND_REPORT)
 
-    async def report(self, worker_id: str, reason: str, exit_code: int | None) -> list[str]:
-        """Fail every input the worker took and did not acknowledge; returns their task ids."""
-        stream = DEVELOPER_INPUT.pattern
-        try:
-            pending = await self._redis.xpending_range(
-                stream, GROUP, min="-", max="+", count=100, consumername=worker_id
+    async def report(
+        self, worker_id: str, worker_type: WorkerType, reason: str, exit_code: int | None
+    ) -> list[str]:
+        """Answer every input the worker took and did not acknowledge; returns their request ids."""
+        if worker_type is WorkerType.PO:
+
+            def po_reply(data: str) -> POWorkerOutput:
+                message = POWorkerInput.model_validate_json(data)
+                return POWorkerOutput(
+                    request_id=message.request_id,
+                    correlation_id=message.correlation_id,
+                    user_id=message.user_id,
+                    text=unanswered_message_reply(reason),
+                    is_final=True,
+                )
+
+            return await self._answer(
+                worker_id,
+                PO_INPUT.name(worker_id=worker_id),
+                PO_GROUP,
+                PO_OUTPUT.name(worker_id=worker_id),
+                po_reply,
             )
-        except Exception as exc:  # no group yet: the worker never took anything
-            if "NOGROUP" in str(exc):
-                return []
-            raise
-        reported = []
-        for item in pending:
-            entry_id = str(item["message_id"])
-            entries = cast(
-                list[tuple[str, dict[str, str]]],
-                await self._redis.xrange(stream, entry_id, entry_id),
-            )
-            if not entries:
-                await self._redis.xack(stream, GROUP, entry_id)
-                continue
-            try:
-                task = DeveloperWorkerInput.model_validate_json(entries[0][1]["data"])
-            except (ValidationError, KeyError):
-                continue  # the streams layer dead-letters it on its next delivery
-            output = DeveloperWorkerOutput(
+
+        def developer_failure(data: str) -> DeveloperWorkerOutput:
+            task = DeveloperWorkerInput.model_validate_json(data)
+            return DeveloperWorkerOutput(
                 request_id=task.request_id,
                 correlation_id=task.correlation_id,
                 task_id=task.task_id,
@@ -63,16 +79,48 @@ class UnfinishedWork:
                 error=reason,
                 exit_code=exit_code,
             )
-            data: Any = encode(output)["data"]
-            acked = await self._script(
-                keys=[stream, DEVELOPER_OUTPUT.pattern], args=[GROUP, entry_id, data]
+
+        return await self._answer(
+            worker_id,
+            DEVELOPER_INPUT.pattern,
+            DEVELOPER_GROUP,
+            DEVELOPER_OUTPUT.pattern,
+            developer_failure,
+        )
+
+    async def _answer(
+        self, worker_id: str, stream: str, group: str, output_stream: str, reply: Reply
+    ) -> list[str]:
+        try:
+            pending = await self._redis.xpending_range(
+                stream, group, min="-", max="+", count=100, consumername=worker_id
             )
+        except Exception as exc:  # no group yet: the worker never took anything
+            if "NOGROUP" in str(exc):
+                return []
+            raise
+        answered = []
+        for item in pending:
+            entry_id = str(item["message_id"])
+            entries = cast(
+                list[tuple[str, dict[str, str]]],
+                await self._redis.xrange(stream, entry_id, entry_id),
+            )
+            if not entries:
+                await self._redis.xack(stream, group, entry_id)
+                continue
+            try:
+                output = reply(entries[0][1]["data"])
+            except (ValidationError, KeyError):
+                continue  # the streams layer dead-letters it on its next delivery
+            data: Any = encode(output)["data"]
+            acked = await self._script(keys=[stream, output_stream], args=[group, entry_id, data])
             if acked == 1:
                 log.warning(
-                    "reported a dead worker's task",
+                    "answered for a dead worker",
                     worker_id=worker_id,
-                    task_id=task.task_id,
-                    reason=reason,
+                    stream=stream,
+                    request_id=output.request_id,
                 )
-                reported.append(task.task_id)
-        return reported
+                answered.append(output.request_id)
+        return answered

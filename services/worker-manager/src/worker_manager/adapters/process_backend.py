@@ -69,6 +69,18 @@ class ProcessBackend:
         _signal_group(pid, signal.SIGKILL)
         return -1
 
+    async def remove(self, handle: str, worker_id: str) -> None:
+        pid = int(handle)
+        child = self._children.pop(pid, None)
+        if child is not None and child.returncode is None:
+            _signal_group(pid, signal.SIGKILL)
+            await child.wait()  # reaped: no zombie, and no Process object kept
+        # Agents run in sessions of their own and outlive a killed wrapper: find what is left by
+        # the worker id every process of the worker inherits (never by a pid, which may be reused).
+        for orphan in await asyncio.to_thread(_processes_of, worker_id):
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.kill(orphan, signal.SIGKILL)
+
     async def pause(self, handle: str) -> None:
         _signal_group(int(handle), signal.SIGSTOP)
 
@@ -79,6 +91,17 @@ class ProcessBackend:
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pid, sig)
+
+
+def _processes_of(worker_id: str) -> list[int]:
+    marker = f"WORKER_ID={worker_id}".encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                if marker in (entry / "environ").read_bytes().split(b"\0"):
+                    found.append(int(entry.name))
+    return found
 
 
 def _alive(pid: int) -> bool:

@@ -1,8 +1,10 @@
-"""Worker states and what a lifecycle event or an exit does to them."""
+"""Worker states, what a lifecycle event or an exit does to them, and workers' names."""
 
 from __future__ import annotations
 
-from shared.contracts import LifecycleEventKind, WorkerState
+import uuid
+
+from shared.contracts import LifecycleEventKind, WorkerState, WorkerType
 
 LIVE = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.PAUSED})
 FINAL = frozenset({WorkerState.COMPLETED, WorkerState.FAILED, WorkerState.STOPPED})
@@ -31,3 +33,23 @@ def exit_reason(exit_code: int | None) -> str:
     if exit_code in (143, -15):
         return "terminated (143)"
     return f"the worker exited with {exit_code}"
+
+
+def new_worker_id(worker_type: WorkerType) -> str:
+    """`<type>-<12 hex>`: the type stays readable in the id after the status has expired."""
+    return f"{worker_type.value}-{uuid.uuid4().hex[:12]}"
+
+
+def worker_type_of(worker_id: str, recorded: str | None = None) -> WorkerType:
+    """A worker's type as recorded, else as its id says (a command about an unknown or expired
+    worker is answered to whoever asks about that type); developer when the id says nothing."""
+    if recorded:
+        return WorkerType(recorded)
+    if worker_id.startswith(f"{WorkerType.PO.value}-"):
+        return WorkerType.PO
+    return WorkerType.DEVELOPER
+
+
+def unanswered_message_reply(reason: str) -> str:
+    """What a PO worker's user reads when the worker died before answering."""
+    return f"Sorry, I stopped before I could answer ({reason}). Please send your message again."

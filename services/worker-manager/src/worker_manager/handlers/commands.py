@@ -1,9 +1,9 @@
-"""worker:commands: create, delete and status, each answered on the worker type's stream."""
+"""worker:commands: create, delete and status, each answered on the worker type's stream (for a
+worker nobody knows, the type its id names: the asker's)."""
 
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 
 import structlog
@@ -18,11 +18,12 @@ from shared.contracts import (
 from shared.streams import Outcome
 
 from worker_manager.bootstrap import Container
-from worker_manager.domain.status import FINAL
+from worker_manager.domain.status import FINAL, new_worker_id, worker_type_of
 from worker_manager.ports import WorkerSpec
 
 log = structlog.get_logger("worker_manager")
 
+DELETED = "the worker was deleted"
 RESPONSES = {
     WorkerType.PO: "worker:responses:po",
     WorkerType.DEVELOPER: "worker:responses:developer",
@@ -36,7 +37,7 @@ async def handle_command(
         response, worker_type = await create_worker(command, deps=deps), command.config.worker_type
     else:
         record = await deps.store.record(command.worker_id)
-        worker_type = WorkerType(record.get("worker_type", WorkerType.DEVELOPER.value))
+        worker_type = worker_type_of(command.worker_id, record.get("worker_type"))
         if isinstance(command, DeleteWorkerCommand):
             response = await delete_worker(command, deps=deps)
         else:
@@ -95,7 +96,7 @@ async def _spawn(command: CreateWorkerCommand, deps: Container) -> tuple[str | N
     live = await deps.store.live()
     if len(live) >= settings.max_workers:
         return None, f"capacity reached: {len(live)} of {settings.max_workers} workers are live"
-    worker_id = f"{config.worker_type.value}-{uuid.uuid4().hex[:12]}"
+    worker_id = new_worker_id(config.worker_type)
     context = command.context
     user_id = context.get("user_id", "")
     key_id, key = ("", "")
@@ -179,8 +180,12 @@ async def delete_worker(command: DeleteWorkerCommand, *, deps: Container) -> Wor
         )
     exit_code: int | None = None
     if WorkerState(record["state"]) not in FINAL and record.get("handle"):
+        # Marked first: whoever sees the worker end (a watcher, another replica) ends it STOPPED.
+        await deps.store.update(command.worker_id, deleting="1")
         exit_code = await deps.backend.stop(record["handle"], deps.settings.stop_grace_s)
-        await deps.unfinished.report(command.worker_id, "the worker was deleted", exit_code)
+        await deps.unfinished.report(
+            command.worker_id, WorkerType(record["worker_type"]), DELETED, exit_code
+        )
     await revoke_key(command.worker_id, deps=deps)
     if WorkerState(record["state"]) not in FINAL:
         await deps.store.update(command.worker_id, WorkerState.STOPPED, exit_code=exit_code)

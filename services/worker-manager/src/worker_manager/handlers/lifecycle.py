@@ -1,8 +1,11 @@
-"""worker:lifecycle (worker-manager is its only consumer) and the watch over workers' processes."""
+"""worker:lifecycle (worker-manager is its only consumer), the watch over workers' processes,
+and the removal of what ended workers leave."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import shutil
 import time
 from datetime import UTC, datetime
 
@@ -12,7 +15,7 @@ from shared.streams.registry import DEVELOPER_INPUT, PO_INPUT
 
 from worker_manager.bootstrap import Container
 from worker_manager.domain.status import FINAL, exit_reason, next_state
-from worker_manager.handlers.commands import revoke_key
+from worker_manager.handlers.commands import DELETED, revoke_key
 
 log = structlog.get_logger("worker_manager")
 
@@ -33,7 +36,10 @@ async def handle_lifecycle(event: WorkerLifecycleEvent, *, deps: Container) -> N
     if state in FINAL and event.event is not LifecycleEventKind.STARTED:
         # Clean up before the final state shows, so whoever sees it sees a finished worker.
         await deps.unfinished.report(
-            event.worker_id, event.error or exit_reason(event.exit_code), event.exit_code
+            event.worker_id,
+            WorkerType(record["worker_type"]),
+            event.error or exit_reason(event.exit_code),
+            event.exit_code,
         )
         await revoke_key(event.worker_id, deps=deps)
     await deps.store.update(event.worker_id, state, **fields)
@@ -61,7 +67,7 @@ async def _watch(worker_id: str, deps: Container) -> None:
     if record.get("engine_error_since"):
         await deps.store.update(worker_id, engine_error_since="")
     if exit_code is not None:
-        await _ended(worker_id, WorkerState(record["state"]), exit_code, deps)
+        await _ended(worker_id, record, exit_code, deps)
         return
     state = WorkerState(record["state"])
     if state is WorkerState.RUNNING:
@@ -75,8 +81,11 @@ async def _watch(worker_id: str, deps: Container) -> None:
 async def handle_death(worker_id: str, exit_code: int, *, deps: Container) -> None:
     """The engine says a worker's container died: end it now rather than at the next watch."""
     record = await deps.store.record(worker_id)
-    if record and WorkerState(record["state"]) not in FINAL | {WorkerState.STOPPED}:
-        await _ended(worker_id, WorkerState(record["state"]), exit_code, deps)
+    if not record:
+        return
+    if WorkerState(record["state"]) not in FINAL:
+        await _ended(worker_id, record, exit_code, deps)
+    await _remove(worker_id, deps)  # its container has exited: nothing to wait for
 
 
 async def _engine_unreachable(
@@ -89,14 +98,21 @@ async def _engine_unreachable(
         await deps.store.update(worker_id, engine_error_since=str(since))
     log.warning("the backend cannot see a worker", worker_id=worker_id, error=str(error))
     if time.time() - since > deps.settings.engine_grace_s:
-        await _ended(worker_id, WorkerState(record["state"]), -1, deps)
+        await _ended(worker_id, record, -1, deps)
 
 
-async def _ended(worker_id: str, state: WorkerState, exit_code: int, deps: Container) -> None:
-    reason = exit_reason(None if exit_code == -1 else exit_code)
-    await deps.unfinished.report(worker_id, reason, exit_code)
+async def _ended(worker_id: str, record: dict[str, str], exit_code: int, deps: Container) -> None:
+    # Read again now that the end is seen: a delete marks the worker before stopping it (perhaps
+    # on another replica), and a worker that was deleted ends STOPPED, whoever sees it end.
+    record = await deps.store.record(worker_id) or record
+    state = WorkerState(record["state"])
+    deleted = bool(record.get("deleting"))
+    reason = DELETED if deleted else exit_reason(None if exit_code == -1 else exit_code)
+    await deps.unfinished.report(worker_id, WorkerType(record["worker_type"]), reason, exit_code)
     await revoke_key(worker_id, deps=deps)
-    if state not in FINAL:
+    if deleted:
+        await deps.store.update(worker_id, WorkerState.STOPPED, exit_code=exit_code)
+    elif state not in FINAL:
         final = WorkerState.COMPLETED if exit_code == 0 else WorkerState.FAILED
         await deps.store.update(
             worker_id, final, exit_code=exit_code, error=None if exit_code == 0 else reason
@@ -104,6 +120,37 @@ async def _ended(worker_id: str, state: WorkerState, exit_code: int, deps: Conta
     else:
         await deps.store.update(worker_id, state, exit_code=exit_code)
     log.info("worker ended", worker_id=worker_id, exit_code=exit_code)
+
+
+async def remove_ended(deps: Container) -> None:
+    """One pass: remove what ended workers leave (container, processes, workspace) once their
+    process has exited; one that lingers past STOP_GRACE_S after its final state is stopped."""
+    for worker_id in await deps.store.ended():
+        try:
+            await _remove(worker_id, deps)
+        except Exception:
+            log.exception("removing an ended worker failed", worker_id=worker_id)
+
+
+async def _remove(worker_id: str, deps: Container) -> None:
+    record = await deps.store.record(worker_id)
+    handle = record.get("handle")
+    if handle:
+        if await deps.backend.exit_code(handle) is None:
+            ended_at = datetime.fromisoformat(record["updated_at"]).timestamp()
+            if time.time() - ended_at <= deps.settings.stop_grace_s:
+                return  # it said it is done and is on its way out
+            await deps.backend.stop(handle, deps.settings.stop_grace_s)
+        await deps.backend.remove(handle, worker_id)
+    workspace = deps.workspace_root / worker_id
+    try:
+        await asyncio.to_thread(shutil.rmtree, workspace)
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        log.warning("could not delete a workspace", worker_id=worker_id, error=str(exc))
+    await deps.store.removed(worker_id)
+    log.info("removed an ended worker", worker_id=worker_id)
 
 
 async def _maybe_pause(worker_id: str, record: dict[str, str], deps: Container) -> None:
