@@ -164,9 +164,11 @@ def through_wrapper(
     return ready - start, finished - published
 
 
-def interpreter(*code: str) -> float:
+def interpreter(root: Path, *code: str) -> float:
+    """The same interpreter, in an environment like the wrapper's."""
+    env = {"PATH": os.environ["PATH"], "HOME": str(root)}
     start = time.perf_counter()
-    subprocess.run([sys.executable, *code], check=True, timeout=WAIT_S)
+    subprocess.run([sys.executable, *code], env=env, check=True, timeout=WAIT_S)
     return time.perf_counter() - start
 
 
@@ -200,8 +202,8 @@ def main(rounds: int) -> None:
                 series["startup"].append(startup_s)
                 series["task"].append(task_s)
                 series["overhead"].append(task_s - hand_s)
-                series["python"].append(interpreter("-c", "pass"))
-                series["import"].append(interpreter("-c", "import worker_wrapper.main"))
+                series["python"].append(interpreter(root, "-c", "pass"))
+                series["import"].append(interpreter(root, "-c", "import worker_wrapper.main"))
         stats = {k: ms(v) for k, v in series.items()}
         print(
             f"RESULT wrapper rounds={rounds} "
