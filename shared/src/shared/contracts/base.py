@@ -40,7 +40,8 @@ class Message(BaseModel):
     """A message carried by a Redis stream.
 
     Messages are tolerant readers: unknown fields are ignored, so a producer can add a field
-    before every consumer knows it. Wrong types and missing required fields are rejected.
+    before every consumer knows it. Wrong types and missing required fields are rejected, and
+    on the wire nothing is coerced (`shared.streams.wire.decode` validates strictly).
     """
 
     model_config = ConfigDict(extra="ignore", frozen=True, use_enum_values=False)
@@ -54,7 +55,11 @@ class Message(BaseModel):
         description="The trace through a whole flow, copied from the message that caused this one.",
     )
     version: int = Field(
-        default=CONTRACT_VERSION, ge=1, description="Contract version of the message."
+        default=CONTRACT_VERSION,
+        ge=1,
+        le=CONTRACT_VERSION,
+        description="Contract version of the message; a version this code does not know is "
+        "refused rather than guessed at.",
     )
     timestamp: datetime = Field(
         default_factory=utc_now, description="When the message was created (UTC)."

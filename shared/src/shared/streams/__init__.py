@@ -1,6 +1,13 @@
 """The Redis Streams layer: typed publish, group consumption, reclaim, dead letters, idempotency."""
 
-from shared.streams.consumer import ConsumerOptions, Handler, StreamConsumer, run_consumers
+from shared.streams.consumer import (
+    ConsumerOptions,
+    Handler,
+    PermanentFailure,
+    StreamConsumer,
+    raise_if_cancelled,
+    run_consumers,
+)
 from shared.streams.events import read_events
 from shared.streams.idempotency import Idempotency, Outcome, RequestInProgress
 from shared.streams.publisher import RedisStreamPublisher
@@ -15,7 +22,7 @@ from shared.streams.registry import (
     dlq_stream,
 )
 from shared.streams.trim import trim_acknowledged
-from shared.streams.wire import InvalidEntry, decode, encode
+from shared.streams.wire import InvalidEntry, UndecodableEntry, decode, encode
 
 __all__ = [
     "REGISTRY",
@@ -24,18 +31,21 @@ __all__ = [
     "Idempotency",
     "InvalidEntry",
     "Outcome",
+    "PermanentFailure",
     "RedisStreamPublisher",
     "RequestInProgress",
     "StreamConsumer",
     "StreamKind",
     "StreamRegistry",
     "StreamSpec",
+    "UndecodableEntry",
     "UnknownStream",
     "WrongMessageType",
     "connect_redis",
     "decode",
     "dlq_stream",
     "encode",
+    "raise_if_cancelled",
     "read_events",
     "run_consumers",
     "trim_acknowledged",

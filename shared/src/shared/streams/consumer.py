@@ -2,9 +2,14 @@
 
 Delivery is at-least-once. An entry is acknowledged only after its handler returned. An entry
 whose handler raised stays pending and is delivered again once it has been idle for
-`claim_idle_ms` (to this consumer or any other of the group). An entry that does not validate,
-or that has been delivered more than `max_deliveries` times, goes to `<stream>:dlq` with the
-reason and is then acknowledged, in one transaction.
+`claim_idle_ms` (to this consumer or any other of the group): that is for transient failures. An
+entry that is not UTF-8 text, does not validate, whose handler raised `PermanentFailure` (retrying
+cannot help), or that has been delivered more than `max_deliveries` times, goes to
+`<stream>:dlq` with the reason and is then acknowledged, in one transaction.
+
+Entries are read as bytes and judged one by one (`shared.streams.raw`), so no entry can take the
+reader down with it. A consumer's loops end on `stop()` and on cancellation, also a cancellation
+that a library call swallowed (Python 3.11's `wait_for` can): a service never stays up deaf.
 """
 
 from __future__ import annotations
@@ -24,15 +29,40 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.contracts import DeadLetter
+from shared.streams import raw
+from shared.streams.raw import RawEntry
 from shared.streams.registry import REGISTRY, StreamKind, StreamRegistry, dlq_stream
-from shared.streams.wire import InvalidEntry, decode, encode
+from shared.streams.wire import (
+    InvalidEntry,
+    UndecodableEntry,
+    base64_fields,
+    decode,
+    encode,
+    readable_fields,
+    text_fields,
+)
 
 Handler = Callable[[Any], Awaitable[None]]
-Entry = tuple[str, dict[str, str]]
 
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 
 log = structlog.get_logger("shared.streams")
+
+
+class PermanentFailure(Exception):
+    """Raised by a handler when the entry can never succeed (bad input the contract let through,
+    a 4xx from the API): the entry is dead-lettered at once instead of retried."""
+
+
+def raise_if_cancelled() -> None:
+    """Re-raise a cancellation of the current task that something below swallowed.
+
+    Python 3.11's `asyncio.wait_for` (inside redis-py) returns normally when the awaited call
+    completes in the same step as the cancellation; the task's `cancelling()` count still says
+    it was cancelled. A loop that checks this cannot outlive the TaskGroup that cancelled it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 @dataclass(frozen=True)
@@ -90,6 +120,7 @@ class StreamConsumer:
                 f"({socket_timeout} s): a read that times out loses its reply"
             )
         self._redis = redis
+        self._reader = raw.raw_reader(redis)
         self.stream = stream
         self.group = group
         self.consumer = consumer
@@ -110,8 +141,9 @@ class StreamConsumer:
         return self._stopping.is_set()
 
     async def run(self) -> None:
-        """Consume until `stop()`; survives Redis restarts by reconnecting with backoff."""
+        """Consume until `stop()` or cancellation; survives Redis restarts by reconnecting."""
         while not self.stopping:
+            raise_if_cancelled()
             try:
                 await self._ensure_group()
                 await self._serve()
@@ -142,6 +174,7 @@ class StreamConsumer:
     async def _serve(self) -> None:
         next_claim = 0.0
         while not self.stopping:
+            raise_if_cancelled()
             if time.monotonic() >= next_claim:
                 await self._reclaim_idle()
                 next_claim = time.monotonic() + self._options.claim_interval_s
@@ -149,15 +182,16 @@ class StreamConsumer:
             self._backoff.reset()
             await self._handle_batch(batch, deliveries=None)
 
-    async def _read_new(self, timeout_s: float) -> list[Entry]:
+    async def _read_new(self, timeout_s: float) -> list[RawEntry]:
         block_ms = max(1, min(self._options.block_ms, int(timeout_s * 1000)))
         read = asyncio.ensure_future(
-            self._redis.xreadgroup(
-                self.group,
-                self.consumer,
-                {self.stream: ">"},
+            raw.xreadgroup(
+                self._reader,
+                group=self.group,
+                consumer=self.consumer,
+                stream=self.stream,
                 count=self._options.batch_size,
-                block=block_ms,
+                block_ms=block_ms,
             )
         )
         stop = asyncio.ensure_future(self._stopping.wait())
@@ -165,16 +199,14 @@ class StreamConsumer:
             await asyncio.wait({read, stop}, return_when=asyncio.FIRST_COMPLETED)
         finally:
             stop.cancel()
-        if not read.done():
-            read.cancel()
-            with contextlib.suppress(asyncio.CancelledError, *REDIS_UNAVAILABLE):
-                await read
+            if not read.done():
+                read.cancel()
+                with contextlib.suppress(asyncio.CancelledError, *REDIS_UNAVAILABLE):
+                    await read
+        raise_if_cancelled()
+        if read.cancelled():
             return []
-        # With decode_responses the reply is [[stream, [(id, fields), ...]]].
-        response = cast(list[tuple[str, list[Entry]]], read.result())
-        if not response:
-            return []
-        return list(response[0][1])
+        return read.result()
 
     async def _reclaim_idle(self) -> None:
         """Claim every entry idle past the threshold, walking the whole pending list.
@@ -184,16 +216,18 @@ class StreamConsumer:
         """
         cursor = "0-0"
         while not self.stopping:
-            response: list[Any] = await self._redis.xautoclaim(
-                self.stream,
-                self.group,
-                self.consumer,
-                min_idle_time=self._options.claim_idle_ms,
-                start_id=cursor,
+            raise_if_cancelled()
+            start = cursor
+            cursor, claimed = await raw.xautoclaim(
+                self._reader,
+                stream=self.stream,
+                group=self.group,
+                consumer=self.consumer,
+                min_idle_ms=self._options.claim_idle_ms,
+                start=start,
                 count=self._options.batch_size,
             )
-            start, cursor, claimed = cursor, response[0], response[1]
-            entries = [(eid, fields) for eid, fields in claimed if eid is not None]
+            entries = [entry for entry in claimed if entry is not None]
             if len(entries) < len(claimed):
                 await self._ack_deleted(start, cursor)
             if entries:
@@ -216,14 +250,14 @@ class StreamConsumer:
             count=self._options.batch_size * 10,
         )
         for item in pending:
-            entry_id = item["message_id"]
-            if not await self._redis.xrange(self.stream, entry_id, entry_id, count=1):
+            entry_id = str(item["message_id"])
+            if not await raw.entry_ids(self._reader, self.stream, start=entry_id, end=entry_id):
                 await self._redis.xack(self.stream, self.group, entry_id)
                 self._log.warning(
                     "acknowledged a pending entry that was deleted", entry_id=entry_id
                 )
 
-    async def _delivery_counts(self, entries: list[Entry]) -> dict[str, int]:
+    async def _delivery_counts(self, entries: list[RawEntry]) -> dict[str, int]:
         pending = await self._redis.xpending_range(
             self.stream,
             self.group,
@@ -234,7 +268,9 @@ class StreamConsumer:
         )
         return {str(p["message_id"]): int(p["times_delivered"]) for p in pending}
 
-    async def _handle_batch(self, entries: list[Entry], deliveries: dict[str, int] | None) -> None:
+    async def _handle_batch(
+        self, entries: list[RawEntry], deliveries: dict[str, int] | None
+    ) -> None:
         for index, (entry_id, fields) in enumerate(entries):
             if self.stopping:
                 await self._release([eid for eid, _ in entries[index:]])
@@ -242,9 +278,14 @@ class StreamConsumer:
             count = 1 if deliveries is None else deliveries.get(entry_id, 1)
             await self._handle_entry(entry_id, fields, count)
 
-    async def _handle_entry(self, entry_id: str, fields: dict[str, str], deliveries: int) -> None:
+    async def _handle_entry(self, entry_id: str, fields: list[bytes], deliveries: int) -> None:
         try:
-            message = decode(fields, self._adapter)
+            message = decode(text_fields(fields), self._adapter)
+        except UndecodableEntry as exc:
+            await self._dead_letter(
+                entry_id, fields, deliveries, reason="undecodable", error=str(exc)
+            )
+            return
         except InvalidEntry as exc:
             await self._dead_letter(entry_id, fields, deliveries, reason="invalid", error=str(exc))
             return
@@ -266,11 +307,22 @@ class StreamConsumer:
         ):
             try:
                 await self._handler(message)
+            except PermanentFailure as exc:
+                await self._dead_letter(
+                    entry_id,
+                    fields,
+                    deliveries,
+                    reason="permanent_failure",
+                    error=f"{type(exc).__name__}: {exc}"[:4000],
+                )
+                return
             except Exception as exc:
                 self._log.exception(
                     "handler failed; the entry stays pending", deliveries=deliveries
                 )
-                await self._redis.hset(self._failures_key, entry_id, f"{type(exc).__name__}: {exc}")
+                await self._redis.hset(
+                    self._failures_key, entry_id, f"{type(exc).__name__}: {exc}"[:4000]
+                )
                 return
             await self._ack(entry_id, forget_failure=deliveries > 1)
 
@@ -282,8 +334,10 @@ class StreamConsumer:
             await tx.execute()
 
     async def _dead_letter(
-        self, entry_id: str, fields: dict[str, str], deliveries: int, *, reason: str, error: str
+        self, entry_id: str, fields: list[bytes], deliveries: int, *, reason: str, error: str
     ) -> None:
+        names = fields[0::2]
+        lossy_as_text = reason == "undecodable" or len(set(names)) < len(names)
         letter = DeadLetter(
             source_stream=self.stream,
             entry_id=entry_id,
@@ -291,7 +345,8 @@ class StreamConsumer:
             delivery_count=deliveries,
             reason=reason,
             error=error,
-            fields=fields,
+            fields=readable_fields(fields),
+            raw_fields_base64=base64_fields(fields) if lossy_as_text else None,
         )
         async with self._redis.pipeline(transaction=True) as tx:
             tx.xadd(dlq_stream(self.stream), encode(letter))  # type: ignore[arg-type]

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from redis.asyncio import Redis
 
+from shared.streams import raw
 from shared.streams.registry import REGISTRY, StreamRegistry
-from shared.streams.wire import InvalidEntry, decode
+from shared.streams.wire import InvalidEntry, decode, text_fields
 
 log = structlog.get_logger("shared.streams")
 
@@ -24,17 +25,13 @@ async def read_events(
 ) -> list[tuple[str, Any]]:
     """Entries after `after`, decoded; an entry that does not validate is logged and skipped."""
     adapter = registry.resolve(stream).adapter
-    response = cast(
-        list[tuple[str, list[tuple[str, dict[str, str]]]]],
-        await redis.xread({stream: after}, count=count, block=block_ms),
+    entries = await raw.xread(
+        raw.raw_reader(redis), stream=stream, after=after, count=count, block_ms=block_ms
     )
     events: list[tuple[str, Any]] = []
-    for _, entries in response or []:
-        for entry_id, fields in entries:
-            try:
-                events.append((entry_id, decode(fields, adapter)))
-            except InvalidEntry as exc:
-                log.error(
-                    "skipped an invalid event", stream=stream, entry_id=entry_id, error=str(exc)
-                )
+    for entry_id, fields in entries:
+        try:
+            events.append((entry_id, decode(text_fields(fields), adapter)))
+        except InvalidEntry as exc:
+            log.error("skipped an invalid event", stream=stream, entry_id=entry_id, error=str(exc))
     return events

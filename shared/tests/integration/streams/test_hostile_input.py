@@ -1,0 +1,248 @@
+"""The layer against entries anyone with Redis access could write: nothing crashes, wedges or
+is lost, and every bad entry reaches the dead-letter stream with its reason."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from redis.asyncio import Redis
+from shared.contracts import EngineeringMessage, ProgressEvent, ProgressType
+from shared.streams import (
+    ConsumerOptions,
+    PermanentFailure,
+    RedisStreamPublisher,
+    StreamConsumer,
+    connect_redis,
+    read_events,
+)
+from shared.testing.hostile import RawFields, dead_letters, hostile_entries, settled, xadd_raw
+from shared.testing.waiting import eventually
+
+STREAM = "engineering:queue"
+GROUP = "langgraph"
+OPTIONS = ConsumerOptions(block_ms=100, claim_idle_ms=60_000, claim_interval_s=0.2)
+
+
+def valid(n: int) -> EngineeringMessage:
+    return EngineeringMessage(task_id=f"task-{n}", project_id="p-1", user_id="u-1")
+
+
+class Handled:
+    def __init__(self) -> None:
+        self.task_ids: Counter[str] = Counter()
+
+    async def __call__(self, message: EngineeringMessage) -> None:
+        self.task_ids[message.task_id] += 1
+
+
+async def consume_until_settled(redis: Redis, handler: Handled) -> None:
+    consumer = StreamConsumer(
+        redis, stream=STREAM, group=GROUP, consumer="c1", handler=handler, options=OPTIONS
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await settled(redis, STREAM, GROUP)
+        assert not task.done(), "the consumer is still running"
+    finally:
+        consumer.stop()
+        await asyncio.wait_for(task, 30)
+
+
+async def test_an_entry_that_is_not_utf8_is_dead_lettered_and_the_entries_around_it_handled(
+    redis_client: Redis,
+) -> None:
+    before = await RedisStreamPublisher(redis_client).publish(STREAM, valid(1))
+    bad = await xadd_raw(redis_client, STREAM, [b"data", b'{"task_id": "\xff\xfe"}'])
+    bad_name = await xadd_raw(redis_client, STREAM, [b"\xc3\x28", b"{}"])
+    after = await RedisStreamPublisher(redis_client).publish(STREAM, valid(2))
+    handled = Handled()
+
+    await consume_until_settled(redis_client, handled)
+
+    assert handled.task_ids == {"task-1": 1, "task-2": 1}
+    letters = await dead_letters(redis_client, STREAM)
+    assert set(letters) == {bad, bad_name}
+    assert {letter.reason for letter in letters.values()} == {"undecodable"}
+    raw = [base64.b64decode(item) for item in letters[bad].raw_fields_base64 or []]
+    assert raw == [b"data", b'{"task_id": "\xff\xfe"}'], "the entry is kept byte for byte"
+    assert before < bad < after
+
+
+async def test_an_entry_that_repeats_its_data_field_is_dead_lettered_with_both_values(
+    redis_client: Redis,
+) -> None:
+    first, second = valid(1).model_dump_json().encode(), valid(2).model_dump_json().encode()
+    entry = await xadd_raw(redis_client, STREAM, [b"data", first, b"data", second])
+    handled = Handled()
+
+    await consume_until_settled(redis_client, handled)
+
+    assert handled.task_ids == {}
+    letter = (await dead_letters(redis_client, STREAM))[entry]
+    assert letter.reason == "invalid"
+    assert "repeats" in letter.error
+    raw = [base64.b64decode(item) for item in letter.raw_fields_base64 or []]
+    assert raw == [b"data", first, b"data", second]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("version", 2),
+        ("version", 0),
+        ("version", 2**63),
+        ("version", "1"),
+        ("version", True),
+        ("task_id", 5),
+        ("task_id", True),
+        ("task_id", None),
+        ("project_id", ["p-1"]),
+    ],
+)
+async def test_unknown_versions_and_values_of_the_wrong_type_are_invalid_not_coerced(
+    redis_client: Redis, field: str, value: object
+) -> None:
+    body = {**json.loads(valid(1).model_dump_json()), field: value}
+    entry = await xadd_raw(redis_client, STREAM, [b"data", json.dumps(body).encode()])
+    handled = Handled()
+
+    await consume_until_settled(redis_client, handled)
+
+    assert handled.task_ids == {}
+    letter = (await dead_letters(redis_client, STREAM))[entry]
+    assert letter.reason == "invalid"
+    assert field in letter.error
+
+
+async def test_a_permanent_failure_is_dead_lettered_at_once_and_not_retried(
+    redis_client: Redis,
+) -> None:
+    calls: list[str] = []
+
+    async def refuse(message: EngineeringMessage) -> None:
+        calls.append(message.task_id)
+        raise PermanentFailure("the API answered 422: name too long")
+
+    entry = await RedisStreamPublisher(redis_client).publish(STREAM, valid(1))
+    consumer = StreamConsumer(
+        redis_client, stream=STREAM, group=GROUP, consumer="c1", handler=refuse, options=OPTIONS
+    )
+    task = asyncio.create_task(consumer.run())
+    await settled(redis_client, STREAM, GROUP)
+    consumer.stop()
+    await task
+
+    letter = (await dead_letters(redis_client, STREAM))[entry]
+    assert (letter.reason, letter.delivery_count) == ("permanent_failure", 1)
+    assert "name too long" in letter.error
+    assert calls == ["task-1"]
+
+
+async def test_an_event_reader_skips_an_entry_that_is_not_utf8(redis_client: Redis) -> None:
+    stream = "task_progress:t-1"
+    await xadd_raw(redis_client, stream, [b"data", b"\xff"])
+    event = ProgressEvent(type=ProgressType.STARTED, task_id="t-1")
+    await RedisStreamPublisher(redis_client).publish(stream, event)
+
+    events = await read_events(redis_client, stream)
+
+    assert [e for _, e in events] == [event]
+
+
+async def test_a_consumer_whose_cancellation_is_swallowed_below_it_still_stops(
+    redis_client: Redis,
+) -> None:
+    """Python 3.11's wait_for (inside redis-py) returns normally when the awaited call completes
+    in the same step as the cancellation. The handler here swallows it the same way: the
+    consumer must notice it was cancelled instead of reading on forever."""
+    in_handler = asyncio.Event()
+
+    async def swallow_cancellation(message: EngineeringMessage) -> None:
+        in_handler.set()
+        # As if the write had completed at the moment of cancellation:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.Event().wait()
+
+    await RedisStreamPublisher(redis_client).publish(STREAM, valid(1))
+    consumer = StreamConsumer(
+        redis_client,
+        stream=STREAM,
+        group=GROUP,
+        consumer="c1",
+        handler=swallow_cancellation,
+        options=OPTIONS,
+    )
+    task = asyncio.create_task(consumer.run())
+    await asyncio.wait_for(in_handler.wait(), 10)
+
+    task.cancel()
+    done, _ = await asyncio.wait({task}, timeout=30)
+
+    assert task in done, "the consumer went on reading after it was cancelled"
+    assert task.cancelled()
+
+
+@settings(
+    max_examples=75,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    database=None,
+)
+@given(data=st.data())
+def test_any_hostile_entries_leave_every_entry_accounted_for_and_the_consumer_serving(
+    redis_url: str, tmp_path: Path, data: st.DataObject
+) -> None:
+    marker = tmp_path / "hostile-marker"
+    entries: list[RawFields] = data.draw(
+        st.lists(hostile_entries(valid(0), marker), min_size=1, max_size=8)
+    )
+
+    async def scenario() -> None:
+        redis = connect_redis(redis_url)
+        try:
+            await redis.flushall()
+            publisher = RedisStreamPublisher(redis)
+            valid_ids, hostile_ids = [], []
+            for n, fields in enumerate(entries):
+                valid_ids.append(await publisher.publish(STREAM, valid(n)))
+                hostile_ids.append(await xadd_raw(redis, STREAM, fields))
+            handled = Handled()
+            consumer = StreamConsumer(
+                redis, stream=STREAM, group=GROUP, consumer="c1", handler=handled, options=OPTIONS
+            )
+            task = asyncio.create_task(consumer.run())
+            try:
+                await settled(redis, STREAM, GROUP)
+                # Still serving: a valid message written afterwards is handled.
+                await publisher.publish(STREAM, valid(10_000))
+                await eventually(lambda: _handled(handled, "task-10000"), within=30)
+            finally:
+                consumer.stop()
+                await asyncio.wait_for(task, 30)
+            letters = await dead_letters(redis, STREAM)
+            for entry_id in hostile_ids:
+                if entry_id not in letters:
+                    continue  # a hostile entry that was still a valid message: it was handled
+                assert letters[entry_id].reason in {"invalid", "undecodable"}
+                assert letters[entry_id].error
+            handled_or_dead = sum(handled.task_ids.values()) + len(letters)
+            assert handled_or_dead == len(valid_ids) + len(hostile_ids) + 1
+            assert all(handled.task_ids[f"task-{n}"] >= 1 for n in range(len(entries)))
+            assert not set(letters) & set(valid_ids)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(scenario())
+    assert not marker.exists()
+
+
+async def _handled(handled: Handled, task_id: str) -> bool:
+    return handled.task_ids[task_id] >= 1
