@@ -32,6 +32,7 @@ from shared.streams import Idempotency, RedisStreamPublisher
 from shared.testing.waiting import eventually
 
 RESPONSES = "worker:responses:po"
+FAILURES = "worker:commands:worker-manager:failures"
 
 
 @pytest.fixture
@@ -52,9 +53,9 @@ def replicas(redis_url: str, tmp_path: Path, hold: Path) -> Iterator[list[Manage
                 consumer_name=f"replica-{name}",
                 max_workers=10,
                 command_concurrency=2,
-                # Held creates are handed to the other consumers again every 2 s, and their lease
-                # (0.5 s, renewed) would have run out long before the test releases them.
-                command_claim_idle_s=2,
+                # A held create is handed to another consumer after 3 s pending, by when its
+                # lease (0.5 s, renewed) would have run out six times over.
+                command_claim_idle_s=3,
                 create_lease_s=0.5,
                 task_timeout_s=60,
                 idle_timeout_s=3600,
@@ -112,18 +113,20 @@ async def test_held_creates_block_no_other_command_and_each_starts_one_worker(
         assert deleted.status.state == WorkerState.STOPPED
         assert not (hold / "release").exists()
 
-        # Each held create is handed again to another consumer at least twice, 2 s apart, so
-        # more than 4 s pass after its first start: eight of its leases. Still the first claim.
-        async def redelivered() -> bool:
-            counts = []
+        # Each held create is handed to another consumer, which is refused: still the first claim.
+        async def refused_elsewhere() -> bool:
             for entry_id in entry_ids:
                 pending = await redis_client.xpending_range(
                     "worker:commands", "worker-manager", min=entry_id, max=entry_id, count=1
                 )
-                counts.append(int(pending[0]["times_delivered"]) if pending else 0)
-            return min(counts) >= 3
+                failure = await redis_client.hget(FAILURES, entry_id)
+                if not pending or int(pending[0]["times_delivered"]) < 2:
+                    return False
+                if "RequestInProgress" not in str(failure):
+                    return False
+            return True
 
-        await eventually(redelivered)
+        await eventually(refused_elsewhere)
         assert [await redis_client.get(key) for key in keys] == tokens
         (hold / "release").touch()
 
