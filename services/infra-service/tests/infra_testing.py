@@ -221,7 +221,7 @@ class Harness:
         raw = cast(list[tuple[str, dict[str, str]]], await self.redis.xrange(stream))
         return [json.loads(fields["data"]) for _, fields in raw]
 
-    async def deploy(self, message: AnsibleDeployMessage, within: float = 120) -> dict[str, Any]:
+    async def deploy(self, message: AnsibleDeployMessage, within: float = 300) -> dict[str, Any]:
         return await self._ask("ansible:deploy:queue", "deploy:results", message, within)
 
     async def provision(self, message: ProvisionerMessage, within: float = 300) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from infra_testing import (
     CANARY,
     PROJECT_FILE,
@@ -23,6 +24,10 @@ from infra_testing import (
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
+
+# Real deploys: some twenty Ansible tasks each, every one a module process; a deploy takes 20 s
+# on a quiet 2-core machine and over a minute on a busy one. A bound, not a speed requirement.
+pytestmark = pytest.mark.timeout(600)
 
 
 def deploy_message(

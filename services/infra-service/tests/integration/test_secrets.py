@@ -15,6 +15,10 @@ from shared.contracts import AnsibleDeployMessage
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
 
+# Real deploys: some twenty Ansible tasks each, every one a module process; a deploy takes 20 s
+# on a quiet 2-core machine and over a minute on a busy one. A bound, not a speed requirement.
+pytestmark = pytest.mark.timeout(600)
+
 CRASHING_PROJECT_FILE = """\
 services:
   web:
