@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 
 import api
 from api.agent_configs.router import router as agent_configs
@@ -17,6 +17,7 @@ from api.errors import error_responses, install_error_handlers
 from api.executions.router import router as executions
 from api.health.router import router as health
 from api.incidents.router import router as incidents
+from api.parameters import refuse_unstorable_parameters
 from api.ports.router import router as ports
 from api.projects.router import router as projects
 from api.servers.router import router as servers
@@ -58,6 +59,7 @@ def create_app(settings: ApiSettings) -> FastAPI:
         "`Authorization: Bearer <api key>`.",
         lifespan=lifespan,
         responses=error_responses(400),
+        dependencies=[Depends(refuse_unstorable_parameters)],
     )
     app.state.settings = settings
     app.state.port_range = (settings.port_range_start, settings.port_range_end)

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -18,7 +19,17 @@ from pydantic import (
 
 CONTRACT_VERSION = 1
 
-Identifier = Annotated[str, StringConstraints(min_length=1, max_length=128, strip_whitespace=True)]
+# Ids end up in URL paths, Redis keys, file names and argv: letters, digits and a few separators,
+# never a slash, a space or a leading dash.
+Identifier = Annotated[
+    str,
+    StringConstraints(
+        min_length=1,
+        max_length=128,
+        strip_whitespace=True,
+        pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.:@+=-]*$",
+    ),
+]
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200, strip_whitespace=True)]
 # A project name doubles as a repository and host name, so it follows DNS label rules.
 Slug = Annotated[
@@ -26,6 +37,39 @@ Slug = Annotated[
     StringConstraints(min_length=1, max_length=63, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$"),
 ]
 Port = Annotated[int, Field(ge=1, le=65535)]
+CommitSha = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{4,64}$")]
+
+
+def _no_traversal_or_option_host(value: str) -> str:
+    """No `.`/`..` path segments, and no URL whose host reads as an option (`ssh://-oProxy…`)."""
+    _, separator, rest = value.partition("://")
+    if separator and rest.startswith("-"):
+        raise ValueError("a repository's host must not start with '-'")
+    path = rest if separator else value.removeprefix("file:").removeprefix("env:")
+    if any(segment in {".", ".."} for segment in path.split("/")):
+        raise ValueError("a reference must not contain '.' or '..' segments")
+    return value
+
+
+# `env:NAME` or `file:relative/path` (see infra-service's domain/secrets.py); never `..`.
+SecretReference = Annotated[
+    str,
+    AfterValidator(_no_traversal_or_option_host),
+    StringConstraints(
+        max_length=256,
+        pattern=r"^(env:[A-Za-z_][A-Za-z0-9_]*|file:[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*)$",
+    ),
+]
+RepositoryReference = Annotated[
+    str,
+    AfterValidator(_no_traversal_or_option_host),
+    StringConstraints(
+        max_length=1024,
+        pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*"
+        r"|(https?|ssh|git|file)://[A-Za-z0-9_.~@\[\]:/%+=-]+"
+        r"|/[A-Za-z0-9_.~@/%+=-]*)$",
+    ),
+]
 
 
 def new_id() -> str:
@@ -64,6 +108,12 @@ class Message(BaseModel):
     timestamp: datetime = Field(
         default_factory=utc_now, description="When the message was created (UTC)."
     )
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _storable(cls, value: Any, info: ValidationInfo) -> Any:
+        _check_storable(value, info.field_name or "")
+        return value
 
 
 # Postgres (and most storage) cannot hold these; refusing them here keeps bad input a 422.

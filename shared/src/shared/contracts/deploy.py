@@ -6,7 +6,15 @@ from typing import Literal
 
 from pydantic import Field
 
-from shared.contracts.base import Identifier, Message, Port, Slug
+from shared.contracts.base import (
+    CommitSha,
+    Identifier,
+    Message,
+    Port,
+    RepositoryReference,
+    SecretReference,
+    Slug,
+)
 from shared.contracts.common import OutcomeStatus
 
 
@@ -49,17 +57,22 @@ class AnsibleDeployMessage(Message):
     project_name: Slug = Field(
         description="The project's name (also its service name on the host)."
     )
-    repo_full_name: str = Field(
-        min_length=1, description="Repository to fetch: `owner/name` or a local repository URL."
+    repo_full_name: RepositoryReference = Field(
+        description="Repository to fetch: `owner/name` on the forge, an http(s)/ssh/git/file URL "
+        "or an absolute path (the `local` forge)."
     )
-    commit_sha: str = Field(min_length=4, max_length=64, description="The exact commit to deploy.")
-    server: str = Field(min_length=1, description="The server to deploy to: its name or its id.")
+    commit_sha: CommitSha = Field(description="The exact commit to deploy (hexadecimal).")
+    server: Slug = Field(description="The server to deploy to: its name or its id.")
     port: Port = Field(description="The port allocated to the project on that server.")
-    modules: list[str] = Field(default_factory=list, description="The project's modules.")
-    github_token_ref: str | None = Field(
-        default=None, description="Reference to the token that can read the repository."
+    modules: list[Slug] = Field(
+        default_factory=list, max_length=16, description="The project's modules."
     )
-    secrets_ref: str | None = Field(
+    github_token_ref: SecretReference | None = Field(
+        default=None,
+        description="Reference to the token that can read the repository (`env:NAME` or "
+        "`file:path`).",
+    )
+    secrets_ref: SecretReference | None = Field(
         default=None, description="Reference to the project's runtime secrets."
     )
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from shared.contracts.base import Identifier, Message
+from shared.contracts.base import Identifier, Message, Slug
 from shared.contracts.common import OutcomeStatus
 
 
 class ProvisionerMessage(Message):
     """Asks infra-service to set a server up (or set it up again)."""
 
-    server_handle: Identifier = Field(description="The server to provision.")
+    server_handle: Slug = Field(description="The server to provision: its name or its id.")
     force_reinstall: bool = Field(default=False, description="Run setup even if already done.")
     is_recovery: bool = Field(
         default=False, description="The server is being recovered: redeploy its services too."

@@ -13,7 +13,9 @@ class ScaffolderMessage(Message):
 
     project_id: Identifier = Field(description="The project to scaffold.")
     project_name: Slug = Field(description="The project's name, used as the repository name.")
-    modules: list[str] = Field(min_length=1, description="Template modules to render.")
+    modules: list[Slug] = Field(
+        min_length=1, max_length=16, description="Template modules to render."
+    )
 
 
 class ScaffolderResult(Message):
