@@ -228,7 +228,7 @@ async def test_a_deleted_worker_is_stopped_its_status_kept_and_its_key_revoked(
     response = await harness.create(WorkerType.PO)
     assert response.worker_id is not None
     worker_id = response.worker_id
-    await harness.reaches(worker_id, WorkerState.RUNNING)
+    await eventually(lambda: _up(harness, worker_id))  # running, or paused already: idle
     handle = (await harness.store.record(worker_id))["handle"]
 
     delete = DeleteWorkerCommand(worker_id=worker_id)
@@ -270,8 +270,8 @@ async def test_an_idle_worker_is_paused_and_woken_when_its_input_has_entries(
     response = await harness.create(WorkerType.PO, harness.script({"sleep": 30}))
     assert response.worker_id is not None
     worker_id = response.worker_id
-    await harness.reaches(worker_id, WorkerState.RUNNING)
-    await harness.reaches(worker_id, WorkerState.PAUSED, within=15)
+    # Idle from its start (IDLE_TIMEOUT_S=2): RUNNING may last a single watch, so not waited for.
+    await harness.reaches(worker_id, WorkerState.PAUSED)
     handle = (await harness.store.record(worker_id))["handle"]
     proc_status = await asyncio.to_thread(Path(f"/proc/{handle}/status").read_text)
     assert "State:\tT" in proc_status
@@ -284,7 +284,7 @@ async def test_an_idle_worker_is_paused_and_woken_when_its_input_has_entries(
     assert answer["text"] == APOLOGY
     assert answer["is_final"] is True
     # Answered, it is idle again and paused again.
-    await harness.reaches(worker_id, WorkerState.PAUSED, within=15)
+    await harness.reaches(worker_id, WorkerState.PAUSED)
     proc_status = await asyncio.to_thread(Path(f"/proc/{handle}/status").read_text)
     assert "State:\tT" in proc_status
 
@@ -304,6 +304,11 @@ async def test_a_redelivered_create_starts_one_worker(harness: Harness) -> None:
     again = await harness.create(WorkerType.PO, request_id="create-once")
     assert first.worker_id == again.worker_id
     assert len(await harness.store.live()) == 1
+
+
+async def _up(harness: Harness, worker_id: str) -> bool:
+    """The wrapper has started: it keeps a heartbeat."""
+    return bool(await harness.redis.exists(f"worker:heartbeat:{worker_id}"))
 
 
 async def _busy(harness: Harness, worker_id: str) -> bool:
