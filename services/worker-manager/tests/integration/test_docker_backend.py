@@ -100,6 +100,10 @@ def spec(tmp_path: Path, worker_id: str, redis_url: str) -> WorkerSpec:
     )
 
 
+@pytest.mark.slow(
+    "builds the worker image: apt installs in a Debian root filesystem and the wrapper's wheels "
+    "built and downloaded (25-100 s here); the module's other tests reuse it"
+)
 async def test_an_image_is_built_once_and_then_reused(backend: DockerBackend) -> None:
     first = await backend.images.ensure(AgentType.SCRIPTED, [Capability.GIT])
     builds = CountedImages.builds
