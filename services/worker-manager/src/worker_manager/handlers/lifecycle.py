@@ -85,7 +85,10 @@ async def handle_death(worker_id: str, exit_code: int, *, deps: Container) -> No
         return
     if WorkerState(record["state"]) not in FINAL:
         await _ended(worker_id, record, exit_code, deps)
-    await _remove(worker_id, deps)  # its container has exited: nothing to wait for
+    try:
+        await _remove(worker_id, deps)  # its container has exited: nothing to wait for
+    except Exception:
+        log.exception("removing an ended worker failed; the watch retries", worker_id=worker_id)
 
 
 async def _engine_unreachable(
