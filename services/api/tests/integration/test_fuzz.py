@@ -62,6 +62,7 @@ def api_schema(fuzzed_api: tuple[str, str]) -> schemathesis.BaseSchema:
     return schema
 
 
+@pytest.mark.slow("25 generated requests for each of the API's ~40 operations, over real HTTP")
 @schemathesis.pytest.from_fixture("api_schema").parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,

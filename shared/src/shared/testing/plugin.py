@@ -155,3 +155,24 @@ def docker_host() -> Iterator[str]:
             service.kill()
             service.wait()
         shutil.rmtree(directory, ignore_errors=True)
+
+
+SLOW_S = 60.0
+_slow_unmarked: list[tuple[str, float]] = []
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    yield
+    if call.when == "call" and call.duration > SLOW_S and item.get_closest_marker("slow") is None:
+        _slow_unmarked.append((item.nodeid, call.duration))
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Name every test over a minute that does not say why (`@pytest.mark.slow("reason")`)."""
+    if _slow_unmarked:
+        terminalreporter.section("slow tests without a reason")
+        for nodeid, duration in _slow_unmarked:
+            terminalreporter.write_line(
+                f"{duration:.0f}s {nodeid}: mark it slow(reason) or speed it up"
+            )
