@@ -51,6 +51,22 @@ def _no_traversal_or_option_host(value: str) -> str:
     return value
 
 
+# A git branch: no leading dash, no `..`, no space or control codes, nothing git reads as special.
+def _git_ref_rules(value: str) -> str:
+    """What `git check-ref-format` refuses, beyond the characters the pattern allows."""
+    if ".." in value or "//" in value or value.endswith(".lock") or "/." in value:
+        raise ValueError("not a valid git branch name")
+    return value
+
+
+GitBranch = Annotated[
+    str,
+    AfterValidator(_git_ref_rules),
+    StringConstraints(
+        min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_][A-Za-z0-9_./-]*[A-Za-z0-9_]$|^\w$"
+    ),
+]
+EnvName = Annotated[str, StringConstraints(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 # `env:NAME` or `file:relative/path` (see infra-service's domain/secrets.py); never `..`.
 SecretReference = Annotated[
     str,

@@ -8,7 +8,14 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.base import Identifier, Message, Name
+from shared.contracts.base import (
+    EnvName,
+    GitBranch,
+    Identifier,
+    Message,
+    Name,
+    RepositoryReference,
+)
 from shared.contracts.common import OutcomeStatus
 
 
@@ -68,8 +75,10 @@ class WorkerConfig(BaseModel):
     capabilities: list[Capability] = Field(
         default_factory=list, description="Tools the worker's image must carry."
     )
-    env_vars: dict[str, str] = Field(
-        default_factory=dict, description="Extra non-secret environment for the worker."
+    env_vars: dict[EnvName, str] = Field(
+        default_factory=dict,
+        max_length=64,
+        description="Extra non-secret environment for the worker.",
     )
 
 
@@ -185,9 +194,9 @@ class DeveloperWorkerInput(Message):
     task_id: Identifier = Field(description="The task to implement.")
     project_id: Identifier = Field(description="The project it belongs to.")
     prompt: str = Field(min_length=1, description="The spec and instructions for the agent.")
-    timeout: int = Field(default=1800, gt=0, description="Seconds the agent may run.")
-    repo_url: str = Field(min_length=1, description="Repository to clone.")
-    branch: str = Field(default="main", min_length=1, description="Branch to work on and push.")
+    timeout: int = Field(default=1800, gt=0, le=86_400, description="Seconds the agent may run.")
+    repo_url: RepositoryReference = Field(description="Repository to clone.")
+    branch: GitBranch = Field(default="main", description="Branch to work on and push.")
     attempt: int = Field(default=1, ge=1, description="1 for the first try, then 2, 3, ...")
     previous_failure: str | None = Field(
         default=None, description="Why the previous attempt failed, as context for this one."

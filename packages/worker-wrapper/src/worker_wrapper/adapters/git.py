@@ -18,6 +18,8 @@ class Git:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),
             "GIT_TERMINAL_PROMPT": "0",
+            # Only transports that run no command of the URL's choosing.
+            "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
         }
         if token:
             # The token reaches git through its environment, never its command line.
@@ -44,7 +46,8 @@ class Git:
     async def clone(self, url: str, branch: str, dest: Path) -> str:
         """Clone `url` into `dest` on `branch` (created from the default branch if new);
         returns the commit the work starts from."""
-        await self._git("clone", "--quiet", url, str(dest))
+        # `--` before every positional argument: a value can never be read as an option.
+        await self._git("clone", "--quiet", "--", url, str(dest))
         remote = await self._git("ls-remote", "--heads", "origin", branch, cwd=dest)
         if remote:
             await self._git("checkout", "--quiet", branch, cwd=dest)
@@ -66,7 +69,7 @@ class Git:
 
     async def is_tracked(self, repo: Path, path: str) -> bool:
         try:
-            await self._git("ls-files", "--error-unmatch", path, cwd=repo)
+            await self._git("ls-files", "--error-unmatch", "--", path, cwd=repo)
         except GitError:
             return False
         return True
