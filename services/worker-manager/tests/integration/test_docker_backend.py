@@ -250,13 +250,14 @@ async def test_a_killed_container_is_failed_from_the_engines_events_and_removed(
         assert status.exit_code == 137
         assert status.error == "killed: out of memory or SIGKILL (137)"
 
-        async def removed() -> bool:
-            return not await asyncio.to_thread(
-                engine.containers.list, all=True, filters={"id": handle}
-            )
+        def removed() -> bool:
+            containers = engine.containers.list(all=True, filters={"id": handle})
+            return not containers and not (tmp_path / "workers" / worker_id).exists()
 
-        await eventually(removed)
-        assert not (tmp_path / "workers" / worker_id).exists()
+        async def container_and_workspace_removed() -> bool:
+            return await asyncio.to_thread(removed)
+
+        await eventually(container_and_workspace_removed)
     finally:
         manager.stop()
         remove_containers(engine)

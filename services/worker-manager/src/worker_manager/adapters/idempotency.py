@@ -42,19 +42,24 @@ class RenewedIdempotency:
 
         async def renewed() -> T:
             token = await self._redis.get(key)  # the claim just taken: ours
-            keeper = asyncio.create_task(self._keep(key, str(token)))
+            # Ended by an event, not by cancelling it: a cancellation that lands inside a Redis
+            # call can be swallowed there, and the keeper (and this create) would never end.
+            done = asyncio.Event()
+            keeper = asyncio.create_task(self._keep(key, str(token), done))
             try:
                 return await effect()
             finally:
-                keeper.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await keeper
+                done.set()
+                await keeper
 
         return await self._inner.run_once(scope, request_id, renewed)
 
-    async def _keep(self, key: str, token: str) -> None:
+    async def _keep(self, key: str, token: str, done: asyncio.Event) -> None:
         while True:
-            await asyncio.sleep(self._lease_ms / 3000)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(done.wait(), self._lease_ms / 3000)
+            if done.is_set():
+                return
             try:
                 if not await self._renew(keys=[key], args=[token, self._lease_ms]):
                     log.error("a create's claim was lost while it ran", key=key)
