@@ -63,6 +63,7 @@ def api_schema(fuzzed_api: tuple[str, str]) -> schemathesis.BaseSchema:
 
 
 @pytest.mark.slow("25 generated requests for each of the API's ~40 operations, over real HTTP")
+@pytest.mark.timeout(900)  # one test item runs every operation's cases
 @schemathesis.pytest.from_fixture("api_schema").parametrize()
 @settings(
     max_examples=EXAMPLES_PER_OPERATION,
