@@ -17,7 +17,10 @@ from shared.testing.waiting import eventually
 
 # Real deploys: some twenty Ansible tasks each, every one a module process; a deploy takes 20 s
 # on a quiet 2-core machine and over a minute on a busy one. A bound, not a speed requirement.
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [
+    pytest.mark.timeout(600),
+    pytest.mark.slow("real deploys (Ansible module processes), up to three in one test"),
+]
 
 CRASHING_PROJECT_FILE = """\
 services:

@@ -105,6 +105,7 @@ def settings(settings: InfraSettings) -> InfraSettings:
 
 # Setting a server up runs some forty tasks over SSH, and the first run builds the image.
 @pytest.mark.timeout(900)
+@pytest.mark.slow("sets a server up (some forty tasks over SSH), deploys to it, sets it up again")
 async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     harness: Harness,
     sshd: tuple[int, Container],
