@@ -5,11 +5,12 @@ user."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any
 
 import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.client import NEVER_DECODE
 from shared.contracts import (
     DeveloperWorkerInput,
     DeveloperWorkerOutput,
@@ -18,8 +19,9 @@ from shared.contracts import (
     POWorkerOutput,
     WorkerType,
 )
+from shared.streams import raw
 from shared.streams.registry import DEVELOPER_INPUT, DEVELOPER_OUTPUT, PO_INPUT, PO_OUTPUT
-from shared.streams.wire import encode
+from shared.streams.wire import DATA_FIELD, InvalidEntry, encode, text_fields
 
 from worker_manager.domain.status import unanswered_message_reply
 
@@ -42,6 +44,7 @@ Reply = Callable[[str], POWorkerOutput | DeveloperWorkerOutput]
 class UnfinishedWork:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
+        self._reader = raw.raw_reader(redis)
         self._script = redis.register_script(_ACK_AND_REPORT)
 
     async def report(
@@ -102,16 +105,15 @@ class UnfinishedWork:
         answered = []
         for item in pending:
             entry_id = str(item["message_id"])
-            entries = cast(
-                list[tuple[str, dict[str, str]]],
-                await self._redis.xrange(stream, entry_id, entry_id),
+            found = await self._reader.execute_command(  # type: ignore[no-untyped-call]
+                "XRANGE", stream, entry_id, entry_id, **{NEVER_DECODE: True}
             )
-            if not entries:
+            if not found:
                 await self._redis.xack(stream, group, entry_id)
                 continue
             try:
-                output = reply(entries[0][1]["data"])
-            except (ValidationError, KeyError):
+                output = reply(text_fields(found[0][1])[DATA_FIELD])
+            except (InvalidEntry, ValidationError, KeyError):
                 continue  # the streams layer dead-letters it on its next delivery
             data: Any = encode(output)["data"]
             acked = await self._script(keys=[stream, output_stream], args=[group, entry_id, data])

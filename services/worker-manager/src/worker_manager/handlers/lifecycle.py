@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 
 import structlog
 from shared.contracts import LifecycleEventKind, WorkerLifecycleEvent, WorkerState, WorkerType
+from shared.streams import raw
 from shared.streams.registry import DEVELOPER_INPUT, PO_INPUT
 
 from worker_manager.bootstrap import Container
@@ -205,15 +206,15 @@ def _input(record: dict[str, str]) -> tuple[str, str]:
 async def _has_waiting_input(record: dict[str, str], deps: Container) -> bool:
     """Entries in the worker's input stream that its group has not been given yet."""
     stream, group = _input(record)
-    newest = await deps.redis.xrevrange(stream, count=1)
-    if not newest:
+    newest = await raw.last_entry_id(raw.raw_reader(deps.redis), stream)
+    if newest is None:
         return False
     try:
         groups = await deps.redis.xinfo_groups(stream)
     except Exception:
         return True
     delivered = next((g["last-delivered-id"] for g in groups if g["name"] == group), "0-0")
-    return _id(str(newest[0][0])) > _id(str(delivered))
+    return _id(newest) > _id(str(delivered))
 
 
 def _id(entry_id: str) -> tuple[int, int]:
