@@ -51,15 +51,16 @@ class HeldBackend:
         await self._inner.remove(handle, worker_id)
 
 
-async def run(settings: ManagerSettings, directory: Path) -> None:
+async def run(settings: ManagerSettings, directory: Path) -> int:
     backend = HeldBackend(ProcessBackend(settings.wrapper_command), directory)
-    await serve(bootstrap(settings, backend=backend), stop_on_signals())
+    outcome = await serve(bootstrap(settings, backend=backend), stop_on_signals())
+    return outcome.exit_code
 
 
 def main() -> None:
     settings = ManagerSettings()
     configure_logging("worker-manager", json=settings.log_json, level=settings.log_level)
-    asyncio.run(run(settings, Path(sys.argv[1])))
+    raise SystemExit(asyncio.run(run(settings, Path(sys.argv[1]))))
 
 
 if __name__ == "__main__":

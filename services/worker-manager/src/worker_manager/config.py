@@ -39,6 +39,12 @@ class ManagerSettings(ServiceSettings):
     worker_env_passthrough: str = Field(
         default="", description="Comma list of variables handed to every worker (agent config)."
     )
+    shutdown_grace_s: float = Field(
+        default=20,
+        gt=0,
+        description="On SIGTERM, or when an essential task ends, how long the others may take "
+        "to finish what they hold before they are cancelled.",
+    )
     consumer_name: str = Field(default="worker-manager-1", description="This replica's name.")
     command_concurrency: int = Field(
         default=4, ge=1, le=64, description="Commands this replica handles at once."
