@@ -31,14 +31,17 @@ from shared.contracts import (
     CreateWorkerCommand,
     DeleteWorkerCommand,
     DeveloperWorkerInput,
+    LifecycleEventKind,
     POWorkerInput,
     StatusWorkerCommand,
     WorkerConfig,
+    WorkerLifecycleEvent,
     WorkerResponse,
     WorkerState,
     WorkerType,
 )
 from shared.streams import RedisStreamPublisher
+from shared.testing.hostile import settled
 from shared.testing.waiting import eventually
 from worker_manager.adapters.status_store import StatusStore
 
@@ -287,6 +290,35 @@ async def test_an_idle_worker_is_paused_and_woken_when_its_input_has_entries(
     await harness.reaches(worker_id, WorkerState.PAUSED)
     proc_status = await asyncio.to_thread(Path(f"/proc/{handle}/status").read_text)
     assert "State:\tT" in proc_status
+
+
+async def test_stopped_events_for_a_live_worker_change_nothing_while_its_process_runs(
+    harness: Harness,
+) -> None:
+    response = await harness.create(WorkerType.PO)
+    assert response.worker_id is not None
+    worker_id = response.worker_id
+    await eventually(lambda: _up(harness, worker_id))
+    for _ in range(10):
+        await harness.publisher.publish(
+            "worker:lifecycle",
+            WorkerLifecycleEvent(
+                worker_id=worker_id, event=LifecycleEventKind.STOPPED, exit_code=0, error="x"
+            ),
+        )
+
+    await settled(harness.redis, "worker:lifecycle", "worker-manager")
+
+    assert await harness.state(worker_id) in {WorkerState.RUNNING, WorkerState.PAUSED}
+    assert worker_id in await harness.store.live()
+    handle = (await harness.store.record(worker_id))["handle"]
+    assert worker_processes(worker_id)
+    # When it really ends, its exit code decides, not the claim (exit 0, STOPPED) it did not make.
+    os.killpg(int(handle), signal.SIGKILL)
+    await harness.reaches(worker_id, WorkerState.FAILED)
+    status = await harness.store.status(worker_id)
+    assert status is not None
+    assert status.exit_code == 137
 
 
 async def test_a_create_beyond_capacity_is_refused_with_a_clear_error(harness: Harness) -> None:

@@ -19,6 +19,7 @@ from worker_manager.domain.status import FINAL, exit_reason, next_state
 from worker_manager.handlers.commands import DELETED, revoke_key
 
 log = structlog.get_logger("worker_manager")
+CLAIMED_ERROR_CHARS = 2000
 
 
 async def handle_lifecycle(event: WorkerLifecycleEvent, *, deps: Container) -> None:
@@ -35,6 +36,9 @@ async def handle_lifecycle(event: WorkerLifecycleEvent, *, deps: Container) -> N
     if event.error:
         fields["error"] = event.error
     if state in FINAL and event.event is not LifecycleEventKind.STARTED:
+        if WorkerState(record["state"]) not in FINAL and not await _has_exited(record, deps):
+            await _hold_claim(event, state, deps)
+            return
         # Clean up before the final state shows, so whoever sees it sees a finished worker.
         await deps.unfinished.report(
             event.worker_id,
@@ -44,6 +48,28 @@ async def handle_lifecycle(event: WorkerLifecycleEvent, *, deps: Container) -> N
         )
         await revoke_key(event.worker_id, deps=deps)
     await deps.store.update(event.worker_id, state, **fields)
+
+
+async def _has_exited(record: dict[str, str], deps: Container) -> bool:
+    handle = record.get("handle")
+    return bool(handle) and await deps.backend.exit_code(handle) is not None
+
+
+async def _hold_claim(event: WorkerLifecycleEvent, state: WorkerState, deps: Container) -> None:
+    """An end the backend does not see yet is a claim, not a fact: anyone who can write the
+    stream can send one, and the wrapper sends its own just before it exits. The worker ends when
+    the watcher sees its process exit, in the claimed state if the exit code agrees."""
+    log.warning(
+        "a lifecycle event says a worker ended, but the backend sees it alive",
+        worker_id=event.worker_id,
+        lifecycle_event=event.event.value,
+    )
+    await deps.store.update(
+        event.worker_id,
+        claimed_state=state.value,
+        claimed_exit_code=event.exit_code,
+        claimed_error=(event.error or "")[:CLAIMED_ERROR_CHARS],
+    )
 
 
 async def watch_workers(deps: Container) -> None:
@@ -111,13 +137,20 @@ async def _ended(worker_id: str, record: dict[str, str], exit_code: int, deps: C
     record = await deps.store.record(worker_id) or record
     state = WorkerState(record["state"])
     deleted = bool(record.get("deleting"))
+    claimed = (
+        record.get("claimed_state") if record.get("claimed_exit_code") == str(exit_code) else None
+    )
     reason = DELETED if deleted else exit_reason(None if exit_code == -1 else exit_code)
+    if claimed and not deleted:
+        reason = record.get("claimed_error") or reason
     await deps.unfinished.report(worker_id, WorkerType(record["worker_type"]), reason, exit_code)
     await revoke_key(worker_id, deps=deps)
     if deleted:
         await deps.store.update(worker_id, WorkerState.STOPPED, exit_code=exit_code)
     elif state not in FINAL:
         final = WorkerState.COMPLETED if exit_code == 0 else WorkerState.FAILED
+        if claimed:  # the worker said how it ended, and its exit code agrees
+            final = WorkerState(claimed)
         await deps.store.update(
             worker_id, final, exit_code=exit_code, error=None if exit_code == 0 else reason
         )
