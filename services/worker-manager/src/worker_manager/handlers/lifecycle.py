@@ -52,7 +52,9 @@ async def handle_lifecycle(event: WorkerLifecycleEvent, *, deps: Container) -> N
 
 async def _has_exited(record: dict[str, str], deps: Container) -> bool:
     handle = record.get("handle")
-    return bool(handle) and await deps.backend.exit_code(handle) is not None
+    if not handle:
+        return False  # still being created: nothing has ended that the backend could see
+    return await deps.backend.exit_code(handle) is not None
 
 
 async def _hold_claim(event: WorkerLifecycleEvent, state: WorkerState, deps: Container) -> None:
