@@ -6,16 +6,25 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from shared.contracts import IncidentSeverity, ServerRead, ServerStatus
+from shared.contracts import IncidentSeverity, ProjectRead, ServerRead, ServerStatus
 
 from infra_service.domain.inventory import Target
 from infra_service.domain.results import RunOutcome
 
 
+class InventoryRefused(Exception):
+    """The API refused a request (a 4xx), or it could not be made: retrying changes nothing."""
+
+
 class Inventory(Protocol):
-    """Servers, ports, deployments and incidents, as the API keeps them."""
+    """Servers, projects, ports, deployments and incidents, as the API keeps them.
+
+    Every method raises InventoryRefused for what will never succeed; any other error (a 5xx,
+    no connection) is transient."""
 
     async def server(self, handle: str) -> ServerRead | None: ...
+
+    async def project(self, project_id: str) -> ProjectRead | None: ...
 
     async def set_server_status(self, server_id: str, status: ServerStatus) -> None: ...
 
@@ -23,7 +32,11 @@ class Inventory(Protocol):
         self, server_id: str, severity: IncidentSeverity, title: str, details: str
     ) -> None: ...
 
-    async def port_for(self, server_id: str, project_id: str, service_name: str) -> int: ...
+    async def port_for(
+        self, server_id: str, project_id: str, service_name: str, port: int | None = None
+    ) -> int:
+        """The service's port on the server, allocated (`port` if given) unless it has one."""
+        ...
 
     async def record_deployment(
         self,

@@ -3,55 +3,87 @@
 from __future__ import annotations
 
 import re
+from typing import Any, TypeVar
 
 import httpx
+from pydantic import ValidationError
 from shared.contracts import (
     IncidentSeverity,
     PortAllocationRead,
+    ProjectRead,
     ServerRead,
     ServerStatus,
     ServiceDeploymentRead,
 )
 
+from infra_service.ports import InventoryRefused
+
+T = TypeVar("T", ServerRead, ProjectRead, PortAllocationRead, ServiceDeploymentRead)
 _ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 class ApiInventory:
+    """Raises InventoryRefused when the API refuses a request (a 4xx) or the request cannot
+    even be made: asking again would be refused again. A 5xx or a connection error propagates
+    as it is, to be retried."""
+
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
+    async def _request(
+        self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any
+    ) -> httpx.Response:
+        try:
+            response = await self._client.request(method, path, **kwargs)
+        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+            raise InventoryRefused(f"{method} {path[:100]}: {exc}"[:500]) from None
+        if response.status_code in allow:
+            return response
+        if 400 <= response.status_code < 500:
+            raise InventoryRefused(
+                f"the API answered {response.status_code} to {method} {path[:100]}: "
+                f"{response.text[:300]}"
+            )
+        response.raise_for_status()
+        return response
+
     async def server(self, handle: str) -> ServerRead | None:
         """A server by its name, or by its id."""
-        response = await self._client.get("/api/servers", params={"name": handle})
-        response.raise_for_status()
+        response = await self._request("GET", "/api/servers", params={"name": handle})
         found = response.json()
         if found:
-            return ServerRead.model_validate(found[0])
+            return _read(ServerRead, found[0])
         if not _ID.match(handle):
             return None
-        response = await self._client.get(f"/api/servers/{handle}")
+        response = await self._request("GET", f"/api/servers/{handle}", allow=(404,))
         if response.status_code == 404:
             return None
-        response.raise_for_status()
-        return ServerRead.model_validate(response.json())
+        return _read(ServerRead, response.json())
+
+    async def project(self, project_id: str) -> ProjectRead | None:
+        if not _ID.match(project_id):
+            return None
+        response = await self._request("GET", f"/api/projects/{project_id}", allow=(404,))
+        if response.status_code == 404:
+            return None
+        return _read(ProjectRead, response.json())
 
     async def set_server_status(self, server_id: str, status: ServerStatus) -> None:
-        response = await self._client.patch(
-            f"/api/servers/{server_id}", json={"status": status.value}
-        )
-        response.raise_for_status()
+        await self._request("PATCH", f"/api/servers/{server_id}", json={"status": status.value})
 
     async def open_incident(
         self, server_id: str, severity: IncidentSeverity, title: str, details: str
     ) -> None:
         """Opens it unless the same one is already open (a dead server is one incident)."""
-        response = await self._client.get(
-            "/api/incidents", params={"server_id": server_id, "status": "open", "limit": 500}
+        response = await self._request(
+            "GET",
+            "/api/incidents",
+            params={"server_id": server_id, "status": "open", "limit": 500},
         )
-        response.raise_for_status()
         if any(incident["title"] == title for incident in response.json()):
             return
-        response = await self._client.post(
+        await self._request(
+            "POST",
             "/api/incidents",
             json={
                 "server_id": server_id,
@@ -60,15 +92,19 @@ class ApiInventory:
                 "details": details[-20_000:],
             },
         )
-        response.raise_for_status()
 
-    async def port_for(self, server_id: str, project_id: str, service_name: str) -> int:
-        response = await self._client.post(
-            "/api/port-allocations",
-            json={"server_id": server_id, "project_id": project_id, "service_name": service_name},
-        )
-        response.raise_for_status()
-        return PortAllocationRead.model_validate(response.json()).port
+    async def port_for(
+        self, server_id: str, project_id: str, service_name: str, port: int | None = None
+    ) -> int:
+        body: dict[str, object] = {
+            "server_id": server_id,
+            "project_id": project_id,
+            "service_name": service_name,
+        }
+        if port is not None:
+            body["port"] = port
+        response = await self._request("POST", "/api/port-allocations", json=body)
+        return _read(PortAllocationRead, response.json()).port
 
     async def record_deployment(
         self,
@@ -83,13 +119,13 @@ class ApiInventory:
     ) -> None:
         """A failed deploy leaves the record of what still runs (the previous release); only a
         service's first deploy is recorded `failed`."""
-        response = await self._client.get(
+        response = await self._request(
+            "GET",
             "/api/service-deployments",
             params={"project_id": project_id, "server_id": server_id, "limit": 500},
         )
-        response.raise_for_status()
         existing = [
-            ServiceDeploymentRead.model_validate(d)
+            _read(ServiceDeploymentRead, d)
             for d in response.json()
             if d["service_name"] == service_name
         ]
@@ -100,11 +136,10 @@ class ApiInventory:
             update: dict[str, object] = {"status": status, "commit_sha": commit_sha}
             if url:
                 update["url"] = url
-            response = await self._client.patch(
-                f"/api/service-deployments/{existing[0].id}", json=update
-            )
+            await self._request("PATCH", f"/api/service-deployments/{existing[0].id}", json=update)
         else:
-            response = await self._client.post(
+            await self._request(
+                "POST",
                 "/api/service-deployments",
                 json={
                     "project_id": project_id,
@@ -116,4 +151,11 @@ class ApiInventory:
                     "url": url,
                 },
             )
-        response.raise_for_status()
+
+
+def _read(model: type[T], data: object) -> T:
+    """An answer the API should never give is no better on a second try."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise InventoryRefused(f"the API answered an unreadable {model.__name__}: {exc}") from None

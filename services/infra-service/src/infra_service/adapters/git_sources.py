@@ -7,8 +7,10 @@ import os
 import tarfile
 from pathlib import Path
 
-from infra_service.domain.sources import SourceUnavailable
+from infra_service.domain.sources import ALLOWED_PROTOCOLS, SourceUnavailable
 
+# Every argument built from a message comes after `--` (or `--end-of-options` where `--` would
+# mean paths), so git never reads it as an option, even if the domain's checks let one through.
 # git asks this program for credentials; the token comes from its environment, never its argv.
 _ASKPASS = """#!/bin/sh
 case "$1" in
@@ -30,14 +32,16 @@ class GitSources:
             "HOME": str(dest.parent),
             "GIT_TERMINAL_PROMPT": "0",
             "GIT_CONFIG_NOSYSTEM": "1",
+            # Never `ext::` or `fd::`, whatever URL reaches us: those run commands.
+            "GIT_ALLOW_PROTOCOL": ALLOWED_PROTOCOLS,
         }
         askpass = dest.parent / "askpass" if token else None
         await asyncio.to_thread(_prepare, work, askpass)
         if askpass and token:
             env |= {"GIT_ASKPASS": str(askpass), "CODEGEN_GIT_TOKEN": token}
-        await self._git(env, "init", "-q", str(work))
+        await self._git(env, "init", "-q", "--", str(work))
         fetched = await self._git(
-            env, "-C", str(work), "fetch", "-q", "--depth", "1", repo_url, commit, check=False
+            env, "-C", str(work), "fetch", "-q", "--depth", "1", "--", repo_url, commit, check=False
         )
         if not fetched:
             # Servers that refuse a fetch by (abbreviated) id still serve their branches and tags.
@@ -47,6 +51,7 @@ class GitSources:
                 str(work),
                 "fetch",
                 "-q",
+                "--",
                 repo_url,
                 "+refs/heads/*:refs/remotes/origin/*",
                 "+refs/tags/*:refs/tags/*",
@@ -58,6 +63,7 @@ class GitSources:
             "rev-parse",
             "--verify",
             "--quiet",
+            "--end-of-options",
             f"{commit}^{{commit}}",
             check=False,
         )
@@ -65,7 +71,15 @@ class GitSources:
             raise SourceUnavailable(f"commit {commit} is not in {_safe(repo_url)}")
         archive = dest.with_name(f"{full}.tar.gz")
         await self._git(
-            env, "-C", str(work), "archive", "--format=tar.gz", "-o", str(archive), full
+            env,
+            "-C",
+            str(work),
+            "archive",
+            "--format=tar.gz",
+            "-o",
+            str(archive),
+            "--end-of-options",
+            full,
         )
         return archive
 

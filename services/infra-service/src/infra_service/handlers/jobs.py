@@ -13,7 +13,7 @@ from infra_service.bootstrap import Container
 from infra_service.domain.inventory import Target
 from infra_service.domain.results import RunOutcome, RunStatus, describe, tail
 from infra_service.domain.secrets import scrub
-from infra_service.ports import PlaybookJob
+from infra_service.ports import InventoryRefused, PlaybookJob
 
 log = structlog.get_logger("infra_service")
 
@@ -28,14 +28,23 @@ async def answer_once(
     result_type: type[M],
     produce: Callable[[], Awaitable[M]],
     *,
+    refused: Callable[[str], M],
     deps: Container,
 ) -> None:
     """Produce the result once per request, keep it, and publish it; a redelivered request
-    publishes the kept result again (consumers drop the repeat by its request id)."""
+    publishes the kept result again (consumers drop the repeat by its request id).
+
+    What the API refuses will be refused again: that is the request's failed result, answered
+    now. Anything else raised (the API's 5xx, no connection, Redis) leaves the entry pending, to
+    be tried again."""
     key = f"infra:result:{scope}:{request_id}"
 
     async def once() -> None:
-        result = await produce()
+        try:
+            result = await produce()
+        except InventoryRefused as exc:
+            log.warning("request refused by the API", error=str(exc))
+            result = refused(str(exc))
         await deps.redis.set(key, result.model_dump_json(), ex=RESULT_TTL_S)
 
     await deps.idempotency.run_once(scope, request_id, once)

@@ -31,6 +31,7 @@ async def handle_provision(message: ProvisionerMessage, *, deps: Container) -> N
         PROVISIONER_RESULTS.pattern,
         ProvisionerResult,
         lambda: provision_server(message, deps=deps),
+        refused=lambda error: provision_result(message, Failure(OutcomeStatus.ERROR, error)),
         deps=deps,
     )
 
