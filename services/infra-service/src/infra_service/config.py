@@ -17,6 +17,12 @@ class InfraSettings(ServiceSettings):
     deploy_concurrency: int = Field(default=2, ge=1, le=32, description="Deploys in flight.")
     provision_concurrency: int = Field(default=1, ge=1, le=32, description="Setups in flight.")
     job_timeout_s: float = Field(default=1800, gt=0, description="A playbook's time limit.")
+    shutdown_grace_s: float = Field(
+        default=30,
+        gt=0,
+        description="On SIGTERM, or when a consumer ends, how long jobs in flight may take to "
+        "finish before they are cancelled (and their entries left to be reclaimed).",
+    )
     ssh_attempts: int = Field(default=3, ge=1, description="Tries before a server is unreachable.")
     ssh_backoff_s: float = Field(default=5, ge=0, description="First wait; it doubles each try.")
     ssh_connect_timeout_s: int = Field(default=10, ge=1, description="SSH connect timeout.")
