@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
 import pytest
-from infra_service.domain.inventory import HOST, Target, build_inventory
+from infra_service.domain.inventory import (
+    HOST,
+    InvalidTarget,
+    Target,
+    build_inventory,
+    check_target,
+)
 from infra_service.domain.playbooks import Action, select_playbook
 
 REMOTE = Target("s1", "web-1", "203.0.113.7", is_local=False, ssh_user="deploy", ssh_port=2222)
@@ -67,3 +74,22 @@ def test_every_selectable_playbook_exists() -> None:
     for action in Action:
         for is_local in (True, False):
             assert (playbooks / select_playbook(action, is_local=is_local)).is_file()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("address", "-oProxyCommand=touch /tmp/x"),
+        ("address", "{{ lookup('pipe', 'id') }}"),
+        ("address", "host name"),
+        ("ssh_user", "-oProxyCommand=x"),
+        ("ssh_user", "root@evil"),
+        ("name", "{{ x }}"),
+    ],
+)
+def test_a_server_that_could_inject_into_ssh_or_ansible_is_refused(field: str, value: str) -> None:
+    server = Target(server_id="s1", name="web-1", address="10.0.0.1", is_local=False)
+    with pytest.raises(InvalidTarget):
+        check_target(dataclasses.replace(server, **{field: value}))  # type: ignore[arg-type]
+    assert check_target(server) == server
+    assert check_target(dataclasses.replace(server, address="fe80::1%eth0")).name == "web-1"

@@ -2,12 +2,34 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 HOST = "target"
+# What an inventory may carry: Ansible templates inventory values and ssh reads a leading dash as
+# an option, so a server record with anything else (the API does not restrict it) is refused.
+_ADDRESS = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:%-]{0,254}")
+_USER = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,63}")
+_NAME = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+class InvalidTarget(Exception):
+    """A server whose address, user or name could be read as an option or a template."""
+
+
+def check_target(target: Target) -> Target:
+    for field, value, valid in (
+        ("address", target.address, _ADDRESS),
+        ("ssh user", target.ssh_user, _USER),
+        ("name", target.name, _NAME),
+    ):
+        if not valid.fullmatch(value):
+            shown = value[:100]
+            raise InvalidTarget(f"server {target.server_id}: its {field} {shown!r} is invalid")
+    return target
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from shared.contracts import (
 from shared.streams.registry import DEPLOY_RESULTS
 
 from infra_service.bootstrap import Container
+from infra_service.domain.inventory import InvalidTarget
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.project_file import (
     PROJECT_FILE,
@@ -128,7 +129,7 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
                 ssh_key=secrets.ssh_key,
             )
             outcome, attempts = await run_with_retries(job, server, deps)
-        except (SourceUnavailable, ProjectFileError, InventoryRefused) as exc:
+        except (SourceUnavailable, ProjectFileError, InventoryRefused, InvalidTarget) as exc:
             failure = Failure(OutcomeStatus.ERROR, str(exc))
             return deploy_result(message, failure, server_ip=server.address, secrets=secrets.values)
         finally:

@@ -10,7 +10,7 @@ import structlog
 from shared.contracts import IncidentSeverity, Message, ServerRead, ServerStatus
 
 from infra_service.bootstrap import Container
-from infra_service.domain.inventory import Target
+from infra_service.domain.inventory import Target, check_target
 from infra_service.domain.results import RunOutcome, RunStatus, describe, tail
 from infra_service.domain.secrets import scrub
 from infra_service.ports import InventoryRefused, PlaybookJob
@@ -56,13 +56,16 @@ async def answer_once(
 
 
 def target_of(server: ServerRead) -> Target:
-    return Target(
-        server_id=server.id,
-        name=server.name,
-        address=server.address,
-        is_local=server.is_local,
-        ssh_user=server.ssh_user,
-        ssh_port=server.ssh_port,
+    """Raises InvalidTarget for a server record that could inject into ssh or Ansible."""
+    return check_target(
+        Target(
+            server_id=server.id,
+            name=server.name,
+            address=server.address,
+            is_local=server.is_local,
+            ssh_user=server.ssh_user,
+            ssh_port=server.ssh_port,
+        )
     )
 
 

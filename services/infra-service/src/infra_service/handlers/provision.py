@@ -15,6 +15,7 @@ from shared.contracts import (
 from shared.streams.registry import PROVISIONER_RESULTS
 
 from infra_service.bootstrap import Container
+from infra_service.domain.inventory import InvalidTarget
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.results import Failure, RunStatus, describe, provision_result, tail
 from infra_service.domain.secrets import SecretUnavailable, scrub
@@ -48,6 +49,12 @@ async def provision_server(message: ProvisionerMessage, *, deps: Container) -> P
     ):
         return provision_result(message, None, server_ip=server.address)
     try:
+        target = target_of(server)
+    except InvalidTarget as exc:
+        return provision_result(
+            message, Failure(OutcomeStatus.ERROR, str(exc)), server_ip=server.address
+        )
+    try:
         ssh_key = (
             await asyncio.to_thread(deps.secrets.resolve, server.ssh_key_ref)
             if server.ssh_key_ref and not server.is_local
@@ -60,7 +67,7 @@ async def provision_server(message: ProvisionerMessage, *, deps: Container) -> P
     settings = deps.settings
     job = PlaybookJob(
         playbook=select_playbook(Action.PROVISION, is_local=server.is_local),
-        target=target_of(server),
+        target=target,
         extravars={
             **host_vars(server, deps),
             "vm_steps_check_mode": settings.vm_steps_check_mode,
