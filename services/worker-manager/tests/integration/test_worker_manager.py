@@ -266,6 +266,18 @@ async def test_a_status_about_an_unknown_worker_is_answered_on_the_askers_stream
     assert await answer_to(harness.redis, f"worker:responses:{other}", command.request_id) is None
 
 
+async def test_a_status_names_the_stream_it_is_answered_on_with_reply_to(
+    harness: Harness,
+) -> None:
+    command = StatusWorkerCommand(worker_id="po-000000000000", reply_to=WorkerType.DEVELOPER)
+    await harness.publisher.publish("worker:commands", command)
+
+    answer = await harness.answer("worker:responses:developer", command.request_id)
+
+    assert answer.error == "no such worker"
+    assert await answer_to(harness.redis, "worker:responses:po", command.request_id) is None
+
+
 async def test_an_idle_worker_is_paused_and_woken_when_its_input_has_entries(
     harness: Harness,
 ) -> None:

@@ -98,6 +98,11 @@ class DeleteWorkerCommand(Message):
 
     command: Literal["delete"] = Field(default="delete", description="Discriminator.")
     worker_id: Identifier = Field(description="The worker to delete.")
+    reply_to: WorkerType | None = Field(
+        default=None,
+        description="The type whose responses stream gets the answer; by default the worker's "
+        "recorded type, else the type its id names.",
+    )
 
 
 class StatusWorkerCommand(Message):
@@ -105,6 +110,11 @@ class StatusWorkerCommand(Message):
 
     command: Literal["status"] = Field(default="status", description="Discriminator.")
     worker_id: Identifier = Field(description="The worker to report on.")
+    reply_to: WorkerType | None = Field(
+        default=None,
+        description="The type whose responses stream gets the answer; by default the worker's "
+        "recorded type, else the type its id names.",
+    )
 
 
 WorkerCommand = Annotated[

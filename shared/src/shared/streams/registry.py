@@ -195,7 +195,8 @@ PO_INPUT = StreamSpec(
     description="A PO worker's input: the user's messages.",
 )  # fmt: skip
 PO_OUTPUT = StreamSpec(
-    "worker:po:{worker_id}:output", POWorkerOutput, ("worker-wrapper", "orchestrator-cli"),
+    "worker:po:{worker_id}:output", POWorkerOutput,
+    ("worker-wrapper", "orchestrator-cli", "worker-manager"),
     ("telegram-bot",),
     description="A PO worker's answers.",
 )  # fmt: skip

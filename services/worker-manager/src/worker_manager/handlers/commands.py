@@ -1,5 +1,5 @@
-"""worker:commands: create, delete and status, each answered on the worker type's stream (for a
-worker nobody knows, the type its id names: the asker's)."""
+"""worker:commands: create, delete and status, each answered on the worker type's stream (the
+command's `reply_to` if it names one; for a worker nobody knows, the type its id names)."""
 
 from __future__ import annotations
 
@@ -37,7 +37,9 @@ async def handle_command(
         response, worker_type = await create_worker(command, deps=deps), command.config.worker_type
     else:
         record = await deps.store.record(command.worker_id)
-        worker_type = worker_type_of(command.worker_id, record.get("worker_type"))
+        worker_type = command.reply_to or worker_type_of(
+            command.worker_id, record.get("worker_type")
+        )
         if isinstance(command, DeleteWorkerCommand):
             response = await delete_worker(command, deps=deps)
         else:
