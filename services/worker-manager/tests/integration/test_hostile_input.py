@@ -135,7 +135,7 @@ async def _last_ids(redis: Redis) -> dict[str, str]:
 
 
 @settings(
-    max_examples=20,
+    max_examples=40,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,
@@ -155,7 +155,7 @@ def test_any_hostile_commands_and_events_are_answered_or_dead_lettered_and_the_m
                 hostile_entries(StatusWorkerCommand(worker_id=UNKNOWN), manager.marker),
             ),
             min_size=1,
-            max_size=6,
+            max_size=8,
         ),
         label="commands",
     )
