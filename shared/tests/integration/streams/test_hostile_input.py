@@ -9,11 +9,13 @@ import contextlib
 import json
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from shared.contracts import EngineeringMessage, ProgressEvent, ProgressType
 from shared.streams import (
     ConsumerOptions,
@@ -188,6 +190,62 @@ async def test_a_consumer_whose_cancellation_is_swallowed_below_it_still_stops(
 
     assert task in done, "the consumer went on reading after it was cancelled"
     assert task.cancelled()
+
+
+class _PipelineCompletingOnCancel(Pipeline):
+    """A transaction whose write completes although the task was cancelled meanwhile, and which
+    then returns normally: what Python 3.11's wait_for inside redis-py does."""
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        write = asyncio.ensure_future(super().execute(raise_on_error))
+        try:
+            return await asyncio.shield(write)
+        except asyncio.CancelledError:
+            WRITES_THAT_SWALLOWED_A_CANCELLATION.append(1)
+            return await write
+
+
+WRITES_THAT_SWALLOWED_A_CANCELLATION: list[int] = []
+
+
+class _RedisCompletingWritesOnCancel(Redis):
+    def pipeline(self, transaction: bool = True, shard_hint: Any = None) -> Pipeline:
+        return _PipelineCompletingOnCancel(
+            self.connection_pool, self.response_callbacks, transaction, shard_hint
+        )
+
+
+async def test_a_consumer_cancelled_while_its_ack_is_written_stops_all_the_same(
+    redis_url: str,
+) -> None:
+    """The race seen in production: the service's TaskGroup cancels a consumer at the moment its
+    XACK is on the wire; redis-py completes the write and returns as if nothing happened."""
+    redis = _RedisCompletingWritesOnCancel.from_url(
+        redis_url, decode_responses=True, socket_timeout=30
+    )
+    handled = asyncio.Event()
+
+    async def handle(message: EngineeringMessage) -> None:
+        handled.set()  # the test runs again only once the consumer waits on the ack's write
+
+    await RedisStreamPublisher(redis).publish(STREAM, valid(1))
+    consumer = StreamConsumer(
+        redis, stream=STREAM, group=GROUP, consumer="c1", handler=handle, options=OPTIONS
+    )
+    task = asyncio.create_task(consumer.run())
+    try:
+        await asyncio.wait_for(handled.wait(), 10)
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=30)
+
+        assert WRITES_THAT_SWALLOWED_A_CANCELLATION == [1], "the cancellation met the ack"
+        assert task in done, "the consumer went on reading after it was cancelled"
+        assert task.cancelled()
+        assert int((await redis.xpending(STREAM, GROUP))["pending"]) == 0
+    finally:
+        consumer.stop()
+        await asyncio.wait({task}, timeout=30)
+        await redis.aclose()
 
 
 @settings(
