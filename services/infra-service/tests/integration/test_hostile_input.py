@@ -89,6 +89,7 @@ async def _length(redis: Redis, stream: str) -> int:
     return int(await redis.xlen(stream))
 
 
+@pytest.mark.timeout(600)  # one test item runs every example against one service
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 @given(data=st.data())
 def test_hostile_entries_are_all_answered_or_dead_lettered_and_the_service_serves_on(

@@ -134,8 +134,9 @@ async def _last_ids(redis: Redis) -> dict[str, str]:
     return found
 
 
+@pytest.mark.timeout(600)  # one test item runs every example against one manager
 @settings(
-    max_examples=40,
+    max_examples=25,
     deadline=None,
     suppress_health_check=list(HealthCheck),
     database=None,

@@ -30,6 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.contracts import DeadLetter
 from shared.streams import raw
+from shared.streams.idempotency import RequestInProgress
 from shared.streams.raw import RawEntry
 from shared.streams.registry import REGISTRY, StreamKind, StreamRegistry, dlq_stream
 from shared.streams.wire import (
@@ -74,6 +75,9 @@ class ConsumerOptions:
     max_deliveries: int = 5
     reconnect_initial_s: float = 0.1
     reconnect_max_s: float = 5.0
+    # A duplicate of a request another delivery is running waits here for it, instead of waiting
+    # `claim_idle_ms` for a reclaim: it retries this often, for at most `claim_idle_ms`.
+    in_progress_retry_s: float = 1.0
 
 
 class Backoff:
@@ -306,7 +310,7 @@ class StreamConsumer:
             entry_id=entry_id,
         ):
             try:
-                await self._handler(message)
+                waited = await self._run_waiting_for_duplicates(message, entry_id)
             except PermanentFailure as exc:
                 await self._dead_letter(
                     entry_id,
@@ -324,7 +328,29 @@ class StreamConsumer:
                     self._failures_key, entry_id, f"{type(exc).__name__}: {exc}"[:4000]
                 )
                 return
-            await self._ack(entry_id, forget_failure=deliveries > 1)
+            await self._ack(entry_id, forget_failure=deliveries > 1 or waited)
+
+    async def _run_waiting_for_duplicates(self, message: Any, entry_id: str) -> bool:
+        """Run the handler; while another delivery of the same request runs its effect
+        (`RequestInProgress`), try again every `in_progress_retry_s`, so the duplicate ends as
+        soon as the first does. Gives up (the entry stays pending) on stop or after
+        `claim_idle_ms`. True when it had to wait (a failure was recorded meanwhile)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._options.claim_idle_ms / 1000
+        waited = False
+        while True:
+            try:
+                await self._handler(message)
+                return waited
+            except RequestInProgress as exc:
+                waited = True
+                await self._redis.hset(
+                    self._failures_key, entry_id, f"{type(exc).__name__}: {exc}"[:4000]
+                )
+                if self.stopping or loop.time() >= deadline:
+                    raise
+            await self._sleep_unless_stopped(self._options.in_progress_retry_s)
+            raise_if_cancelled()
 
     async def _ack(self, entry_id: str, *, forget_failure: bool) -> None:
         async with self._redis.pipeline(transaction=True) as tx:

@@ -19,6 +19,7 @@ from redis.asyncio.client import Pipeline
 from shared.contracts import EngineeringMessage, ProgressEvent, ProgressType
 from shared.streams import (
     ConsumerOptions,
+    Idempotency,
     PermanentFailure,
     RedisStreamPublisher,
     StreamConsumer,
@@ -148,6 +149,58 @@ async def test_a_permanent_failure_is_dead_lettered_at_once_and_not_retried(
     assert calls == ["task-1"]
 
 
+async def test_a_duplicate_of_a_request_in_progress_ends_as_soon_as_the_first_does(
+    redis_client: Redis,
+) -> None:
+    """Two entries with one request id, read by two consumers at once: the second waits for
+    the first's effect (not for a reclaim, minutes later) and then finds it done."""
+    idempotency = Idempotency(redis_client)
+    first_running, release = asyncio.Event(), asyncio.Event()
+    effects: list[str] = []
+
+    async def handle(message: EngineeringMessage) -> None:
+        async def effect() -> None:
+            effects.append(message.request_id)
+            first_running.set()
+            await release.wait()
+
+        await idempotency.run_once("test", message.request_id, effect)
+
+    slow_reclaim = ConsumerOptions(
+        block_ms=100, batch_size=1, claim_idle_ms=3_600_000, in_progress_retry_s=0.05
+    )
+    message = valid(1)
+    publisher = RedisStreamPublisher(redis_client)
+    consumers = [
+        StreamConsumer(
+            redis_client,
+            stream=STREAM,
+            group=GROUP,
+            consumer=f"c{i}",
+            handler=handle,
+            options=slow_reclaim,
+        )
+        for i in range(2)
+    ]
+    tasks = [asyncio.create_task(c.run()) for c in consumers]
+    try:
+        await publisher.publish(STREAM, message)
+        await asyncio.wait_for(first_running.wait(), 10)
+        await publisher.publish(STREAM, message)
+        failures = f"{STREAM}:{GROUP}:failures"
+        await eventually(lambda: redis_client.hlen(failures), within=10)  # the duplicate waits
+        release.set()
+        await settled(redis_client, STREAM, GROUP, within=30)
+    finally:
+        for consumer in consumers:
+            consumer.stop()
+        await asyncio.wait(tasks, timeout=30)
+
+    assert effects == [message.request_id]
+    assert await dead_letters(redis_client, STREAM) == {}
+    assert await redis_client.hlen(f"{STREAM}:{GROUP}:failures") == 0
+
+
 async def test_an_event_reader_skips_an_entry_that_is_not_utf8(redis_client: Redis) -> None:
     stream = "task_progress:t-1"
     await xadd_raw(redis_client, stream, [b"data", b"\xff"])
@@ -248,6 +301,7 @@ async def test_a_consumer_cancelled_while_its_ack_is_written_stops_all_the_same(
         await redis.aclose()
 
 
+@pytest.mark.timeout(600)  # one test item runs every example
 @settings(
     max_examples=75,
     deadline=None,
