@@ -82,7 +82,7 @@ RepositoryReference = Annotated[
     StringConstraints(
         max_length=1024,
         pattern=r"^([A-Za-z0-9_][A-Za-z0-9_.-]*/[A-Za-z0-9_][A-Za-z0-9_.-]*"
-        r"|(https?|ssh|git|file)://[A-Za-z0-9_.~@\[\]:/%+=-]+"
+        r"|(https?|ssh|git|file)://[A-Za-z0-9_.~@\[\]:/%+=][A-Za-z0-9_.~@\[\]:/%+=-]*"
         r"|/[A-Za-z0-9_.~@/%+=-]*)$",
     ),
 ]
