@@ -33,12 +33,19 @@ _SECRET_WORDS = frozenset(
     }
 )
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+# Hostile text reaches the logs (a stream entry's value quoted in an error), so every pattern
+# runs in linear time: a match may only start where a run of its characters starts (the
+# lookbehinds), never at each position inside one.
 _BEARER = re.compile(r"(?i)\b(bearer|token|basic)\s+[A-Za-z0-9._~+/=-]{8,}")
-_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@")
+_URL_PASSWORD = re.compile(
+    r"(?<![a-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:/@\s]*):[^@/\s]+@"
+)
 _ASSIGNED_SECRET = re.compile(
-    r"(?i)(?P<key>\b[\w.-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key))"
+    r"(?i)(?<![\w.-])(?P<key>[\w.-]*(?:password|passwd|secret|token|api[_-]?key|private[_-]?key))"
     r"(?P<sep>\s*[=:]\s*)(?P<quote>[\"']?)[^\s\"'&,;]+"
 )
+# A log line carries at most this much of any one text; the rest is counted, not written.
+MAX_TEXT = 8192
 
 
 def is_secret_key(key: str) -> bool:
@@ -57,6 +64,13 @@ def scrub_text(text: str) -> str:
     return _URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}{m.group('user')}:{REDACTED}@", text)
 
 
+def shortened(text: str, limit: int = MAX_TEXT) -> str:
+    """`text`, cut after `limit` characters with a note of how many were left out."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [{len(text) - limit} more characters]"
+
+
 def redact(value: Any) -> Any:
     if isinstance(value, Mapping):
         return {
@@ -66,7 +80,8 @@ def redact(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return type(value)(redact(v) for v in value)
     if isinstance(value, str):
-        return scrub_text(value)
+        # Scrubbed whole, then cut: a cut first could split a secret past recognition.
+        return shortened(scrub_text(value))
     return value
 
 

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import structlog
-from shared.logging import REDACTED, configure_logging, redact, scrub_text
+from shared.logging import MAX_TEXT, REDACTED, configure_logging, redact, scrub_text
 
 
 class TestRedact:
@@ -53,6 +53,25 @@ class TestRedact:
 
     def test_ordinary_keys_are_left_alone(self) -> None:
         assert redact({"task_id": "t-1", "tokens_used": 5}) == {"task_id": "t-1", "tokens_used": 5}
+
+    # Shapes that made the earlier patterns backtrack at every position (a service quoting a
+    # hostile entry in its log wedged for hours); the pytest timeout is the bound, not a speed.
+    @pytest.mark.timeout(60)
+    @pytest.mark.parametrize(
+        "unit",
+        ["n", "a.", "a-", "x://", "a:", "token ", "password ", "password", " ", "<result>"],
+    )
+    def test_a_megabyte_of_hostile_text_is_scrubbed_in_linear_time(self, unit: str) -> None:
+        text = unit * (1_000_000 // len(unit)) + " password=hunter2"
+        assert scrub_text(text).endswith(REDACTED)
+        assert "hunter2" not in scrub_text(text)
+
+    def test_a_long_text_is_cut_after_it_is_scrubbed(self) -> None:
+        text = "password=hunter2 " + "x" * (2 * MAX_TEXT)
+        logged = redact({"error": text})["error"]
+        assert logged.startswith(f"password={REDACTED} ")
+        assert logged.endswith(f"[{len(scrub_text(text)) - MAX_TEXT} more characters]")
+        assert len(logged) < MAX_TEXT + 40
 
 
 def test_json_logs_carry_bound_ids_and_redact_secrets(capsys: pytest.CaptureFixture[str]) -> None:

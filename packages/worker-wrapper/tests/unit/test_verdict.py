@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 from shared.contracts import VerdictStatus
-from worker_wrapper.domain.verdict import ASK_FOR_VERDICT, PROTOCOL, VerdictError, parse_verdict
+from worker_wrapper.domain.verdict import (
+    ASK_FOR_VERDICT,
+    PROTOCOL,
+    VerdictError,
+    parse_verdict,
+    without_result_blocks,
+)
 
 
 def test_a_clean_block_is_read() -> None:
@@ -59,3 +65,25 @@ def test_no_block_at_all_is_no_verdict(missing: str) -> None:
 def test_the_protocol_states_the_block_and_the_follow_up_contains_no_block() -> None:
     assert parse_verdict(PROTOCOL).verdict is not None
     assert parse_verdict(ASK_FOR_VERDICT).verdict is None
+
+
+@pytest.mark.parametrize(
+    ("answer", "shown"),
+    [
+        ('Done.\n\n<result>{"status": "success"}</result>\n', "Done."),
+        ("Before <RESULT>x</Result>  after", "Before\nafter"),
+        ("a <result>1</result> b <result>2</result> c", "a\nb\nc"),
+        ("unclosed <result> stays", "unclosed <result> stays"),
+    ],
+)
+def test_a_person_sees_the_answer_without_its_result_blocks(answer: str, shown: str) -> None:
+    assert without_result_blocks(answer) == shown
+
+
+# An agent's answer is untrusted and may be huge; the pytest timeout is the bound, not a speed.
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("unit", ["<result>", " ", "<result> ", "</result>", "x"])
+def test_a_megabyte_answer_of_any_shape_is_read_in_linear_time(unit: str) -> None:
+    answer = unit * (1_000_000 // len(unit))
+    assert parse_verdict(answer).verdict is None
+    assert len(without_result_blocks(answer)) <= len(answer)

@@ -53,7 +53,8 @@ def examples(model: type[BaseModel], n: int = 25) -> list[Any]:
         except ValidationError as refused:
             refusals.append(refused)
             if len(refusals) > 20 * n:
-                raise AssertionError(f"{model.__name__}: drawn values keep being refused") from refused
+                message = f"{model.__name__}: drawn values keep being refused"
+                raise AssertionError(message) from refused
     return found
 
 

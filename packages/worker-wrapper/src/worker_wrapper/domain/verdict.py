@@ -54,3 +54,23 @@ def parse_verdict(text: str) -> ParsedVerdict:
         return ParsedVerdict(AgentVerdict.model_validate(json.loads(raw)))
     except (ValueError, ValidationError) as exc:
         raise VerdictError(f"could not parse agent verdict: {exc}") from exc
+
+
+_OPEN = re.compile(r"<result>", re.IGNORECASE)
+_CLOSE = re.compile(r"</result>", re.IGNORECASE)
+
+
+def without_result_blocks(text: str) -> str:
+    """The answer with every `<result>…</result>` block (and the space around it) taken out, for
+    a person to read. Found by plain searches, in linear time whatever the agent wrote."""
+    kept: list[str] = []
+    position = 0
+    while (opening := _OPEN.search(text, position)) and (
+        closing := _CLOSE.search(text, opening.end())
+    ):
+        kept.append(text[position : opening.start()].rstrip() + "\n")
+        position = closing.end()
+        while position < len(text) and text[position].isspace():
+            position += 1
+    kept.append(text[position:])
+    return "".join(kept).strip()

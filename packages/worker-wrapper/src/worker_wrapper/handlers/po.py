@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 from redis.asyncio import Redis
 from shared.contracts import POWorkerInput, POWorkerOutput
 
 from worker_wrapper.adapters.agent import Agent, TurnStatus
+from worker_wrapper.domain.verdict import without_result_blocks
 from worker_wrapper.handlers.developer import Stopped
-
-_RESULT_BLOCK = re.compile(r"\s*<result>.*?</result>\s*", re.DOTALL | re.IGNORECASE)
 
 
 class SessionStore:
@@ -55,7 +53,7 @@ async def answer(
     elif result.turn is None or result.status is TurnStatus.CRASHED:
         text = "Sorry, something went wrong on my side. Please try again."
     else:
-        text = _RESULT_BLOCK.sub("\n", result.turn.text).strip()
+        text = without_result_blocks(result.turn.text)
         if result.turn.session_id:
             await sessions.set(result.turn.session_id)
     return POWorkerOutput(
