@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, SecretStr, model_validator
@@ -51,3 +52,19 @@ class ServiceSettings(BaseSettings):
                 if placeholder:
                     raise ValueError(f"{name} must be set to a real secret in production")
         return self
+
+
+# Mixins for what several cubes need. Field names are the variables' names, unprefixed: each
+# process is given exactly its own environment by whoever starts it (docs/decisions/0010).
+class RedisSettings(BaseSettings):
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis.")
+
+
+class ApiClientSettings(BaseSettings):
+    api_url: str = Field(default="http://127.0.0.1:8000", description="The API.")
+    api_key: SecretStr = Field(default=SecretStr(""), description="This service's API key.")
+    api_timeout_s: float = Field(default=10, gt=0, description="A request's time limit.")
+
+
+class DataDirSettings(BaseSettings):
+    data_dir: Path = Field(default=Path(".data"), description="Where this service keeps files.")

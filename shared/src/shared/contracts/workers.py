@@ -141,6 +141,25 @@ class WorkerStatus(BaseModel):
     )
 
 
+class WorkerActivity(StrEnum):
+    IDLE = "idle"
+    BUSY = "busy"
+    DONE = "done"
+
+
+class WorkerHeartbeat(BaseModel):
+    """What a worker says of itself in `worker:heartbeat:{id}`, refreshed every third of the
+    key's lifetime; worker-manager reads it to tell a busy worker from an idle one."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    state: WorkerActivity = Field(description="What the worker is doing.")
+    task_id: str | None = Field(default=None, description="The task it runs or ran.")
+    request_id: str | None = Field(default=None, description="The input it is handling.")
+    status: str | None = Field(default=None, description="The outcome of its task, once done.")
+    at: float = Field(description="When it was written (seconds since the epoch).")
+
+
 class WorkerResponse(Message):
     """worker-manager's answer to a command (its request_id repeats the command's)."""
 

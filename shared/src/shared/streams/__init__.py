@@ -6,7 +6,6 @@ from shared.streams.consumer import (
     PermanentFailure,
     StreamConsumer,
     raise_if_cancelled,
-    run_consumers,
 )
 from shared.streams.events import read_events
 from shared.streams.idempotency import Idempotency, Outcome, RequestInProgress
@@ -14,6 +13,7 @@ from shared.streams.publisher import RedisStreamPublisher
 from shared.streams.redis import connect_redis
 from shared.streams.registry import (
     REGISTRY,
+    Group,
     StreamKind,
     StreamRegistry,
     StreamSpec,
@@ -27,6 +27,7 @@ from shared.streams.wire import InvalidEntry, UndecodableEntry, decode, encode
 __all__ = [
     "REGISTRY",
     "ConsumerOptions",
+    "Group",
     "Handler",
     "Idempotency",
     "InvalidEntry",
@@ -47,6 +48,5 @@ __all__ = [
     "encode",
     "raise_if_cancelled",
     "read_events",
-    "run_consumers",
     "trim_acknowledged",
 ]

@@ -29,6 +29,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.contracts import DeadLetter
+from shared.keys import CONSUMER_FAILURES
 from shared.streams import raw
 from shared.streams.idempotency import RequestInProgress
 from shared.streams.raw import RawEntry
@@ -131,7 +132,7 @@ class StreamConsumer:
         self._handler = handler
         self._adapter = spec.adapter
         self._options = options
-        self._failures_key = f"{stream}:{group}:failures"
+        self._failures_key = CONSUMER_FAILURES.name(stream=stream, group=group)
         self._stopping = asyncio.Event()
         self._backoff = Backoff(self._options.reconnect_initial_s, self._options.reconnect_max_s)
         self._log = log.bind(stream=stream, group=group, consumer=consumer)
@@ -404,24 +405,3 @@ class StreamConsumer:
     async def _sleep_unless_stopped(self, delay: float) -> None:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), timeout=delay)
-
-
-async def run_consumers(*consumers: StreamConsumer, stop: asyncio.Event | None = None) -> None:
-    """Run consumers side by side until all have stopped (all stop once `stop` is set); one
-    crashing stops the others."""
-
-    async def stop_all_when_asked(event: asyncio.Event) -> None:
-        await event.wait()
-        for consumer in consumers:
-            consumer.stop()
-
-    try:
-        async with asyncio.TaskGroup() as group:
-            watcher = group.create_task(stop_all_when_asked(stop)) if stop else None
-            runs = [group.create_task(consumer.run()) for consumer in consumers]
-            await asyncio.wait(runs)
-            if watcher is not None:
-                watcher.cancel()
-    finally:
-        for consumer in consumers:
-            consumer.stop()

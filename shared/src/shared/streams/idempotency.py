@@ -8,6 +8,8 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
+from shared.keys import IDEMPOTENCY
+
 T = TypeVar("T")
 
 _DONE = "done"
@@ -47,7 +49,7 @@ class Idempotency:
 
     @staticmethod
     def key(scope: str, request_id: str) -> str:
-        return f"idempotency:{scope}:{request_id}"
+        return IDEMPOTENCY.name(scope=scope, request_id=request_id)
 
     async def is_done(self, scope: str, request_id: str) -> bool:
         return bool(await self._redis.get(self.key(scope, request_id)) == _DONE)

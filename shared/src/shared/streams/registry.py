@@ -52,6 +52,19 @@ class StreamKind(StrEnum):
     """Read by any number of watchers without a group; capped by length."""
 
 
+class Group(StrEnum):
+    """Every consumer group: a consumer names its group through this, never as a literal."""
+
+    DEVELOPER_WORKERS = "developer-workers"
+    INFRA_SERVICE = "infra-service"
+    LANGGRAPH = "langgraph"
+    PO_WORKER = "po-worker"
+    SCAFFOLDER = "scaffolder"
+    SCHEDULER = "scheduler"
+    TELEGRAM_BOT = "telegram-bot"
+    WORKER_MANAGER = "worker-manager"
+
+
 class UnknownStream(LookupError):
     """The registry has no stream of that name."""
 
@@ -143,70 +156,71 @@ class StreamRegistry:
 
 
 ENGINEERING_QUEUE = StreamSpec(
-    "engineering:queue", EngineeringMessage, ("orchestrator-cli",), ("langgraph",),
+    "engineering:queue", EngineeringMessage, ("orchestrator-cli",), (Group.LANGGRAPH,),
     description="Engineering intents from the PO.",
 )  # fmt: skip
 DEPLOY_QUEUE = StreamSpec(
-    "deploy:queue", DeployMessage, ("orchestrator-cli",), ("langgraph",),
+    "deploy:queue", DeployMessage, ("orchestrator-cli",), (Group.LANGGRAPH,),
     description="Deploy intents from the PO.",
 )  # fmt: skip
 SCAFFOLDER_QUEUE = StreamSpec(
-    "scaffolder:queue", ScaffolderMessage, ("langgraph",), ("scaffolder",),
+    "scaffolder:queue", ScaffolderMessage, ("langgraph",), (Group.SCAFFOLDER,),
     description="Repositories to create from the service template.",
 )  # fmt: skip
 SCAFFOLDER_RESULTS = StreamSpec(
-    "scaffolder:results", ScaffolderResult, ("scaffolder",), ("langgraph",),
+    "scaffolder:results", ScaffolderResult, ("scaffolder",), (Group.LANGGRAPH,),
     description="Outcomes of scaffolding requests.",
 )  # fmt: skip
 ANSIBLE_DEPLOY_QUEUE = StreamSpec(
-    "ansible:deploy:queue", AnsibleDeployMessage, ("langgraph",), ("infra-service",),
+    "ansible:deploy:queue", AnsibleDeployMessage, ("langgraph",), (Group.INFRA_SERVICE,),
     description="Deploy jobs for infra-service: one commit to one server.",
 )  # fmt: skip
 DEPLOY_RESULTS = StreamSpec(
-    "deploy:results", AnsibleDeployResult, ("infra-service",), ("langgraph",),
+    "deploy:results", AnsibleDeployResult, ("infra-service",), (Group.LANGGRAPH,),
     description="Outcomes of Ansible deploy jobs.",
 )  # fmt: skip
 PROVISIONER_QUEUE = StreamSpec(
-    "provisioner:queue", ProvisionerMessage, ("scheduler",), ("infra-service",),
+    "provisioner:queue", ProvisionerMessage, ("scheduler",), (Group.INFRA_SERVICE,),
     description="Servers to set up.",
 )  # fmt: skip
 PROVISIONER_RESULTS = StreamSpec(
-    "provisioner:results", ProvisionerResult, ("infra-service",), ("scheduler", "telegram-bot"),
+    "provisioner:results", ProvisionerResult, ("infra-service",),
+    (Group.SCHEDULER, Group.TELEGRAM_BOT),
     description="Outcomes of provisioning; the bot tells admins.",
 )  # fmt: skip
 WORKER_COMMANDS = StreamSpec(
-    "worker:commands", WorkerCommand, ("langgraph", "telegram-bot"), ("worker-manager",),
+    "worker:commands", WorkerCommand, ("langgraph", "telegram-bot"), (Group.WORKER_MANAGER,),
     description="Create, delete and status commands for workers.",
 )  # fmt: skip
 WORKER_RESPONSES_PO = StreamSpec(
-    "worker:responses:po", WorkerResponse, ("worker-manager",), ("telegram-bot",),
+    "worker:responses:po", WorkerResponse, ("worker-manager",), (Group.TELEGRAM_BOT,),
     description="Answers to commands about PO workers.",
 )  # fmt: skip
 WORKER_RESPONSES_DEVELOPER = StreamSpec(
-    "worker:responses:developer", WorkerResponse, ("worker-manager",), ("langgraph",),
+    "worker:responses:developer", WorkerResponse, ("worker-manager",), (Group.LANGGRAPH,),
     description="Answers to commands about developer workers.",
 )  # fmt: skip
 WORKER_LIFECYCLE = StreamSpec(
-    "worker:lifecycle", WorkerLifecycleEvent, ("worker-wrapper",), ("worker-manager",),
+    "worker:lifecycle", WorkerLifecycleEvent, ("worker-wrapper",), (Group.WORKER_MANAGER,),
     description="Workers' lifecycle events; worker-manager is the only consumer.",
 )  # fmt: skip
 PO_INPUT = StreamSpec(
-    "worker:po:{worker_id}:input", POWorkerInput, ("telegram-bot",), ("po-worker",),
+    "worker:po:{worker_id}:input", POWorkerInput, ("telegram-bot",), (Group.PO_WORKER,),
     description="A PO worker's input: the user's messages.",
 )  # fmt: skip
 PO_OUTPUT = StreamSpec(
     "worker:po:{worker_id}:output", POWorkerOutput,
     ("worker-wrapper", "orchestrator-cli", "worker-manager"),
-    ("telegram-bot",),
+    (Group.TELEGRAM_BOT,),
     description="A PO worker's answers.",
 )  # fmt: skip
 DEVELOPER_INPUT = StreamSpec(
-    "worker:developer:input", DeveloperWorkerInput, ("langgraph",), ("developer-workers",),
+    "worker:developer:input", DeveloperWorkerInput, ("langgraph",), (Group.DEVELOPER_WORKERS,),
     description="Tasks for developer workers, shared through one group.",
 )  # fmt: skip
 DEVELOPER_OUTPUT = StreamSpec(
     "worker:developer:output", DeveloperWorkerOutput, ("worker-wrapper", "worker-manager"),
-    ("langgraph",),
+    (Group.LANGGRAPH,),
     description="Every outcome of developer work, crashes included (the single listener).",
 )  # fmt: skip
 TASK_PROGRESS = StreamSpec(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -22,3 +23,15 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"not reached within {within} s")
         await asyncio.sleep(interval)
+
+
+def until(check: Callable[[], T], within: float = 30.0, interval: float = 0.05) -> T:
+    """`eventually` for code without an event loop (a test driving processes)."""
+    deadline = time.monotonic() + within
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not reached within {within} s")
+        time.sleep(interval)

@@ -21,7 +21,6 @@ from shared.streams import (
     UnknownStream,
     WrongMessageType,
     read_events,
-    run_consumers,
     trim_acknowledged,
 )
 from shared.testing.waiting import eventually
@@ -196,39 +195,3 @@ async def test_every_log_line_written_while_handling_carries_the_message_ids(
     assert line["correlation_id"] == "corr-7"
     assert line["request_id"] == message.request_id
     assert line["stream"] == "engineering:queue"
-
-
-async def test_consumers_run_side_by_side_until_the_stop_event_is_set(redis_client: Redis) -> None:
-    seen: list[str] = []
-    both = asyncio.Event()
-
-    async def handle(message: EngineeringMessage) -> None:
-        seen.append(message.task_id)
-        if len(seen) == 2:
-            both.set()
-
-    publisher = RedisStreamPublisher(redis_client)
-    for task_id in ("a", "b"):
-        await publisher.publish(
-            "engineering:queue", EngineeringMessage(task_id=task_id, project_id="p", user_id="u")
-        )
-    consumers = [
-        StreamConsumer(
-            redis_client,
-            stream="engineering:queue",
-            group="langgraph",
-            consumer=name,
-            handler=handle,
-            options=ConsumerOptions(block_ms=50, batch_size=1),
-        )
-        for name in ("c1", "c2")
-    ]
-    stop = asyncio.Event()
-    running = asyncio.create_task(run_consumers(*consumers, stop=stop))
-
-    await asyncio.wait_for(both.wait(), 10)
-    stop.set()
-    await asyncio.wait_for(running, 10)
-
-    assert sorted(seen) == ["a", "b"]
-    assert all(consumer.stopping for consumer in consumers)
