@@ -12,7 +12,8 @@ from shared.settings import ApiClientSettings
 from shared.testing.processes import ServiceProcess, settings_env
 
 POLITE = (
-    "import signal, sys; print('up', flush=True); signal.sigwait([signal.SIGTERM]); sys.exit(7)"
+    "import signal, sys; signal.signal(signal.SIGTERM, lambda *_: sys.exit(7)); "
+    "print('up', flush=True); signal.pause()"
 )
 STUBBORN = (
     "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
