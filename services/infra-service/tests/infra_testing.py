@@ -12,17 +12,19 @@ import sys
 import tempfile
 import threading
 import uuid
-from enum import Enum
 from pathlib import Path
 from typing import Any, cast
 
 import httpx
 from infra_service.config import InfraSettings
 from infra_service.domain.results import result_id
-from pydantic import SecretStr
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.streams import RedisStreamPublisher
+from shared.testing import processes
+from shared.testing.git import commit as commit_files
+from shared.testing.git import work_tree
+from shared.testing.processes import settings_env
 from shared.testing.waiting import eventually
 
 # A secret that must reach the deployed app and nothing else.
@@ -67,30 +69,15 @@ services:
 """
 
 
-def git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-C", str(repo), *args], check=True, capture_output=True, text=True
-    ).stdout.strip()
-
-
 def tiny_app_repo(root: Path, project_file: str = PROJECT_FILE) -> Path:
     """A git repository holding the tiny app at version 1; returns its path."""
-    repo = root / "tiny-app"
-    repo.mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "config", "user.email", "t@example.com")
-    git(repo, "config", "user.name", "t")
-    (repo / "app.py").write_text(TINY_APP)
-    (repo / ".project.yml").write_text(project_file)
-    commit(repo, "1")
-    return repo
+    files = {"app.py": TINY_APP, ".project.yml": project_file, "VERSION": "1\n"}
+    return work_tree(root / "tiny-app", files, "version 1")
 
 
 def commit(repo: Path, version: str) -> str:
-    (repo / "VERSION").write_text(version + "\n")
-    git(repo, "add", "-A")
-    git(repo, "commit", "-qm", f"version {version}")
-    return git(repo, "rev-parse", "HEAD")
+    """The tiny app at `version`, committed; the commit's sha."""
+    return commit_files(repo, {"VERSION": version + "\n"}, f"version {version}")
 
 
 def short_dir(prefix: str) -> Path:
@@ -150,62 +137,34 @@ class ServiceProcess:
 
     def __init__(self, settings: InfraSettings, log_file: Path) -> None:
         self.settings, self.log_file = settings, log_file
-        self._process: subprocess.Popen[bytes] | None = None
+        self._process: processes.ServiceProcess | None = None
 
     def start(self) -> None:
-        # What the service reads: its settings, its secret variables, and a PATH with git.
+        self._process = processes.ServiceProcess([str(INFRA_SERVICE)], self.env(), self.log_file)
+
+    def env(self) -> dict[str, str]:
+        """What the service reads: its settings, its secret variables, and a PATH with git."""
         env = {k: v for k, v in os.environ.items() if k in _INHERITED}
         prefix = self.settings.secret_env_prefix
         env |= {k: v for k, v in os.environ.items() if k.startswith(prefix)}
-        env |= settings_env(self.settings) | {"PYTHONUNBUFFERED": "1"}
-        with self.log_file.open("ab") as log:
-            self._process = subprocess.Popen(
-                [sys.executable, "-m", "infra_service.main"],
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        return env | settings_env(self.settings) | {"PYTHONUNBUFFERED": "1"}
 
     def stop(self, within: float = 60) -> None:
         """SIGTERM, and fail (after killing it) if the service is not gone within `within` s."""
-        process = self._process
-        if process is None or process.poll() is not None:
-            return
-        process.terminate()
-        try:
-            process.wait(within)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
-            message = f"infra-service did not stop within {within} s of SIGTERM"
-            raise AssertionError(message) from None
+        if self._process is not None:
+            self._process.stop(within)
 
     @property
     def exit_code(self) -> int | None:
-        return None if self._process is None else self._process.poll()
+        return None if self._process is None else self._process.exit_code
 
     def logs(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
 
+# The console script installed with the service, as its image runs it.
+INFRA_SERVICE = Path(sys.executable).parent / "infra-service"
 _INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "USER")
-
-
-def settings_env(settings: InfraSettings) -> dict[str, str]:
-    """The environment that gives a service process exactly these settings."""
-    env = {}
-    for name, value in settings.model_dump().items():
-        if value is None:
-            continue
-        if isinstance(value, SecretStr):
-            value = value.get_secret_value()
-        elif isinstance(value, bool):
-            value = "true" if value else "false"
-        elif isinstance(value, Enum):
-            value = value.value
-        env[name.upper()] = str(value)
-    return env
 
 
 class Harness:

@@ -1,65 +1,146 @@
-"""The composition root of infra-service."""
+"""The composition root of infra-service: the only module that builds adapters. Binds the
+handlers to them and runs N consumers per queue (N jobs in flight)."""
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
 from redis.asyncio import Redis
-from shared.streams import Idempotency, RedisStreamPublisher, connect_redis
+from shared.api_client import ApiClient, api_client
+from shared.runtime import Lifetime, Service
+from shared.streams import (
+    ConsumerOptions,
+    Group,
+    Handler,
+    Idempotency,
+    RedisStreamPublisher,
+    StreamConsumer,
+    connect_redis,
+)
+from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, PROVISIONER_QUEUE
 
 from infra_service.adapters.ansible_runner import AnsibleRunnerPlaybooks
 from infra_service.adapters.api_inventory import ApiInventory
 from infra_service.adapters.git_sources import GitSources
 from infra_service.adapters.local_secrets import LocalSecrets
+from infra_service.adapters.redis_locks import RedisJobLocks
+from infra_service.adapters.redis_results import RedisResultStore
 from infra_service.config import InfraSettings
-from infra_service.ports import Inventory, Playbooks, Secrets, Sources
+from infra_service.domain.jobs import Hosting, Retries
+from infra_service.handlers.deploy import DeployOptions, handle_deploy
+from infra_service.handlers.provision import ProvisionOptions, handle_provision
 
 
 @dataclass(frozen=True)
-class Container:
-    settings: InfraSettings
+class Adapters:
     redis: Redis
-    http: httpx.AsyncClient
-    inventory: Inventory
-    secrets: Secrets
-    sources: Sources
-    playbooks: Playbooks
-    publisher: RedisStreamPublisher
+    http: ApiClient
+    inventory: ApiInventory
+    secrets: LocalSecrets
+    sources: GitSources
+    playbooks: AnsibleRunnerPlaybooks
+    locks: RedisJobLocks
     idempotency: Idempotency
-    jobs_dir: Path
-    # The supervisor that runs projects on the `local` target: the one installed with us.
-    local_supervisor_bin: Path
+    results: RedisResultStore
+    publisher: RedisStreamPublisher
+    hosting: Hosting
 
 
-def bootstrap(settings: InfraSettings, *, playbooks: Playbooks | None = None) -> Container:
+def build_adapters(settings: InfraSettings) -> Adapters:
     redis = connect_redis(settings.redis_url)
-    http = httpx.AsyncClient(
-        base_url=settings.api_url,
-        headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
-        timeout=10,
-    )
-    data_dir = settings.data_dir.resolve()
-    jobs_dir = data_dir / "jobs"
-    return Container(
-        settings=settings,
+    http = api_client(settings)
+    return Adapters(
         redis=redis,
         http=http,
         inventory=ApiInventory(http),
         secrets=LocalSecrets(variables=settings.secret_variables(), directory=settings.secrets_dir),
         sources=GitSources(),
-        playbooks=playbooks
-        or AnsibleRunnerPlaybooks(
-            jobs_dir=jobs_dir,
-            known_hosts=data_dir / "known_hosts",
+        playbooks=AnsibleRunnerPlaybooks(
+            jobs_dir=settings.jobs_dir,
+            known_hosts=settings.known_hosts,
             timeout_s=settings.job_timeout_s,
             connect_timeout_s=settings.ssh_connect_timeout_s,
         ),
-        publisher=RedisStreamPublisher(redis),
+        locks=RedisJobLocks(redis, hold_s=settings.claim_s, wait_s=settings.job_timeout_s),
         # A claim outlives the longest job, so a redelivery waits instead of deploying twice.
-        idempotency=Idempotency(redis, lease_s=settings.job_timeout_s + 120),
-        jobs_dir=jobs_dir,
-        local_supervisor_bin=Path(sys.executable).parent,
+        idempotency=Idempotency(redis, lease_s=settings.claim_s),
+        results=RedisResultStore(redis),
+        publisher=RedisStreamPublisher(redis),
+        hosting=Hosting(
+            local_deploy_root=settings.local_deploy_root.resolve(),
+            # The supervisor that runs projects on the `local` target: the one installed with us.
+            local_supervisor_bin=Path(sys.executable).parent,
+            remote_deploy_root=settings.remote_deploy_root,
+        ),
+    )
+
+
+def build(settings: InfraSettings, lifetime: Lifetime) -> Service:
+    adapters = build_adapters(settings)
+    retries = Retries(attempts=settings.ssh_attempts, backoff_s=settings.ssh_backoff_s)
+    deploy = functools.partial(
+        handle_deploy,
+        inventory=adapters.inventory,
+        secrets=adapters.secrets,
+        sources=adapters.sources,
+        playbooks=adapters.playbooks,
+        locks=adapters.locks,
+        options=DeployOptions(
+            forge_url=settings.forge_url,
+            jobs_dir=settings.jobs_dir,
+            hosting=adapters.hosting,
+            retries=retries,
+            releases_kept=settings.releases_kept,
+            health_timeout_s=settings.health_timeout_s,
+        ),
+        idempotency=adapters.idempotency,
+        results=adapters.results,
+        publisher=adapters.publisher,
+    )
+    provision = functools.partial(
+        handle_provision,
+        inventory=adapters.inventory,
+        secrets=adapters.secrets,
+        playbooks=adapters.playbooks,
+        locks=adapters.locks,
+        options=ProvisionOptions(
+            hosting=adapters.hosting,
+            retries=retries,
+            app_ports=settings.app_ports,
+            vm_steps_check_mode=settings.vm_steps_check_mode,
+        ),
+        idempotency=adapters.idempotency,
+        results=adapters.results,
+        publisher=adapters.publisher,
+    )
+    # An entry is reclaimed only after the longest job could have ended, not while it runs.
+    # One entry per read: a consumer holding a batch would run its jobs one after the other
+    # while the other consumers of the queue sit idle.
+    options = ConsumerOptions(claim_idle_ms=int(settings.claim_s * 1000), batch_size=1)
+    plan: list[tuple[str, Handler, int]] = [
+        (ANSIBLE_DEPLOY_QUEUE.pattern, deploy, settings.deploy_concurrency),
+        (PROVISIONER_QUEUE.pattern, provision, settings.provision_concurrency),
+    ]
+    consumers = [
+        StreamConsumer(
+            adapters.redis,
+            stream=stream,
+            group=Group.INFRA_SERVICE,
+            consumer=f"{settings.consumer_name}:{stream}:{slot}",
+            handler=handler,
+            options=options,
+        )
+        for stream, handler, count in plan
+        for slot in range(count)
+    ]
+    return Service(
+        "infra-service",
+        consumers=consumers,
+        # Closed last first: the API client, then Redis.
+        resources=[adapters.redis, adapters.http],
+        grace_s=settings.shutdown_grace_s,
+        loop_lag_probe_s=settings.loop_lag_probe_ms / 1000,
     )

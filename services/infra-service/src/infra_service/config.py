@@ -5,14 +5,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
-from shared.settings import ServiceSettings
+from pydantic import Field
+from shared.settings import ApiClientSettings, DataDirSettings, RedisSettings, ServiceSettings
 
 
-class InfraSettings(ServiceSettings):
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis.")
-    api_url: str = Field(default="http://127.0.0.1:8000", description="The API.")
-    api_key: SecretStr = Field(default=SecretStr(""), description="infra-service's service key.")
+class InfraSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDirSettings):
     consumer_name: str = Field(default="infra-service-1", description="This replica's name.")
     deploy_concurrency: int = Field(default=2, ge=1, le=32, description="Deploys in flight.")
     provision_concurrency: int = Field(default=1, ge=1, le=32, description="Setups in flight.")
@@ -58,6 +55,22 @@ class InfraSettings(ServiceSettings):
         description="Run the setup steps that need a full machine (Docker engine, firewall) in "
         "check mode: for container targets only.",
     )
+
+    @property
+    def claim_s(self) -> float:
+        """How long a job may hold its request, its lock and its queue entry: longer than the
+        longest playbook, so a redelivery or another replica waits instead of running it twice."""
+        return self.job_timeout_s + 120
+
+    @property
+    def jobs_dir(self) -> Path:
+        """Where each job's private directories (checkouts, ansible-runner's) are made."""
+        return self.data_dir.resolve() / "jobs"
+
+    @property
+    def known_hosts(self) -> Path:
+        """The servers' host keys, trusted on first use."""
+        return self.data_dir.resolve() / "known_hosts"
 
     def secret_variables(self) -> dict[str, str]:
         """What `env:NAME` references may name: this service's `SECRET_ENV_PREFIX` variables,

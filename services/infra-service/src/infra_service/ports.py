@@ -1,15 +1,21 @@
-"""What the handlers need from the outside: the API, secrets, sources and a playbook runner."""
+"""What the handlers need from the outside: the API, secrets, sources, a playbook runner, the
+locks that keep two jobs off one target, and the queue's side (answers kept and published once)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
+from pydantic import BaseModel
 from shared.contracts import IncidentSeverity, ProjectRead, ServerRead, ServerStatus
 
 from infra_service.domain.inventory import Target
 from infra_service.domain.results import RunOutcome
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class InventoryRefused(Exception):
@@ -81,3 +87,34 @@ class PlaybookJob:
 
 class Playbooks(Protocol):
     async def run(self, job: PlaybookJob) -> RunOutcome: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, stream: str, message: BaseModel) -> str: ...
+
+
+class Idempotency(Protocol):
+    async def run_once(
+        self, scope: str, request_id: str, effect: Callable[[], Awaitable[None]]
+    ) -> object:
+        """Run `effect` unless this request already ran it; raises while another delivery of
+        the request runs it."""
+        ...
+
+
+class ResultStore(Protocol):
+    """Each request's result, kept for a repeat of the request."""
+
+    async def keep(self, scope: str, request_id: str, result: BaseModel) -> None: ...
+
+    async def kept(self, scope: str, request_id: str, result_type: type[M]) -> M | None:
+        """The result kept for the request, or None once it expired."""
+        ...
+
+
+class JobLocks(Protocol):
+    """One job at a time per target: held while the job runs, waited for by the next."""
+
+    def deploy(self, server_id: str, project_id: str) -> AbstractAsyncContextManager[object]: ...
+
+    def provision(self, server_id: str) -> AbstractAsyncContextManager[object]: ...

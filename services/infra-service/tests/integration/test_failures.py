@@ -8,9 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from infra_testing import Harness, git, tiny_app_repo
+from infra_testing import Harness, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.streams.wire import DATA_FIELD, encode
+from shared.testing.git import git
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
 

@@ -17,11 +17,11 @@ from infra_testing import (
     PROJECT_FILE,
     Harness,
     commit,
-    git,
     stop_supervisor,
     tiny_app_repo,
 )
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.testing.git import git
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
 

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 from infra_service.adapters.git_sources import GitSources
 from infra_service.domain.sources import SourceUnavailable
-from infra_testing import Harness, git, tiny_app_repo
+from infra_testing import Harness, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage
+from shared.testing.git import git
 from shared.testing.hostile import command_strings, dead_letters, settled, xadd_raw
 from shared.testing.servers import free_port
 

@@ -10,8 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
-from infra_testing import CANARY, CommandLineScanner, Harness, git, tiny_app_repo
+from infra_testing import CANARY, CommandLineScanner, Harness, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage
+from shared.testing.git import git
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
 

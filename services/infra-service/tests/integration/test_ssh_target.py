@@ -17,8 +17,9 @@ import pytest
 import pytest_asyncio
 from docker.models.containers import Container
 from infra_service.config import InfraSettings
-from infra_testing import CANARY, CommandLineScanner, Harness, git, tiny_app_repo
+from infra_testing import CANARY, CommandLineScanner, Harness, tiny_app_repo
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.testing.git import git
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
 

@@ -6,6 +6,7 @@ import httpx
 import pytest
 from infra_service.adapters.api_inventory import ApiInventory
 from infra_service.ports import InventoryRefused
+from shared.api_client import ApiClient, ApiUnavailable
 
 
 def inventory(status: int, body: object = None) -> ApiInventory:
@@ -36,3 +37,13 @@ async def test_an_answer_that_cannot_be_read_is_refused_for_good() -> None:
 async def test_an_unknown_project_is_none_and_a_malformed_id_never_asked() -> None:
     assert await inventory(404).project("0" * 32) is None
     assert await inventory(500).project("../servers") is None
+
+
+async def test_an_api_that_cannot_be_reached_is_transient_and_named() -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused", request=request)
+
+    client = ApiClient(base_url="http://api", transport=httpx.MockTransport(refuse))
+
+    with pytest.raises(ApiUnavailable, match="the API at http://api"):
+        await ApiInventory(client).server("web-1")

@@ -5,7 +5,7 @@ from typing import Any
 
 from infra_service.adapters.ansible_runner import _outcome
 from infra_service.domain.results import (
-    Failure,
+    DeployReport,
     RunOutcome,
     RunStatus,
     deploy_result,
@@ -30,7 +30,9 @@ PROVISION = ProvisionerMessage(server_handle="web-1", is_recovery=True)
 def test_a_successful_deploy_reports_the_url_and_no_tails() -> None:
     outcome = RunOutcome(RunStatus.SUCCESSFUL, 0, stdout="ok\n")
 
-    result = deploy_result(DEPLOY, outcome, url="http://1.2.3.4:20001", server_ip="1.2.3.4")
+    result = deploy_result(
+        DEPLOY, DeployReport(outcome, url="http://1.2.3.4:20001", server_ip="1.2.3.4")
+    )
 
     assert result.status is OutcomeStatus.SUCCESS
     assert result.deployed_url == "http://1.2.3.4:20001"
@@ -50,7 +52,7 @@ def test_a_failed_deploy_reports_exit_code_failing_tasks_and_scrubbed_tails() ->
         failures=("Build each service: exit 7",),
     )
 
-    result = deploy_result(DEPLOY, outcome, url="http://x", secrets=["s3cr3t-value"])
+    result = deploy_result(DEPLOY, DeployReport(outcome, url="http://x", secrets=("s3cr3t-value",)))
 
     assert result.status is OutcomeStatus.FAILED
     assert result.deployed_url is None
@@ -63,8 +65,10 @@ def test_a_failed_deploy_reports_exit_code_failing_tasks_and_scrubbed_tails() ->
 
 
 def test_unreachable_and_timeout_say_so() -> None:
-    unreachable = deploy_result(DEPLOY, RunOutcome(RunStatus.UNREACHABLE, 4), attempts=3)
-    timeout = deploy_result(DEPLOY, RunOutcome(RunStatus.TIMEOUT, 254))
+    unreachable = deploy_result(
+        DEPLOY, DeployReport(RunOutcome(RunStatus.UNREACHABLE, 4), attempts=3)
+    )
+    timeout = deploy_result(DEPLOY, DeployReport(RunOutcome(RunStatus.TIMEOUT, 254)))
 
     assert unreachable.status is OutcomeStatus.FAILED
     assert unreachable.error == "the server was unreachable after 3 attempts"
@@ -73,18 +77,45 @@ def test_unreachable_and_timeout_say_so() -> None:
 
 def test_work_that_could_not_start_is_an_error_with_its_cause_scrubbed() -> None:
     result = deploy_result(
-        DEPLOY, Failure(OutcomeStatus.ERROR, "bad s3cr3t-value"), secrets=["s3cr3t-value"]
+        DEPLOY, DeployReport.refused("bad s3cr3t-value", secrets=["s3cr3t-value"])
     )
 
     assert result.status is OutcomeStatus.ERROR
     assert result.error == "bad ***"
     assert result.exit_code is None
+    assert result.server_ip is None
+
+
+def test_a_deploy_that_ran_but_was_not_recorded_is_an_error_that_says_how_it_ran() -> None:
+    report = DeployReport(
+        RunOutcome(RunStatus.SUCCESSFUL, 0),
+        url="http://1.2.3.4:20001",
+        server_ip="1.2.3.4",
+        secrets=("s3cr3t-value",),
+        not_recorded="the API answered 409: port held by s3cr3t-value",
+    )
+
+    result = deploy_result(DEPLOY, report)
+
+    assert result.status is OutcomeStatus.ERROR
+    assert result.error == (
+        "the deploy ran (successful) but was not recorded: the API answered 409: port held by ***"
+    )
+    assert (result.deployed_url, result.exit_code) == ("http://1.2.3.4:20001", 0)
+
+
+def test_a_failed_deploy_not_recorded_either_keeps_its_tails() -> None:
+    report = DeployReport(RunOutcome(RunStatus.FAILED, 2, stderr="boom"), not_recorded="409")
+
+    result = deploy_result(DEPLOY, report)
+
+    assert result.error == "the deploy ran (failed) but was not recorded: 409"
+    assert (result.deployed_url, result.stderr_tail) == (None, "boom")
 
 
 def test_results_of_one_request_share_an_id_that_differs_from_the_request() -> None:
-    assert deploy_result(DEPLOY, RunOutcome(RunStatus.SUCCESSFUL, 0)).request_id == result_id(
-        DEPLOY.request_id
-    )
+    report = DeployReport(RunOutcome(RunStatus.SUCCESSFUL, 0))
+    assert deploy_result(DEPLOY, report).request_id == result_id(DEPLOY.request_id)
     assert result_id(DEPLOY.request_id) != DEPLOY.request_id
     assert len(result_id("x" * 128)) == 32
 
@@ -100,6 +131,14 @@ def test_provisioning_results() -> None:
     assert failed.status is OutcomeStatus.FAILED
     assert failed.errors == ["a: x", "b: y"]
     assert failed.error == "setup_server.yml failed with exit code 2: a: x; b: y"
+
+
+def test_a_recovery_reports_the_programs_the_server_runs_again() -> None:
+    ran = RunOutcome(RunStatus.SUCCESSFUL, 0, facts={"programs": "2"})
+    setup = ProvisionerMessage(server_handle="web-1")
+
+    assert provision_result(PROVISION, ran).services_redeployed == 2
+    assert provision_result(setup, ran).services_redeployed == 0
 
 
 def test_tail_keeps_the_last_lines_within_a_size() -> None:

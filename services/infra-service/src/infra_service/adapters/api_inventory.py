@@ -24,8 +24,8 @@ _ID = re.compile(r"^[0-9a-f]{32}$")
 
 class ApiInventory:
     """Raises InventoryRefused when the API refuses a request (a 4xx) or the request cannot
-    even be made: asking again would be refused again. A 5xx or a connection error propagates
-    as it is, to be retried."""
+    even be made: asking again would be refused again. A 5xx or a connection error (the API
+    client's `ApiUnavailable`, an httpx.TransportError) propagates as it is, to be retried."""
 
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client

@@ -87,23 +87,37 @@ def _status(outcome: RunOutcome) -> OutcomeStatus:
     return OutcomeStatus.FAILED
 
 
-def deploy_result(
-    message: AnsibleDeployMessage,
-    outcome: RunOutcome | Failure,
-    *,
-    playbook: str = "deploy_project.yml",
-    attempts: int = 1,
-    url: str | None = None,
-    server_ip: str | None = None,
-    secrets: Iterable[str] = (),
-) -> AnsibleDeployResult:
-    secrets = tuple(secrets)
+@dataclass(frozen=True)
+class DeployReport:
+    """How a deploy ended: the playbook's run, or why nothing ran (a `Failure`), with what the
+    result tells beside it. `secrets` are the values its texts must not carry; `not_recorded`,
+    the API's refusal of the deploy's record (the target changed and the API does not say so)."""
+
+    outcome: RunOutcome | Failure
+    server_ip: str | None = None
+    secrets: tuple[str, ...] = ()
+    playbook: str = "deploy_project.yml"
+    attempts: int = 1
+    url: str | None = None
+    not_recorded: str | None = None
+
+    @classmethod
+    def refused(
+        cls, error: str, *, server_ip: str | None = None, secrets: Iterable[str] = ()
+    ) -> DeployReport:
+        """Nothing ran: the request, the records or the sources forbid it."""
+        return cls(Failure(OutcomeStatus.ERROR, error), server_ip=server_ip, secrets=tuple(secrets))
+
+
+def deploy_result(message: AnsibleDeployMessage, report: DeployReport) -> AnsibleDeployResult:
+    """The one result of a deploy, its texts scrubbed of the deploy's secrets."""
+    outcome, secrets = report.outcome, report.secrets
     common = {
         "request_id": result_id(message.request_id),
         "correlation_id": message.correlation_id,
         "task_id": message.task_id,
         "project_id": message.project_id,
-        "server_ip": server_ip,
+        "server_ip": report.server_ip,
         "port": message.port,
     }
     if isinstance(outcome, Failure):
@@ -111,11 +125,20 @@ def deploy_result(
             **common, status=outcome.status, error=scrub(outcome.error, secrets)
         )
     succeeded = outcome.succeeded
+    status, error = _status(outcome), None
+    if not succeeded:
+        error = describe(outcome, report.playbook, report.attempts)
+    if report.not_recorded is not None:
+        # The requester must know: what runs on the target is not what the API says.
+        status = OutcomeStatus.ERROR
+        error = (
+            f"the deploy ran ({outcome.status.value}) but was not recorded: {report.not_recorded}"
+        )
     return AnsibleDeployResult(
         **common,
-        status=_status(outcome),
-        error=None if succeeded else scrub(describe(outcome, playbook, attempts), secrets),
-        deployed_url=url if succeeded else None,
+        status=status,
+        error=scrub(error, secrets),
+        deployed_url=report.url if succeeded else None,
         exit_code=outcome.exit_code,
         stdout_tail=None if succeeded else scrub(tail(outcome.stdout), secrets),
         stderr_tail=None if succeeded else scrub(tail(outcome.stderr), secrets),
@@ -144,7 +167,11 @@ def provision_result(
         error = scrub(outcome.error, secrets)
         return ProvisionerResult(**common, status=outcome.status, error=error, errors=[error or ""])
     if outcome.succeeded:
-        return ProvisionerResult(**common, status=OutcomeStatus.SUCCESS)
+        # A recovery reports how many programs the server runs again.
+        redeployed = int(outcome.facts.get("programs", "0")) if message.is_recovery else 0
+        return ProvisionerResult(
+            **common, status=OutcomeStatus.SUCCESS, services_redeployed=redeployed
+        )
     error = scrub(describe(outcome, playbook, attempts), secrets)
     return ProvisionerResult(
         **common,

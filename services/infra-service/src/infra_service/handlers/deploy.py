@@ -11,17 +11,12 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from shared.contracts import (
-    AnsibleDeployMessage,
-    AnsibleDeployResult,
-    OutcomeStatus,
-    ServerRead,
-    ServerStatus,
-)
+from shared.contracts import AnsibleDeployMessage, AnsibleDeployResult, ServerRead, ServerStatus
 from shared.streams.registry import DEPLOY_RESULTS
 
-from infra_service.bootstrap import Container
+from infra_service.domain.answers import answer_once
 from infra_service.domain.inventory import InvalidTarget
+from infra_service.domain.jobs import Hosting, Retries, host_vars, run_with_retries, target_of
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.project_file import (
     PROJECT_FILE,
@@ -29,8 +24,8 @@ from infra_service.domain.project_file import (
     ProjectSpec,
     parse_project_file,
 )
-from infra_service.domain.results import Failure, RunOutcome, RunStatus, deploy_result
-from infra_service.domain.secrets import SecretUnavailable, parse_app_secrets, scrub
+from infra_service.domain.results import DeployReport, RunStatus, deploy_result
+from infra_service.domain.secrets import SecretUnavailable, parse_app_secrets
 from infra_service.domain.sources import (
     InvalidSource,
     SourceUnavailable,
@@ -38,21 +33,71 @@ from infra_service.domain.sources import (
     check_project_name,
     repository_url,
 )
-from infra_service.handlers.jobs import answer_once, host_vars, run_with_retries, target_of
-from infra_service.ports import InventoryRefused, PlaybookJob
+from infra_service.ports import (
+    Idempotency,
+    Inventory,
+    InventoryRefused,
+    JobLocks,
+    PlaybookJob,
+    Playbooks,
+    Publisher,
+    ResultStore,
+    Secrets,
+    Sources,
+)
 
 log = structlog.get_logger("infra_service")
 
+SCOPE = "infra-deploy"
 
-async def handle_deploy(message: AnsibleDeployMessage, *, deps: Container) -> None:
+
+@dataclass(frozen=True)
+class DeployOptions:
+    """What every deploy is given besides its message."""
+
+    forge_url: str
+    jobs_dir: Path
+    hosting: Hosting
+    retries: Retries
+    releases_kept: int
+    health_timeout_s: int
+
+
+async def handle_deploy(
+    message: AnsibleDeployMessage,
+    *,
+    inventory: Inventory,
+    secrets: Secrets,
+    sources: Sources,
+    playbooks: Playbooks,
+    locks: JobLocks,
+    idempotency: Idempotency,
+    results: ResultStore,
+    publisher: Publisher,
+    options: DeployOptions,
+) -> None:
+    async def produce() -> AnsibleDeployResult:
+        report = await deploy_project(
+            message,
+            inventory=inventory,
+            secrets=secrets,
+            sources=sources,
+            playbooks=playbooks,
+            locks=locks,
+            options=options,
+        )
+        return deploy_result(message, report)
+
     await answer_once(
-        "infra-deploy",
+        SCOPE,
         message.request_id,
         DEPLOY_RESULTS.pattern,
         AnsibleDeployResult,
-        lambda: deploy_project(message, deps=deps),
-        refused=lambda error: deploy_result(message, Failure(OutcomeStatus.ERROR, error)),
-        deps=deps,
+        produce,
+        refused=lambda error: deploy_result(message, DeployReport.refused(error)),
+        idempotency=idempotency,
+        results=results,
+        publisher=publisher,
     )
 
 
@@ -67,83 +112,86 @@ class DeploySecrets:
         return [v for v in (self.token, self.ssh_key, *self.app.values()) if v]
 
 
-async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> AnsibleDeployResult:
+async def deploy_project(
+    message: AnsibleDeployMessage,
+    *,
+    inventory: Inventory,
+    secrets: Secrets,
+    sources: Sources,
+    playbooks: Playbooks,
+    locks: JobLocks,
+    options: DeployOptions,
+) -> DeployReport:
+    """How the deploy ended; what the API refuses on the way raises InventoryRefused."""
     try:
         # The contract checks these too; here they are checked again, as git and Ansible see them.
-        repo_url = repository_url(message.repo_full_name, deps.settings.forge_url)
+        repo_url = repository_url(message.repo_full_name, options.forge_url)
         commit_sha = check_commit(message.commit_sha)
         check_project_name(message.project_name)
     except InvalidSource as exc:
-        return deploy_result(message, Failure(OutcomeStatus.ERROR, str(exc)))
-    server = await deps.inventory.server(message.server)
+        return DeployReport.refused(str(exc))
+    server = await inventory.server(message.server)
     if server is None:
-        error = f"server {message.server!r} is not registered"
-        return deploy_result(message, Failure(OutcomeStatus.ERROR, error))
-    refusal = await _refusal(message, deps)
+        return DeployReport.refused(f"server {message.server!r} is not registered")
+    refusal = await _refusal(message, inventory)
     if refusal is not None:
-        return deploy_result(
-            message, Failure(OutcomeStatus.ERROR, refusal), server_ip=server.address
-        )
+        return DeployReport.refused(refusal, server_ip=server.address)
     try:
         # A `file:` reference is read from disk: off the event loop, like every file operation.
-        secrets = await asyncio.to_thread(_resolve, message, server, deps)
+        resolved = await asyncio.to_thread(_resolve, message, server, secrets)
     except SecretUnavailable as exc:
-        failure = Failure(OutcomeStatus.ERROR, str(exc))
-        return deploy_result(message, failure, server_ip=server.address)
-    settings = deps.settings
-    lock = deps.redis.lock(
-        f"infra:deploy-lock:{server.id}:{message.project_id}",
-        timeout=settings.job_timeout_s + 120,
-        blocking_timeout=settings.job_timeout_s,
-    )
-    async with lock:
-        workdir = await asyncio.to_thread(_make_workdir, deps.jobs_dir)
+        return DeployReport.refused(str(exc), server_ip=server.address)
+    async with locks.deploy(server.id, message.project_id):
+        workdir = await asyncio.to_thread(_make_workdir, options.jobs_dir)
         try:
-            archive = await deps.sources.archive(
-                repo_url,
-                commit_sha,
-                workdir / "source",
-                secrets.token,
+            archive = await sources.archive(
+                repo_url, commit_sha, workdir / "source", resolved.token
             )
-            text = await deps.sources.read_file(archive, PROJECT_FILE)
+            text = await sources.read_file(archive, PROJECT_FILE)
             if text is None:
                 raise ProjectFileError(f"the repository has no {PROJECT_FILE} at this commit")
             spec = parse_project_file(text)
             # Every port the services listen on is allocated to this project on this server
             # before anything runs there: the API refuses a port that belongs to another.
-            services = await _services(message, server, spec, deps)
+            services = await _services(message, server, spec, inventory)
             commit = archive.name.removesuffix(".tar.gz")
             job = PlaybookJob(
                 playbook=select_playbook(Action.DEPLOY, is_local=server.is_local),
                 target=target_of(server),
                 extravars={
-                    **host_vars(server, deps),
+                    **host_vars(server, options.hosting),
                     "project_name": message.project_name,
                     "commit": commit,
                     "source_archive": str(archive),
                     "services": services,
-                    "releases_kept": settings.releases_kept,
-                    "health_timeout_s": settings.health_timeout_s,
+                    "releases_kept": options.releases_kept,
+                    "health_timeout_s": options.health_timeout_s,
                 },
-                secret_env={"CODEGEN_APP_SECRETS": json.dumps(secrets.app)} if secrets.app else {},
-                ssh_key=secrets.ssh_key,
+                secret_env=(
+                    {"CODEGEN_APP_SECRETS": json.dumps(resolved.app)} if resolved.app else {}
+                ),
+                ssh_key=resolved.ssh_key,
             )
-            outcome, attempts = await run_with_retries(job, server, deps)
+            outcome, attempts = await run_with_retries(
+                job, server, playbooks=playbooks, inventory=inventory, retries=options.retries
+            )
         except (SourceUnavailable, ProjectFileError, InventoryRefused, InvalidTarget) as exc:
-            failure = Failure(OutcomeStatus.ERROR, str(exc))
-            return deploy_result(message, failure, server_ip=server.address, secrets=secrets.values)
+            return DeployReport.refused(str(exc), server_ip=server.address, secrets=resolved.values)
         finally:
             # A checkout holds thousands of files in a real project: never removed on the loop.
             await asyncio.to_thread(shutil.rmtree, workdir, True)
 
     url = f"http://{server.address}:{message.port}"
     not_recorded = None
-    try:
-        await _record(message, server, services, spec, commit, url, outcome, deps)
-    except InventoryRefused as exc:
-        # The target changed and the API would not say so: the requester must know.
-        not_recorded = f"the deploy ran ({outcome.status.value}) but was not recorded: {exc}"
-        log.error("deploy not recorded", project=message.project_name, error=str(exc))
+    # An unreachable server may still run the previous release: its records stay as they are.
+    if outcome.status is not RunStatus.UNREACHABLE:
+        try:
+            await _record(
+                message, server, services, spec, commit, url, outcome.succeeded, inventory
+            )
+        except InventoryRefused as exc:
+            not_recorded = str(exc)
+            log.error("deploy not recorded", project=message.project_name, error=str(exc))
     log.info(
         "deploy finished",
         project=message.project_name,
@@ -152,24 +200,20 @@ async def deploy_project(message: AnsibleDeployMessage, *, deps: Container) -> A
         changed=outcome.changed,
         attempts=attempts,
     )
-    result = deploy_result(
-        message,
+    return DeployReport(
         outcome,
+        server_ip=server.address,
+        secrets=tuple(resolved.values),
         playbook=job.playbook,
         attempts=attempts,
         url=url,
-        server_ip=server.address,
-        secrets=secrets.values,
+        not_recorded=not_recorded,
     )
-    if not_recorded is not None:
-        recorded_error = scrub(not_recorded, secrets.values)
-        result = result.model_copy(update={"status": OutcomeStatus.ERROR, "error": recorded_error})
-    return result
 
 
-async def _refusal(message: AnsibleDeployMessage, deps: Container) -> str | None:
+async def _refusal(message: AnsibleDeployMessage, inventory: Inventory) -> str | None:
     """Why the API's records forbid this deploy, if they do."""
-    project = await deps.inventory.project(message.project_id)
+    project = await inventory.project(message.project_id)
     if project is None:
         return f"project {message.project_id!r} is not known"
     if project.name != message.project_name:
@@ -187,24 +231,21 @@ async def _record(
     spec: ProjectSpec,
     commit: str,
     url: str,
-    outcome: RunOutcome,
-    deps: Container,
+    running: bool,
+    inventory: Inventory,
 ) -> None:
-    # An unreachable server may still run the previous release: its records stay as they are.
-    if outcome.status is RunStatus.UNREACHABLE:
-        return
     for service in services:
-        await deps.inventory.record_deployment(
+        await inventory.record_deployment(
             project_id=message.project_id,
             server_id=server.id,
             service_name=service["name"],
             port=service["port"],
             commit_sha=commit,
             url=url if service["name"] == spec.entry_point else None,
-            running=outcome.succeeded,
+            running=running,
         )
     if server.status is ServerStatus.UNREACHABLE:
-        await deps.inventory.set_server_status(server.id, ServerStatus.ACTIVE)
+        await inventory.set_server_status(server.id, ServerStatus.ACTIVE)
 
 
 def _make_workdir(jobs_dir: Path) -> Path:
@@ -212,8 +253,8 @@ def _make_workdir(jobs_dir: Path) -> Path:
     return Path(tempfile.mkdtemp(prefix="source-", dir=jobs_dir))
 
 
-def _resolve(message: AnsibleDeployMessage, server: ServerRead, deps: Container) -> DeploySecrets:
-    resolve = deps.secrets.resolve
+def _resolve(message: AnsibleDeployMessage, server: ServerRead, secrets: Secrets) -> DeploySecrets:
+    resolve = secrets.resolve
     return DeploySecrets(
         token=resolve(message.github_token_ref) if message.github_token_ref else None,
         app=(
@@ -226,12 +267,12 @@ def _resolve(message: AnsibleDeployMessage, server: ServerRead, deps: Container)
 
 
 async def _services(
-    message: AnsibleDeployMessage, server: ServerRead, spec: ProjectSpec, deps: Container
+    message: AnsibleDeployMessage, server: ServerRead, spec: ProjectSpec, inventory: Inventory
 ) -> list[dict[str, Any]]:
     """What the playbook runs: each service with its port (the entry point gets the project's)."""
     services = []
     for name, declared in spec.services.items():
-        port = await deps.inventory.port_for(
+        port = await inventory.port_for(
             server.id,
             message.project_id,
             name,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 
 import structlog
 from shared.contracts import (
@@ -14,31 +15,80 @@ from shared.contracts import (
 )
 from shared.streams.registry import PROVISIONER_RESULTS
 
-from infra_service.bootstrap import Container
+from infra_service.domain.answers import answer_once
 from infra_service.domain.inventory import InvalidTarget
+from infra_service.domain.jobs import Hosting, Retries, host_vars, run_with_retries, target_of
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.results import Failure, RunStatus, describe, provision_result, tail
 from infra_service.domain.secrets import SecretUnavailable, scrub
-from infra_service.handlers.jobs import answer_once, host_vars, run_with_retries, target_of
-from infra_service.ports import PlaybookJob
+from infra_service.ports import (
+    Idempotency,
+    Inventory,
+    JobLocks,
+    PlaybookJob,
+    Playbooks,
+    Publisher,
+    ResultStore,
+    Secrets,
+)
 
 log = structlog.get_logger("infra_service")
 
+SCOPE = "infra-provision"
 
-async def handle_provision(message: ProvisionerMessage, *, deps: Container) -> None:
+
+@dataclass(frozen=True)
+class ProvisionOptions:
+    """What every setup is given besides its message."""
+
+    hosting: Hosting
+    retries: Retries
+    app_ports: str
+    vm_steps_check_mode: bool
+
+
+async def handle_provision(
+    message: ProvisionerMessage,
+    *,
+    inventory: Inventory,
+    secrets: Secrets,
+    playbooks: Playbooks,
+    locks: JobLocks,
+    idempotency: Idempotency,
+    results: ResultStore,
+    publisher: Publisher,
+    options: ProvisionOptions,
+) -> None:
     await answer_once(
-        "infra-provision",
+        SCOPE,
         message.request_id,
         PROVISIONER_RESULTS.pattern,
         ProvisionerResult,
-        lambda: provision_server(message, deps=deps),
+        lambda: provision_server(
+            message,
+            inventory=inventory,
+            secrets=secrets,
+            playbooks=playbooks,
+            locks=locks,
+            options=options,
+        ),
         refused=lambda error: provision_result(message, Failure(OutcomeStatus.ERROR, error)),
-        deps=deps,
+        idempotency=idempotency,
+        results=results,
+        publisher=publisher,
     )
 
 
-async def provision_server(message: ProvisionerMessage, *, deps: Container) -> ProvisionerResult:
-    server = await deps.inventory.server(message.server_handle)
+async def provision_server(
+    message: ProvisionerMessage,
+    *,
+    inventory: Inventory,
+    secrets: Secrets,
+    playbooks: Playbooks,
+    locks: JobLocks,
+    options: ProvisionOptions,
+) -> ProvisionerResult:
+    server = await inventory.server(message.server_handle)
     if server is None:
         error = f"server {message.server_handle!r} is not registered"
         return provision_result(message, Failure(OutcomeStatus.ERROR, error))
@@ -50,52 +100,43 @@ async def provision_server(message: ProvisionerMessage, *, deps: Container) -> P
         return provision_result(message, None, server_ip=server.address)
     try:
         target = target_of(server)
-    except InvalidTarget as exc:
-        return provision_result(
-            message, Failure(OutcomeStatus.ERROR, str(exc)), server_ip=server.address
-        )
-    try:
         ssh_key = (
-            await asyncio.to_thread(deps.secrets.resolve, server.ssh_key_ref)
+            await asyncio.to_thread(secrets.resolve, server.ssh_key_ref)
             if server.ssh_key_ref and not server.is_local
             else None
         )
-    except SecretUnavailable as exc:
+    except (InvalidTarget, SecretUnavailable) as exc:
         return provision_result(
             message, Failure(OutcomeStatus.ERROR, str(exc)), server_ip=server.address
         )
-    settings = deps.settings
     job = PlaybookJob(
         playbook=select_playbook(Action.PROVISION, is_local=server.is_local),
         target=target,
         extravars={
-            **host_vars(server, deps),
-            "vm_steps_check_mode": settings.vm_steps_check_mode,
+            **host_vars(server, options.hosting),
+            "vm_steps_check_mode": options.vm_steps_check_mode,
             "ssh_port": server.ssh_port,
-            "app_ports": settings.app_ports,
+            "app_ports": options.app_ports,
             "report_programs": message.is_recovery,
         },
         ssh_key=ssh_key,
     )
     if server.status is not ServerStatus.PENDING_SETUP:
-        await deps.inventory.set_server_status(server.id, ServerStatus.PENDING_SETUP)
-    lock = deps.redis.lock(
-        f"infra:provision-lock:{server.id}",
-        timeout=settings.job_timeout_s + 120,
-        blocking_timeout=settings.job_timeout_s,
-    )
-    async with lock:
-        outcome, attempts = await run_with_retries(job, server, deps)
-    secrets = [ssh_key] if ssh_key else []
+        await inventory.set_server_status(server.id, ServerStatus.PENDING_SETUP)
+    async with locks.provision(server.id):
+        outcome, attempts = await run_with_retries(
+            job, server, playbooks=playbooks, inventory=inventory, retries=options.retries
+        )
+    secret_values = [ssh_key] if ssh_key else []
     if outcome.succeeded:
-        await deps.inventory.set_server_status(server.id, ServerStatus.ACTIVE)
+        await inventory.set_server_status(server.id, ServerStatus.ACTIVE)
     elif outcome.status is not RunStatus.UNREACHABLE:
         details = f"{describe(outcome, job.playbook, attempts)}\n\n{tail(outcome.stdout, lines=20)}"
-        await deps.inventory.open_incident(
+        await inventory.open_incident(
             server.id,
             IncidentSeverity.MEDIUM,
             f"Setup of server {server.name} failed",
-            scrub(details, secrets) or "",
+            scrub(details, secret_values) or "",
         )
     log.info(
         "provisioning finished",
@@ -105,15 +146,11 @@ async def provision_server(message: ProvisionerMessage, *, deps: Container) -> P
         changed=outcome.changed,
         attempts=attempts,
     )
-    result = provision_result(
+    return provision_result(
         message,
         outcome,
         playbook=job.playbook,
         attempts=attempts,
         server_ip=server.address,
-        secrets=secrets,
+        secrets=secret_values,
     )
-    if message.is_recovery and outcome.succeeded:
-        programs = int(outcome.facts.get("programs", "0"))
-        result = result.model_copy(update={"services_redeployed": programs})
-    return result

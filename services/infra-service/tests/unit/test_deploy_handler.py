@@ -1,0 +1,159 @@
+"""The deploy handler with fakes of its ports: what it refuses before any effect, what it runs
+under the lock, and a deploy the API would not record."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+import pytest
+from infra_fakes import (
+    FakeInventory,
+    FakeLocks,
+    FakePlaybooks,
+    FakeSecrets,
+    FakeSources,
+    project_record,
+    server_record,
+)
+from infra_service.domain.jobs import Hosting, Retries
+from infra_service.domain.results import DeployReport, Failure, RunOutcome, RunStatus
+from infra_service.handlers.deploy import DeployOptions, deploy_project
+from shared.contracts import AnsibleDeployMessage, OutcomeStatus, ServerStatus
+
+PROJECT_FILE = """\
+services:
+  web:
+    run: exec python3 app.py
+    health: /health
+  worker:
+    run: exec python3 worker.py
+    health: /ready
+"""
+COMMIT = "abcdef1234"
+
+
+class Deploy:
+    def __init__(self, tmp_path: Path, project_file: str | None = PROJECT_FILE) -> None:
+        self.project_id = uuid.uuid4().hex
+        self.server = server_record(status="unreachable")
+        self.inventory = FakeInventory([self.server], [project_record(self.project_id, "shop")])
+        self.secrets = FakeSecrets({"env:SHOP": "API_TOKEN=s3cr3t-value"})
+        self.sources = FakeSources(project_file)
+        self.playbooks = FakePlaybooks(RunOutcome(RunStatus.SUCCESSFUL, 0))
+        self.locks = FakeLocks()
+        self.options = DeployOptions(
+            forge_url="https://forge.example",
+            jobs_dir=tmp_path / "jobs",
+            hosting=Hosting(tmp_path / "deploy", tmp_path / "bin", "/srv/codegen"),
+            retries=Retries(attempts=1, backoff_s=0),
+            releases_kept=3,
+            health_timeout_s=60,
+        )
+
+    def message(self, **fields: object) -> AnsibleDeployMessage:
+        return AnsibleDeployMessage.model_validate(
+            {
+                "project_id": self.project_id,
+                "project_name": "shop",
+                "repo_full_name": "acme/shop",
+                "commit_sha": COMMIT,
+                "server": "web-1",
+                "port": 20001,
+                "secrets_ref": "env:SHOP",
+            }
+            | fields
+        )
+
+    async def run(self, **fields: object) -> DeployReport:
+        return await deploy_project(
+            self.message(**fields),
+            inventory=self.inventory,
+            secrets=self.secrets,
+            sources=self.sources,
+            playbooks=self.playbooks,
+            locks=self.locks,
+            options=self.options,
+        )
+
+
+def refusal(report: DeployReport) -> str:
+    assert isinstance(report.outcome, Failure), report
+    assert report.outcome.status is OutcomeStatus.ERROR
+    return report.outcome.error
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"server": "gone"}, "server 'gone' is not registered"),
+        ({"project_name": "other"}, "is named 'shop', not 'other'"),
+        ({"project_id": uuid.uuid4().hex}, "is not known"),
+        ({"secrets_ref": "env:MISSING"}, "secret 'env:MISSING' is not set"),
+    ],
+)
+async def test_what_the_records_or_secrets_forbid_is_refused_before_any_effect(
+    tmp_path: Path, fields: dict[str, object], error: str
+) -> None:
+    deploy = Deploy(tmp_path)
+
+    report = await deploy.run(**fields)
+
+    assert error in refusal(report)
+    assert (deploy.locks.taken, deploy.sources.fetched, deploy.playbooks.jobs) == ([], [], [])
+
+
+async def test_a_deploy_runs_under_its_lock_and_records_every_service(tmp_path: Path) -> None:
+    deploy = Deploy(tmp_path)
+
+    report = await deploy.run()
+
+    assert deploy.locks.taken == [f"deploy {deploy.server.id} {deploy.project_id}"]
+    assert deploy.sources.fetched == [("https://forge.example/acme/shop.git", COMMIT, None)]
+    [job] = deploy.playbooks.jobs
+    assert job.playbook == "deploy_project.yml"
+    assert [s["name"] for s in job.extravars["services"]] == ["web", "worker"]
+    assert job.extravars["services"][0]["port"] == 20001
+    assert job.secret_env == {"CODEGEN_APP_SECRETS": '{"API_TOKEN": "s3cr3t-value"}'}
+    assert "s3cr3t-value" not in str(job.extravars)
+    assert report.url == "http://203.0.113.7:20001"
+    assert report.secrets == ("s3cr3t-value",)
+    assert [(d["service_name"], d["url"]) for d in deploy.inventory.deployments] == [
+        ("web", "http://203.0.113.7:20001"),
+        ("worker", None),
+    ]
+    # It ran there: a server thought unreachable is active again.
+    assert deploy.inventory.statuses == [(deploy.server.id, ServerStatus.ACTIVE)]
+    assert not list((tmp_path / "jobs").iterdir()), "the checkout is removed"
+
+
+async def test_a_repository_without_a_project_file_is_refused_naming_it(tmp_path: Path) -> None:
+    deploy = Deploy(tmp_path, project_file=None)
+
+    report = await deploy.run()
+
+    assert refusal(report) == "the repository has no .project.yml at this commit"
+    assert report.server_ip == "203.0.113.7"
+    assert deploy.playbooks.jobs == []
+
+
+async def test_a_deploy_the_api_would_not_record_says_so(tmp_path: Path) -> None:
+    deploy = Deploy(tmp_path)
+    deploy.inventory.refuse_records = True
+
+    report = await deploy.run()
+
+    assert isinstance(report.outcome, RunOutcome)
+    assert report.outcome.succeeded
+    assert report.not_recorded == "the API answered 409 to POST /api/service-deployments"
+
+
+async def test_an_unreachable_server_keeps_its_records(tmp_path: Path) -> None:
+    deploy = Deploy(tmp_path)
+    deploy.playbooks = FakePlaybooks(RunOutcome(RunStatus.UNREACHABLE, 4))
+
+    report = await deploy.run()
+
+    assert report.attempts == 1
+    assert deploy.inventory.deployments == []
+    assert deploy.inventory.statuses == [(deploy.server.id, ServerStatus.UNREACHABLE)]
