@@ -7,19 +7,18 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, cast
 
 from redis.asyncio import Redis
 from shared.contracts import WorkerLifecycleEvent
+from shared.testing.processes import ServiceProcess
 from shared.testing.waiting import eventually
 
 MOCK_AGENT = Path(__file__).with_name("mock_agent.py")
 ROOT = Path(__file__).resolve().parents[3]
 WRAPPER = Path(sys.executable).parent / "worker-wrapper"
-LOG_TAIL_CHARS = 4000
 
 
 def agent_binary(name: str) -> str:
@@ -29,37 +28,6 @@ def agent_binary(name: str) -> str:
     if not binary.exists():
         raise AssertionError(f"{binary} is missing: run `make agents`")
     return str(binary)
-
-
-def make_bare_repo(root: Path) -> Path:
-    """A bare repository with one commit on main, as a forge would hold it."""
-    seed, bare = root / "seed", root / "origin.git"
-    subprocess.run(["git", "init", "-q", "-b", "main", str(seed)], check=True)
-    (seed / "README.md").write_text("# project\n")
-    git = ["git", "-C", str(seed), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "initial"], check=True)
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
-    return bare
-
-
-def branch_head(bare: Path, branch: str) -> str | None:
-    done = subprocess.run(
-        ["git", "-C", str(bare), "rev-parse", f"refs/heads/{branch}"],
-        capture_output=True,
-        text=True,
-    )
-    return done.stdout.strip() if done.returncode == 0 else None
-
-
-def file_at(bare: Path, branch: str, path: str) -> str:
-    shown = subprocess.run(
-        ["git", "-C", str(bare), "show", f"{branch}:{path}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return shown.stdout
 
 
 def wrapper_env(redis_url: str, workspace: Path, **overrides: str) -> dict[str, str]:
@@ -114,60 +82,23 @@ def descendants(pid: int) -> list[tuple[int, str]]:
     return found
 
 
-class Wrapper:
+class Wrapper(ServiceProcess):
     """A `worker-wrapper` process; its stdout and stderr go to a log file the failures show."""
 
     def __init__(self, env: dict[str, str], log: Path) -> None:
-        self.log = log
-        with log.open("wb") as sink:  # the child keeps its own copy of the descriptor
-            self.process = subprocess.Popen(
-                [str(WRAPPER)], env=env, stdout=sink, stderr=subprocess.STDOUT
-            )
+        super().__init__([str(WRAPPER)], env, log)
 
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    def log_tail(self, chars: int = LOG_TAIL_CHARS) -> str:
-        text = self.log.read_text(errors="replace") if self.log.exists() else ""
-        return text[-chars:]
-
-    def describe(self) -> str:
-        return f"wrapper pid {self.pid} (exit {self.process.poll()}), log tail:\n{self.log_tail()}"
-
-    async def exited(self, within: float = 60) -> int:
-        """Wait for the wrapper to end by itself; its exit code."""
-
-        async def ended() -> list[int]:
-            code = self.process.poll()
-            return [] if code is None else [code]
-
+    def close(self) -> None:
+        """Stop the wrapper (SIGTERM, as worker-manager stops a worker; one that has to be killed
+        fails the test) and everything it started, whatever state they are in."""
+        tree = descendants(self.pid) if self.exit_code is None else []
         try:
-            [code] = await eventually(ended, within=within)
-        except AssertionError:
-            raise AssertionError(
-                f"the wrapper did not exit within {within} s; {self.describe()}"
-            ) from None
-        return code
-
-    async def stop(self, within: float = 30) -> int:
-        """SIGTERM, as worker-manager stops a worker; the exit code."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-        return await self.exited(within)
-
-    async def close(self) -> None:
-        """Stop the wrapper and everything it started, whatever state they are in."""
-        tree = descendants(self.pid) if self.process.poll() is None else []
-        try:
-            await self.stop()
-        except AssertionError:
-            self.process.kill()
-            self.process.wait(10)
-        for pid, started in tree:
-            if _start_time(pid) == started:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            self.stop()
+        finally:
+            for pid, started in tree:
+                if _start_time(pid) == started:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
 
 
 async def read_stream(redis: Redis, stream: str) -> list[dict[str, Any]]:

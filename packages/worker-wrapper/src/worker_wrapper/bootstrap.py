@@ -1,37 +1,190 @@
-"""The composition root: settings in, the wrapper's parts out."""
+"""The composition root: settings in, the worker as a `Service` out. The only module that builds
+adapters."""
 
 from __future__ import annotations
 
-import asyncio
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path
+from functools import partial
 
 from redis.asyncio import Redis
-from shared.contracts import AgentType
-from shared.streams import connect_redis
+from shared.contracts import AgentType, WorkerType
+from shared.runtime import Ending, Lifetime, Service, StopReason
+from shared.streams import ConsumerOptions, Group, StreamConsumer, connect_redis
+from shared.streams.registry import DEVELOPER_INPUT, PO_INPUT
 
-from worker_wrapper.adapters.agent import Agent
-from worker_wrapper.adapters.git import Git
-from worker_wrapper.adapters.lifecycle import Reporter
-from worker_wrapper.adapters.process import AgentProcess
-from worker_wrapper.config import WrapperSettings
-from worker_wrapper.runners.base import Runner
-from worker_wrapper.runners.claude import ClaudeRunner
-from worker_wrapper.runners.codex import CodexRunner
-from worker_wrapper.runners.factory import FactoryRunner
-from worker_wrapper.runners.scripted import ScriptedRunner
+from worker_wrapper.adapters.git_cli import GitCli
+from worker_wrapper.adapters.process_agent import ProcessAgent
+from worker_wrapper.adapters.process_group import AgentProcess
+from worker_wrapper.adapters.redis_heartbeat import RedisHeartbeat
+from worker_wrapper.adapters.redis_lifecycle import RedisLifecycle
+from worker_wrapper.adapters.redis_publisher import RetryingPublisher
+from worker_wrapper.adapters.redis_sessions import RedisSessions
+from worker_wrapper.adapters.runners.base import Runner
+from worker_wrapper.adapters.runners.claude import ClaudeRunner
+from worker_wrapper.adapters.runners.codex import CodexRunner
+from worker_wrapper.adapters.runners.factory import FactoryRunner
+from worker_wrapper.adapters.runners.scripted import ScriptedRunner
+from worker_wrapper.config import EXIT_STOPPED, WrapperSettings
+from worker_wrapper.domain.ending import WhyStopped
+from worker_wrapper.handlers import developer, po
+from worker_wrapper.handlers.lifecycle import keep_alive, say_last_words
+from worker_wrapper.ports import Agent, Heartbeat, Lifecycle, Publisher
+
+# A PO worker's loop looks for inputs its earlier life left pending this often.
+PO_CLAIM_INTERVAL_S = 30.0
+WHY_STOPPED = {
+    StopReason.ASKED: WhyStopped.ASKED,
+    StopReason.FINISHED: WhyStopped.DONE,
+    StopReason.TASK_ENDED: WhyStopped.BROKE,
+}
+
+
+def build(settings: WrapperSettings, lifetime: Lifetime) -> Service:
+    """A developer worker consumes one task, then finishes with its exit code; a PO worker
+    answers its own input stream until it is stopped. Both beat and report their lifecycle."""
+    redis = connect_redis(settings.redis_url)
+    publisher = RetryingPublisher(redis)
+    lifecycle = RedisLifecycle(publisher, worker_id=settings.worker_id)
+    heartbeat = RedisHeartbeat(redis, worker_id=settings.worker_id, ttl_s=settings.heartbeat_ttl_s)
+    env = agent_environment(settings)
+    agent = ProcessAgent(
+        make_runner(settings),
+        # Stopping stops the agent's turn, its whole process group.
+        AgentProcess(kill_grace_s=settings.kill_grace_s, stop=lifetime.stopping),
+        home=settings.agent_home,
+        env=env,
+    )
+    ports = Ports(
+        agent=agent,
+        heartbeat=heartbeat,
+        publisher=publisher,
+        lifecycle=lifecycle,
+        extra_env={name: env[name] for name in settings.extra_env_names if name in env},
+    )
+    if settings.worker_type is WorkerType.DEVELOPER:
+        consumer, prepare = _developer(settings, lifetime, redis, ports), _nothing
+    else:
+        consumer = _po(settings, redis, ports)
+        prepare = partial(
+            po.prepare_workspace,
+            cwd=settings.po_dir,
+            instructions_file=agent.instructions_file,
+            instructions=settings.instructions,
+        )
+    return Service(
+        name=settings.service_name,
+        consumers=[consumer],
+        tasks={
+            "heartbeat": partial(
+                keep_alive,
+                prepare=prepare,
+                lifecycle=lifecycle,
+                heartbeat=heartbeat,
+                interval_s=settings.heartbeat_interval_s,
+            )
+        },
+        cancel_at_once=["heartbeat"],
+        resources=[redis],
+        grace_s=settings.stop_grace_s,
+        exit_code_when_asked=EXIT_STOPPED,
+        on_stop=_last_words(lifecycle, heartbeat),
+    )
 
 
 @dataclass(frozen=True)
-class Container:
-    settings: WrapperSettings
-    redis: Redis
-    reporter: Reporter
+class Ports:
+    """What both kinds of worker hand their handler."""
+
     agent: Agent
-    git: Git
-    stop: asyncio.Event
+    heartbeat: Heartbeat
+    publisher: Publisher
+    lifecycle: Lifecycle
     extra_env: dict[str, str]
+
+
+def _developer(
+    settings: WrapperSettings, lifetime: Lifetime, redis: Redis, ports: Ports
+) -> StreamConsumer:
+    def finish(exit_code: int) -> None:
+        # At once, not when the runtime next wakes: the consumer must not read another task.
+        consumer.stop()
+        lifetime.finish(exit_code)
+
+    # One task, then exit: a batch of one, and no reclaiming of other workers' entries while the
+    # worker-manager reports their deaths (the single listener decides on retries).
+    consumer = StreamConsumer(
+        redis,
+        stream=DEVELOPER_INPUT.pattern,
+        group=Group.DEVELOPER_WORKERS,
+        consumer=settings.worker_id,
+        handler=partial(
+            developer.handle_task,
+            worker_id=settings.worker_id,
+            repo=settings.repo_dir,
+            instructions=settings.instructions,
+            extra_env=ports.extra_env,
+            agent=ports.agent,
+            git=GitCli(
+                author_name=settings.git_author_name,
+                author_email=settings.git_author_email,
+                token=settings.git_token.get_secret_value(),
+            ),
+            heartbeat=ports.heartbeat,
+            publisher=ports.publisher,
+            lifecycle=ports.lifecycle,
+            finish=finish,
+        ),
+        options=ConsumerOptions(
+            batch_size=1,
+            claim_idle_ms=settings.claim_idle_ms,
+            claim_interval_s=settings.agent_timeout_s,
+        ),
+    )
+    return consumer
+
+
+def _po(settings: WrapperSettings, redis: Redis, ports: Ports) -> StreamConsumer:
+    return StreamConsumer(
+        redis,
+        stream=PO_INPUT.name(worker_id=settings.worker_id),
+        group=Group.PO_WORKER,
+        consumer=settings.worker_id,
+        handler=partial(
+            po.handle_message,
+            worker_id=settings.worker_id,
+            cwd=settings.po_dir,
+            timeout_s=settings.agent_timeout_s,
+            extra_env=ports.extra_env,
+            agent=ports.agent,
+            sessions=RedisSessions(redis, worker_id=settings.worker_id),
+            heartbeat=ports.heartbeat,
+            publisher=ports.publisher,
+        ),
+        options=ConsumerOptions(
+            batch_size=1,
+            claim_idle_ms=settings.claim_idle_ms,
+            claim_interval_s=PO_CLAIM_INTERVAL_S,
+        ),
+    )
+
+
+def _nothing() -> None:
+    """A developer worker has nothing to prepare before its task."""
+
+
+def _last_words(lifecycle: Lifecycle, heartbeat: Heartbeat) -> Callable[[Ending], Awaitable[None]]:
+    async def on_stop(ending: Ending) -> None:
+        await say_last_words(
+            WHY_STOPPED[ending.reason],
+            exit_code=ending.exit_code,
+            failures=ending.failed,
+            lifecycle=lifecycle,
+            heartbeat=heartbeat,
+        )
+
+    return on_stop
 
 
 def make_runner(settings: WrapperSettings) -> Runner:
@@ -63,31 +216,3 @@ def agent_environment(settings: WrapperSettings) -> dict[str, str]:
     if settings.user_id:
         env["USER_ID"] = settings.user_id
     return env
-
-
-def bootstrap(settings: WrapperSettings) -> Container:
-    redis = connect_redis(settings.redis_url)
-    stop = asyncio.Event()
-    env = agent_environment(settings)
-    extra = [n.strip() for n in settings.agent_extra_env.split(",") if n.strip()]
-    agent = Agent(
-        make_runner(settings),
-        AgentProcess(kill_grace_s=settings.kill_grace_s, stop=stop),
-        home=Path(settings.workspace_dir) / "home",
-        env=env,
-    )
-    return Container(
-        settings=settings,
-        redis=redis,
-        reporter=Reporter(
-            redis, worker_id=settings.worker_id, heartbeat_ttl_s=settings.heartbeat_ttl_s
-        ),
-        agent=agent,
-        git=Git(
-            author_name=settings.git_author_name,
-            author_email=settings.git_author_email,
-            token=settings.git_token.get_secret_value(),
-        ),
-        stop=stop,
-        extra_env={name: env[name] for name in extra if name in env},
-    )

@@ -6,18 +6,22 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 from shared.contracts import AgentType, WorkerType
-from shared.settings import ServiceSettings
+from shared.settings import ApiClientSettings, RedisSettings, ServiceSettings
+
+# The exit code of a worker that was stopped (SIGTERM's, as a shell reports it).
+EXIT_STOPPED = 143
+# After the agent's kill grace, the time a stopped worker has to publish what it was doing.
+STOP_PUBLISH_S = 20
 
 
-class WrapperSettings(ServiceSettings):
+class WrapperSettings(ServiceSettings, RedisSettings, ApiClientSettings):
+    """API_URL and API_KEY (the worker's user-scoped key) are for the CLI the agent runs."""
+
     worker_id: str = Field(min_length=1, description="This worker's id.")
     worker_type: WorkerType = Field(description="po (a chat loop) or developer (one task).")
     agent_type: AgentType = Field(default=AgentType.SCRIPTED, description="The agent to run.")
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis.")
     session_id: str | None = Field(default=None, description="The chat session (PO workers).")
     user_id: str | None = Field(default=None, description="The user this worker acts for.")
-    api_url: str = Field(default="http://127.0.0.1:8000", description="The API, for the CLI.")
-    api_key: SecretStr = Field(default=SecretStr(""), description="The worker's user-scoped key.")
     allowed_commands: str = Field(default="", description="ALLOWED_COMMANDS for the CLI.")
     workspace_dir: Path = Field(default=Path("/workspace"), description="Where work happens.")
     instructions: str = Field(default="", description="Role instructions (CLAUDE.md / AGENTS.md).")
@@ -45,3 +49,39 @@ class WrapperSettings(ServiceSettings):
     git_token: SecretStr = Field(
         default=SecretStr(""), description="Token for HTTPS git remotes (sent as a header)."
     )
+
+    @property
+    def service_name(self) -> str:
+        return f"worker-wrapper:{self.worker_id}"
+
+    @property
+    def claim_idle_ms(self) -> int:
+        """An input pending twice a turn's time limit is taken over: its worker is gone."""
+        return int(self.agent_timeout_s * 2000)
+
+    @property
+    def heartbeat_interval_s(self) -> float:
+        return self.heartbeat_ttl_s / 3
+
+    @property
+    def stop_grace_s(self) -> float:
+        """How long a stopped worker may take: its agent's kill grace, then its last output."""
+        return self.kill_grace_s + STOP_PUBLISH_S
+
+    @property
+    def extra_env_names(self) -> list[str]:
+        return [name.strip() for name in self.agent_extra_env.split(",") if name.strip()]
+
+    @property
+    def agent_home(self) -> Path:
+        return self.workspace_dir / "home"
+
+    @property
+    def repo_dir(self) -> Path:
+        """Where a developer worker clones the project."""
+        return self.workspace_dir / "repo"
+
+    @property
+    def po_dir(self) -> Path:
+        """Where a PO worker's agent works."""
+        return self.workspace_dir / "po"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -23,7 +24,6 @@ async def start_wrapper(tmp_path: Path) -> AsyncIterator[Callable[[dict[str, str
     try:
         yield start
     finally:
-        for wrapper in started:
-            await wrapper.close()
-            print(f"--- {wrapper.log}, exit {wrapper.process.returncode} ---")
-            print(wrapper.log_tail())
+        with contextlib.ExitStack() as closing:  # each one closed, even after one failed to stop
+            for wrapper in started:
+                closing.callback(wrapper.close)

@@ -12,14 +12,12 @@ import pytest
 from redis.asyncio import Redis
 from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput
 from shared.streams.wire import encode
+from shared.testing.git import bare_repo, branch_head, file_at
 from shared.testing.servers import RedisServer
 from shared.testing.waiting import eventually
 from wrapper_testing import (
     Wrapper,
-    branch_head,
-    file_at,
     lifecycle,
-    make_bare_repo,
     process_alive,
     read_stream,
     scripted_agent_script,
@@ -61,7 +59,7 @@ async def run_one_task(
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    return make_bare_repo(tmp_path)
+    return bare_repo(tmp_path)
 
 
 async def test_a_task_is_done_committed_pushed_and_reported_with_the_sha_read_from_git(
@@ -232,7 +230,7 @@ async def test_the_scripted_agent_does_its_declared_work(
     assert code == 0
     assert raw["status"] == "success"
     assert raw["commit_sha"] == branch_head(repo, "feature/t-1")
-    assert file_at(repo, "feature/t-1", "app.py") == "print('hi')\n"
+    assert file_at(repo, "feature/t-1", "app.py") == "print('hi')"
 
 
 async def test_an_invalid_input_is_dead_lettered_and_the_worker_takes_the_next_valid_one(

@@ -38,7 +38,7 @@ async def test_each_message_gets_one_answer_and_the_session_continues(
         POWorkerOutput.model_validate(a)
         for a in await wait_for(redis_client, OUTPUT, 2, wrapper=wrapper)
     ]
-    code = await wrapper.stop()
+    code = wrapper.stop()
 
     assert [a.request_id for a in answers] == [first.request_id, second.request_id]
     assert answers[0].text == "turn 1: I want a todo API"  # the verdict block is not for users

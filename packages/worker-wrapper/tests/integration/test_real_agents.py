@@ -19,14 +19,8 @@ from shared.streams.wire import encode
 from shared.testing import fake_anthropic, fake_openai
 from shared.testing.fake_anthropic import FakeAnthropic, Text, ToolUse
 from shared.testing.fake_openai import FakeOpenAI, Message, ShellCall
-from wrapper_testing import (
-    Wrapper,
-    agent_binary,
-    branch_head,
-    make_bare_repo,
-    wait_for,
-    wrapper_env,
-)
+from shared.testing.git import bare_repo, branch_head
+from wrapper_testing import Wrapper, agent_binary, wait_for, wrapper_env
 
 StartWrapper = Callable[[dict[str, str]], Wrapper]
 
@@ -57,7 +51,7 @@ def developer_task(repo: Path) -> DeveloperWorkerInput:
 
 @pytest.fixture
 def repo(tmp_path: Path) -> Path:
-    return make_bare_repo(tmp_path)
+    return bare_repo(tmp_path)
 
 
 async def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_from_git(
@@ -131,7 +125,7 @@ async def test_a_po_workers_second_message_continues_the_claude_session(
         answers = await wait_for(
             redis_client, "worker:po:po-1:output", 2, within=120, wrapper=wrapper
         )
-        await wrapper.stop()
+        wrapper.stop()
 
     assert [a["text"] for a in answers] == ["What should the todo API store?", "Tags, noted."]
     second = fake.main_requests[1].text()

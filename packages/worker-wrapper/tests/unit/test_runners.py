@@ -6,10 +6,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from worker_wrapper.runners.claude import ClaudeRunner
-from worker_wrapper.runners.codex import CodexRunner
-from worker_wrapper.runners.factory import FactoryRunner
-from worker_wrapper.runners.scripted import ScriptedRunner
+from worker_wrapper.adapters.runners.claude import ClaudeRunner
+from worker_wrapper.adapters.runners.codex import CodexRunner
+from worker_wrapper.adapters.runners.factory import FactoryRunner
+from worker_wrapper.adapters.runners.scripted import ScriptedRunner
 
 HOME = Path("/ws/home")
 ENV = {

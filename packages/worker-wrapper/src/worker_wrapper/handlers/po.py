@@ -2,64 +2,47 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
-from redis.asyncio import Redis
-from shared.contracts import POWorkerInput, POWorkerOutput
+from shared.contracts import POWorkerInput, WorkerActivity
+from shared.streams.registry import PO_OUTPUT
 
-from worker_wrapper.adapters.agent import Agent, TurnStatus
-from worker_wrapper.domain.verdict import without_result_blocks
-from worker_wrapper.handlers.developer import Stopped
-
-
-class SessionStore:
-    """The agent's session id, in Redis so a restarted wrapper continues the conversation."""
-
-    def __init__(self, redis: Redis, worker_id: str) -> None:
-        self._redis = redis
-        self._key = f"worker:session:{worker_id}"
-
-    async def get(self) -> str | None:
-        value = await self._redis.get(self._key)
-        return str(value) if value else None
-
-    async def set(self, session_id: str) -> None:
-        await self._redis.set(self._key, session_id, ex=7 * 24 * 3600)
+from worker_wrapper.domain import chat
+from worker_wrapper.ports import Agent, Heartbeat, Publisher, Sessions
 
 
-async def answer(
+def prepare_workspace(*, cwd: Path, instructions_file: str, instructions: str) -> None:
+    """The directory the agent works in, with the role's instructions where it reads them."""
+    cwd.mkdir(parents=True, exist_ok=True)
+    if instructions:
+        (cwd / instructions_file).write_text(instructions)
+
+
+async def handle_message(
     message: POWorkerInput,
     *,
-    agent: Agent,
-    sessions: SessionStore,
+    worker_id: str,
     cwd: Path,
     timeout_s: float,
-    extra_env: dict[str, str],
-) -> POWorkerOutput:
-    """Run one turn; raises Stopped (the message then stays pending for a later delivery)."""
-    env = {
-        **extra_env,
-        "REQUEST_ID": message.request_id,
-        "CORRELATION_ID": message.correlation_id,
-        "USER_ID": message.user_id,
-    }
+    extra_env: Mapping[str, str],
+    agent: Agent,
+    sessions: Sessions,
+    heartbeat: Heartbeat,
+    publisher: Publisher,
+) -> None:
+    """One answer per message; raises Stopped (the message then stays pending for a later
+    delivery)."""
+    await heartbeat.show(WorkerActivity.BUSY, request_id=message.request_id)
     result = await agent.turn(
-        message.prompt, cwd=cwd, session_id=await sessions.get(), timeout_s=timeout_s, extra_env=env
+        message.prompt,
+        cwd=cwd,
+        session_id=await sessions.get(),
+        timeout_s=timeout_s,
+        extra_env=chat.turn_env(extra_env, message),
     )
-    if result.status is TurnStatus.STOPPED:
-        raise Stopped
-    if result.status is TurnStatus.TIMEOUT:
-        text = "Sorry, that took too long and I had to stop. Could you ask again, more simply?"
-    elif result.turn is None or result.status is TurnStatus.CRASHED:
-        text = "Sorry, something went wrong on my side. Please try again."
-    else:
-        text = without_result_blocks(result.turn.text)
-        if result.turn.session_id:
-            await sessions.set(result.turn.session_id)
-    return POWorkerOutput(
-        request_id=message.request_id,
-        correlation_id=message.correlation_id,
-        user_id=message.user_id,
-        text=text,
-        is_final=True,
-    )
+    reply = chat.reply(result)
+    if reply.session_id:
+        await sessions.set(reply.session_id)
+    await publisher.publish(PO_OUTPUT.name(worker_id=worker_id), chat.answer(message, reply.text))
+    await heartbeat.show(WorkerActivity.IDLE)

@@ -1,4 +1,4 @@
-"""What every runner shares: the result of a turn, and the agent's environment allowlist."""
+"""What every runner shares: its protocol, and the agent's environment allowlist."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from shared.contracts import AgentUsage
+from worker_wrapper.domain.turns import AgentTurn
 
 # Variables every agent may see. Everything else in the wrapper's environment (its own secrets,
 # Redis passwords, the git token) stays out unless a runner or AGENT_EXTRA_ENV names it.
@@ -22,16 +22,6 @@ CLI_ENV = (
     "CORRELATION_ID",
     "REQUEST_ID",
 )
-
-
-@dataclass(frozen=True)
-class AgentTurn:
-    """What one run of the agent produced, read from its own output format."""
-
-    text: str
-    session_id: str | None = None
-    usage: AgentUsage | None = None
-    is_error: bool = False
 
 
 @dataclass(frozen=True)

@@ -3,39 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
 import structlog
 
-from worker_wrapper.adapters.process import AgentProcess
-from worker_wrapper.runners.base import AgentTurn, Runner
+from worker_wrapper.adapters.process_group import AgentProcess
+from worker_wrapper.adapters.runners.base import Runner
+from worker_wrapper.domain.turns import TurnResult, TurnStatus
 
 log = structlog.get_logger("worker_wrapper")
 
 
-class TurnStatus(StrEnum):
-    OK = "ok"
-    TIMEOUT = "timeout"
-    CRASHED = "crashed"
-    STOPPED = "stopped"
+class ProcessAgent:
+    """The `Agent` port: the runner's command line, run as a process group of its own."""
 
-
-@dataclass(frozen=True)
-class TurnResult:
-    status: TurnStatus
-    turn: AgentTurn | None
-    exit_code: int | None
-    stderr_tail: str = ""
-
-    @property
-    def error(self) -> str:
-        detail = self.stderr_tail.strip()[-2000:]
-        return f"agent exited with {self.exit_code}" + (f": {detail}" if detail else "")
-
-
-class Agent:
     def __init__(
         self, runner: Runner, process: AgentProcess, *, home: Path, env: Mapping[str, str]
     ) -> None:

@@ -6,8 +6,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from worker_wrapper.runners.base import BASE_ENV, CLI_ENV, AgentTurn, Invocation, allowed_env
-from worker_wrapper.runners.claude import ClaudeRunner
+from worker_wrapper.adapters.runners.base import BASE_ENV, CLI_ENV, Invocation, allowed_env
+from worker_wrapper.adapters.runners.claude import ClaudeRunner
+from worker_wrapper.domain.turns import AgentTurn
 
 
 class ScriptedRunner:

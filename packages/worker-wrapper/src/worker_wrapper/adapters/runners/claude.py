@@ -9,7 +9,8 @@ from typing import Any
 
 from shared.contracts import AgentUsage
 
-from worker_wrapper.runners.base import BASE_ENV, CLI_ENV, AgentTurn, Invocation, allowed_env
+from worker_wrapper.adapters.runners.base import BASE_ENV, CLI_ENV, Invocation, allowed_env
+from worker_wrapper.domain.turns import AgentTurn
 
 ENV = (
     "ANTHROPIC_API_KEY",

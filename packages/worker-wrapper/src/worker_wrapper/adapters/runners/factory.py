@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from worker_wrapper.runners.base import BASE_ENV, CLI_ENV, AgentTurn, Invocation, allowed_env
-from worker_wrapper.runners.claude import ClaudeRunner
+from worker_wrapper.adapters.runners.base import BASE_ENV, CLI_ENV, Invocation, allowed_env
+from worker_wrapper.adapters.runners.claude import ClaudeRunner
+from worker_wrapper.domain.turns import AgentTurn
 
 ENV = ("FACTORY_API_KEY",)
 

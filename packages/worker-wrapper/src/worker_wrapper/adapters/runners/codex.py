@@ -8,7 +8,8 @@ from pathlib import Path
 
 from shared.contracts import AgentUsage
 
-from worker_wrapper.runners.base import BASE_ENV, CLI_ENV, AgentTurn, Invocation, allowed_env
+from worker_wrapper.adapters.runners.base import BASE_ENV, CLI_ENV, Invocation, allowed_env
+from worker_wrapper.domain.turns import AgentTurn
 
 ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_API_KEY")
 

@@ -6,12 +6,12 @@ import asyncio
 import os
 from pathlib import Path
 
-
-class GitError(RuntimeError):
-    pass
+from worker_wrapper.ports import GitError
 
 
-class Git:
+class GitCli:
+    """The `Git` port, by the git command line."""
+
     def __init__(self, *, author_name: str, author_email: str, token: str = "") -> None:
         self._author = (author_name, author_email)
         self._env = {
@@ -59,10 +59,6 @@ class Git:
 
     async def head(self, repo: Path) -> str:
         return await self._git("rev-parse", "HEAD", cwd=repo)
-
-    async def changed_files(self, repo: Path, base: str, head: str) -> list[str]:
-        out = await self._git("diff", "--name-only", f"{base}..{head}", cwd=repo)
-        return [line for line in out.splitlines() if line]
 
     async def push(self, repo: Path, branch: str) -> None:
         await self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=repo)

@@ -1,0 +1,110 @@
+"""What the handlers use, as Protocols; `bootstrap` binds the adapters that implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel
+from shared.contracts import LifecycleEventKind, WorkerActivity
+
+from worker_wrapper.domain.turns import TurnResult
+
+
+class GitError(RuntimeError):
+    """A git command failed (its stderr's tail is the message)."""
+
+
+class Agent(Protocol):
+    """The coding agent's CLI: one turn per call, stopped when the worker is."""
+
+    @property
+    def instructions_file(self) -> str:
+        """The file it reads its instructions from (CLAUDE.md, AGENTS.md)."""
+        ...
+
+    async def turn(
+        self,
+        prompt: str,
+        *,
+        cwd: Path,
+        session_id: str | None,
+        timeout_s: float,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> TurnResult: ...
+
+
+class Git(Protocol):
+    """git, run by the wrapper itself; every method raises GitError when git fails."""
+
+    async def clone(self, url: str, branch: str, dest: Path) -> str:
+        """Clone onto `branch` (created if new); the commit the work starts from."""
+        ...
+
+    async def head(self, repo: Path) -> str: ...
+
+    async def push(self, repo: Path, branch: str) -> None: ...
+
+    async def is_tracked(self, repo: Path, path: str) -> bool: ...
+
+    async def ignore_locally(self, repo: Path, path: str) -> None: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, stream: str, message: BaseModel) -> None:
+        """Publish, waiting out a Redis restart: an hour of the agent's work is not lost."""
+        ...
+
+
+class Lifecycle(Protocol):
+    """The worker's lifecycle events, for worker-manager; STARTED leaves before any other."""
+
+    async def report(
+        self,
+        event: LifecycleEventKind,
+        *,
+        task_id: str | None = None,
+        exit_code: int | None = None,
+        error: str | None = None,
+        result: dict[str, Any] | None = None,
+        correlation_id: str | None = None,
+    ) -> None: ...
+
+
+class Heartbeat(Protocol):
+    """The worker's own word on what it is doing, refreshed until the worker stops."""
+
+    async def show(
+        self,
+        state: WorkerActivity,
+        *,
+        task_id: str | None = None,
+        request_id: str | None = None,
+        status: str | None = None,
+    ) -> None:
+        """Say this at once (worker-manager must not see a busy worker as idle) and in every
+        beat from now on."""
+        ...
+
+    async def beat(self) -> None:
+        """Write what it says again, with a fresh lifetime."""
+        ...
+
+    async def clear(self) -> None: ...
+
+
+class Sessions(Protocol):
+    """A PO worker's agent session id, kept so a restarted worker continues the conversation."""
+
+    async def get(self) -> str | None: ...
+
+    async def set(self, session_id: str) -> None: ...
+
+
+class Stopping(Protocol):
+    """The part of the service's lifetime a background task watches."""
+
+    async def sleep(self, seconds: float) -> bool:
+        """Wait `seconds` or until the service stops; True when it is stopping."""
+        ...
