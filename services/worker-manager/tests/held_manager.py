@@ -2,7 +2,7 @@
 does, until the file `release` appears in the hold directory (argv[1]). Each held start first
 leaves a file `entered-<worker id>` there, so a test sees how many starts began.
 
-The real `serve` and `bootstrap` run; only the backend is wrapped. Run as a script by
+The real runtime and `build` run; only the backend is wrapped. Run as a script by
 manager_testing.ManagerProcess.
 """
 
@@ -12,13 +12,12 @@ import asyncio
 import sys
 from pathlib import Path
 
-from shared.logging import configure_logging
-from shared.signals import stop_on_signals
 from worker_manager.adapters.process_backend import ProcessBackend
-from worker_manager.bootstrap import bootstrap
+from worker_manager.bootstrap import build
 from worker_manager.config import ManagerSettings
-from worker_manager.main import serve
 from worker_manager.ports import WorkerBackend, WorkerSpec
+
+from shared import runtime
 
 HELD_NAME = "held"
 
@@ -51,16 +50,14 @@ class HeldBackend:
         await self._inner.remove(handle, worker_id)
 
 
-async def run(settings: ManagerSettings, directory: Path) -> int:
-    backend = HeldBackend(ProcessBackend(settings.wrapper_command), directory)
-    outcome = await serve(bootstrap(settings, backend=backend), stop_on_signals())
-    return outcome.exit_code
-
-
 def main() -> None:
-    settings = ManagerSettings()
-    configure_logging("worker-manager", json=settings.log_json, level=settings.log_level)
-    raise SystemExit(asyncio.run(run(settings, Path(sys.argv[1]))))
+    directory = Path(sys.argv[1])
+
+    def build_held(settings: ManagerSettings, lifetime: runtime.Lifetime) -> runtime.Service:
+        backend = HeldBackend(ProcessBackend(settings.wrapper_command), directory)
+        return build(settings, lifetime, backend=backend)
+
+    runtime.main(ManagerSettings, build_held, name="worker-manager")
 
 
 if __name__ == "__main__":

@@ -6,58 +6,59 @@ import contextlib
 import json
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 from typing import Any, cast
 
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource
 from redis.asyncio import Redis
 from shared.contracts import WorkerResponse
+from shared.testing.processes import ServiceProcess, settings_env
 from shared.testing.waiting import eventually
+from worker_manager.config import ManagerSettings
 
 WRAPPER = str(Path(sys.executable).parent / "worker-wrapper")
 MANAGER = str(Path(sys.executable).parent / "worker-manager")
 HELD_MANAGER = Path(__file__).with_name("held_manager.py")
-LOG_TAIL_CHARS = 4000
 
 
-class ManagerProcess:
+class ManagerProcess(ServiceProcess):
     """A worker-manager replica as a process of its own; its output goes to a log file that a
     failing test shows. `hold_dir` runs the replica whose starts can be held (held_manager.py)."""
 
     def __init__(self, env: dict[str, str], log: Path, hold_dir: Path | None = None) -> None:
-        self.log = log
         argv = [MANAGER] if hold_dir is None else [sys.executable, str(HELD_MANAGER), str(hold_dir)]
-        with log.open("ab") as out:
-            self.process = subprocess.Popen(
-                argv, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
-            )
+        super().__init__(argv, env, log)
 
-    def stop(self) -> int:
-        """SIGTERM, then SIGKILL if it does not end within 30 s; prints the log's tail (pytest
-        shows it when the test failed)."""
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(10)
-        print(f"--- {self.log.name} ---\n{self.log.read_text()[-LOG_TAIL_CHARS:]}")
-        return self.process.returncode
+
+class ChosenSettings(ManagerSettings):
+    """ManagerSettings from what a test gives and the defaults, never from the test's own
+    environment."""
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        **others: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings,)
 
 
 def manager_env(redis_url: str, data_dir: Path, **settings: object) -> dict[str, str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(data_dir),
-        "WRAPPER_COMMAND": WRAPPER,
-        "LOG_FORMAT": "json",
-        "LOG_LEVEL": "INFO",
-    }
-    env.update({name.upper(): str(value) for name, value in settings.items()})
-    return env
+    """The environment of a replica with these settings (validated here, so a test with a bad
+    one fails at once): every setting its variable, and this environment's PATH."""
+    chosen = ChosenSettings.model_validate(
+        {
+            "redis_url": redis_url,
+            "data_dir": data_dir,
+            "wrapper_command": WRAPPER,
+            "log_format": "json",
+            "log_level": "INFO",
+            **settings,
+        }
+    )
+    return {"PATH": os.environ["PATH"], **settings_env(chosen)}
 
 
 def kill_workers(worker_ids: list[str]) -> None:

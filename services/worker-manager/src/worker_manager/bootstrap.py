@@ -1,38 +1,54 @@
-"""The composition root of worker-manager."""
+"""The composition root of worker-manager: the only module that builds adapters.
+
+The service: COMMAND_CONCURRENCY consumers of worker:commands (a create waiting for an image
+build holds up no other command), one of worker:lifecycle, the watcher (a pass every
+MONITOR_INTERVAL_S) and, on an engine that reports deaths, the follower of its events."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import Path
+import functools
+import os
+import time
+from collections.abc import Awaitable, Callable
 
-import httpx
+import structlog
 from redis.asyncio import Redis
-from shared.streams import RedisStreamPublisher, connect_redis
+from shared.api_client import api_client
+from shared.runtime import BackgroundTask, Lifetime, Service
+from shared.streams import (
+    ConsumerOptions,
+    RedisStreamPublisher,
+    StreamConsumer,
+    connect_redis,
+    raise_if_cancelled,
+)
+from shared.streams.registry import WORKER_COMMANDS, WORKER_LIFECYCLE, Group
 
 from worker_manager.adapters.api_keys import ApiWorkerKeys
-from worker_manager.adapters.idempotency import RenewedIdempotency
-from worker_manager.adapters.outputs import UnfinishedWork
+from worker_manager.adapters.fs_workspaces import LocalWorkspaces
 from worker_manager.adapters.process_backend import ProcessBackend
-from worker_manager.adapters.status_store import StatusStore
+from worker_manager.adapters.redis_heartbeats import RedisHeartbeats
+from worker_manager.adapters.redis_idempotency import RedisCreations, RenewedIdempotency
+from worker_manager.adapters.redis_inputs import RedisWorkerInputs
+from worker_manager.adapters.redis_status_store import RedisStatusStore
+from worker_manager.adapters.redis_unfinished_work import RedisUnfinishedWork
 from worker_manager.config import ManagerSettings
-from worker_manager.ports import WorkerBackend, WorkerKeys
+from worker_manager.domain.environment import WorkerLaunch
+from worker_manager.handlers.commands import handle_command
+from worker_manager.handlers.deaths import handle_death
+from worker_manager.handlers.lifecycle import handle_lifecycle
+from worker_manager.handlers.watch import collect_images, remove_ended, watch_workers
+from worker_manager.ports import EngineDeaths, ImageCollector, WorkerBackend
+
+log = structlog.get_logger("worker_manager")
+
+ENGINE_EVENTS = "engine events"
 
 
-@dataclass(frozen=True)
-class Container:
-    settings: ManagerSettings
-    redis: Redis
-    http: httpx.AsyncClient
-    store: StatusStore
-    backend: WorkerBackend
-    keys: WorkerKeys
-    publisher: RedisStreamPublisher
-    idempotency: RenewedIdempotency
-    unfinished: UnfinishedWork
-    workspace_root: Path
-
-
-def make_backend(settings: ManagerSettings, redis: Redis) -> WorkerBackend:
+def make_backend(
+    settings: ManagerSettings, redis: Redis
+) -> tuple[WorkerBackend, EngineDeaths | None, ImageCollector | None]:
+    """The backend, and what its engine offers besides: its deaths as events, its images."""
     if settings.backend == "docker":
         import docker
 
@@ -46,7 +62,7 @@ def make_backend(settings: ManagerSettings, redis: Redis) -> WorkerBackend:
             base_image=settings.docker_base_image,
             wheels_dir=settings.worker_wheels_dir,
         )
-        return DockerBackend(
+        backend = DockerBackend(
             client,
             images,
             network_mode=settings.docker_network_mode,
@@ -54,25 +70,169 @@ def make_backend(settings: ManagerSettings, redis: Redis) -> WorkerBackend:
             memory=settings.worker_memory,
             pids_limit=settings.worker_pids_limit,
         )
-    return ProcessBackend(settings.wrapper_command)
+        return backend, backend, images
+    return ProcessBackend(settings.wrapper_command), None, None
 
 
-def bootstrap(settings: ManagerSettings, *, backend: WorkerBackend | None = None) -> Container:
+def build(
+    settings: ManagerSettings, lifetime: Lifetime, *, backend: WorkerBackend | None = None
+) -> Service:
+    """worker-manager as a Service; `backend` replaces the configured one (tests)."""
     redis = connect_redis(settings.redis_url)
-    http = httpx.AsyncClient(
-        base_url=settings.api_url,
-        headers={"Authorization": f"Bearer {settings.api_key.get_secret_value()}"},
-        timeout=10,
+    http = api_client(settings)
+    deaths: EngineDeaths | None = None
+    images: ImageCollector | None = None
+    if backend is None:
+        backend, deaths, images = make_backend(settings, redis)
+    store = RedisStatusStore(redis, finished_ttl_s=settings.status_ttl_s)
+    keys = ApiWorkerKeys(http)
+    unfinished = RedisUnfinishedWork(redis)
+    workspaces = LocalWorkspaces(settings.workspace_root)
+    launch = WorkerLaunch(
+        redis_url=settings.redis_url,
+        api_url=settings.api_url,
+        task_timeout_s=settings.task_timeout_s,
+        inherited={n: os.environ[n] for n in settings.inherited_variables if n in os.environ},
     )
-    return Container(
-        settings=settings,
-        redis=redis,
-        http=http,
-        store=StatusStore(redis, finished_ttl_s=settings.status_ttl_s),
-        backend=backend or make_backend(settings, redis),
-        keys=ApiWorkerKeys(http),
+    on_command = functools.partial(
+        handle_command,
+        store=store,
+        backend=backend,
+        keys=keys,
+        creations=RedisCreations(redis, RenewedIdempotency(redis, lease_s=settings.create_lease_s)),
+        unfinished=unfinished,
+        workspaces=workspaces,
         publisher=RedisStreamPublisher(redis),
-        idempotency=RenewedIdempotency(redis, lease_s=settings.create_lease_s),
-        unfinished=UnfinishedWork(redis),
-        workspace_root=settings.data_dir.resolve(),
+        launch=launch,
+        max_workers=settings.max_workers,
+        worker_key_ttl_s=settings.worker_key_ttl_s,
+        stop_grace_s=settings.stop_grace_s,
     )
+    on_event = functools.partial(
+        handle_lifecycle, store=store, backend=backend, unfinished=unfinished, keys=keys
+    )
+    # One entry at a time per consumer; a create still running when its entry is handed to
+    # another consumer is refused there (RequestInProgress), not run twice.
+    command_options = ConsumerOptions(
+        batch_size=1,
+        claim_idle_ms=settings.command_claim_idle_ms,
+        claim_interval_s=settings.command_claim_interval_s,
+    )
+    consumers = [
+        *(
+            StreamConsumer(
+                redis,
+                stream=WORKER_COMMANDS.pattern,
+                group=Group.WORKER_MANAGER,
+                consumer=f"{settings.consumer_name}:commands-{index}",
+                handler=on_command,
+                options=command_options,
+            )
+            for index in range(settings.command_concurrency)
+        ),
+        StreamConsumer(
+            redis,
+            stream=WORKER_LIFECYCLE.pattern,
+            group=Group.WORKER_MANAGER,
+            consumer=settings.consumer_name,
+            handler=on_event,
+        ),
+    ]
+    watch = functools.partial(
+        watch_workers,
+        store=store,
+        backend=backend,
+        unfinished=unfinished,
+        keys=keys,
+        heartbeats=RedisHeartbeats(redis),
+        inputs=RedisWorkerInputs(redis),
+        idle_timeout_s=settings.idle_timeout_s,
+        engine_grace_s=settings.engine_grace_s,
+    )
+    remove = functools.partial(
+        remove_ended,
+        store=store,
+        backend=backend,
+        workspaces=workspaces,
+        stop_grace_s=settings.stop_grace_s,
+    )
+    collect = (
+        None
+        if images is None
+        else functools.partial(collect_images, images=images, max_idle_days=settings.image_gc_days)
+    )
+    tasks = {
+        "watcher": _watcher(
+            [watch, remove],
+            collect,
+            interval_s=settings.monitor_interval_s,
+            gc_interval_s=settings.image_gc_interval_s,
+        )
+    }
+    if deaths is not None:
+        on_death = functools.partial(
+            handle_death,
+            store=store,
+            backend=backend,
+            unfinished=unfinished,
+            keys=keys,
+            workspaces=workspaces,
+            stop_grace_s=settings.stop_grace_s,
+        )
+        tasks[ENGINE_EVENTS] = _death_follower(
+            deaths, on_death, retry_s=settings.monitor_interval_s
+        )
+    return Service(
+        "worker-manager",
+        consumers=consumers,
+        tasks=tasks,
+        # Nothing to finish there: a death it misses, the watcher sees.
+        cancel_at_once={ENGINE_EVENTS},
+        resources=[redis, http],
+        grace_s=settings.shutdown_grace_s,
+    )
+
+
+def _watcher(
+    passes: list[Callable[[], Awaitable[None]]],
+    collect: Callable[[], Awaitable[None]] | None,
+    *,
+    interval_s: float,
+    gc_interval_s: float,
+) -> BackgroundTask:
+    """Each pass in turn every `interval_s`, and `collect` every `gc_interval_s`, until the
+    service stops."""
+
+    async def watcher(lifetime: Lifetime) -> None:
+        next_gc = 0.0
+        while not lifetime.stopping.is_set():
+            raise_if_cancelled()
+            for one_pass in passes:
+                await one_pass()
+            if collect is not None and time.monotonic() >= next_gc:
+                await collect()
+                next_gc = time.monotonic() + gc_interval_s
+            if await lifetime.sleep(interval_s):
+                return
+
+    return watcher
+
+
+def _death_follower(
+    engine: EngineDeaths, on_death: Callable[[str, int], Awaitable[None]], *, retry_s: float
+) -> BackgroundTask:
+    """Engines that report deaths as events (docker) are followed as well as watched."""
+
+    async def follow(lifetime: Lifetime) -> None:
+        while not lifetime.stopping.is_set():
+            raise_if_cancelled()
+            try:
+                async for worker_id, exit_code in engine.deaths():
+                    raise_if_cancelled()
+                    await on_death(worker_id, exit_code)
+            except Exception:
+                log.exception("the engine's event stream broke; following it again")
+            if await lifetime.sleep(retry_s):
+                return
+
+    return follow

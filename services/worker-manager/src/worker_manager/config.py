@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, SecretStr, model_validator
-from shared.settings import ServiceSettings
+from pydantic import Field, model_validator
+from shared.settings import ApiClientSettings, DataDirSettings, RedisSettings, ServiceSettings
+
+# worker-manager's own variables that every worker inherits (with WORKER_ENV_PASSTHROUGH's).
+INHERITED_VARIABLES = ("PATH", "LANG", "TZ")
 
 
-class ManagerSettings(ServiceSettings):
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis.")
-    api_url: str = Field(default="http://127.0.0.1:8000", description="The API.")
-    api_key: SecretStr = Field(default=SecretStr(""), description="worker-manager's service key.")
+class ManagerSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDirSettings):
     backend: Literal["process", "docker"] = Field(default="process", description="Backend.")
     docker_image_prefix: str = Field(default="codegen-worker", description="Worker image names.")
     docker_base_image: str = Field(default="debian:bookworm-slim", description="FROM of images.")
@@ -63,6 +63,25 @@ class ManagerSettings(ServiceSettings):
         gt=0,
         description="How long a finished worker's status and heartbeat keys are kept.",
     )
+
+    @property
+    def workspace_root(self) -> Path:
+        return self.data_dir.resolve()
+
+    @property
+    def inherited_variables(self) -> tuple[str, ...]:
+        """The variables of worker-manager's environment handed to every worker."""
+        passthrough = [n.strip() for n in self.worker_env_passthrough.split(",") if n.strip()]
+        return (*INHERITED_VARIABLES, *passthrough)
+
+    @property
+    def command_claim_idle_ms(self) -> int:
+        return int(self.command_claim_idle_s * 1000)
+
+    @property
+    def command_claim_interval_s(self) -> float:
+        """How often each command consumer looks for commands pending too long elsewhere."""
+        return self.command_claim_idle_s / 2
 
     @model_validator(mode="after")
     def _idle_outlasts_a_task(self) -> Self:

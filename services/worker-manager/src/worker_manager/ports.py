@@ -1,12 +1,17 @@
-"""What the handlers need: a backend that runs workers, the API for their keys, and stores."""
+"""What the handlers need: a backend that runs workers, the API for their keys, the stores in
+Redis, and the workers' workspaces. Implemented in adapters/, chosen in bootstrap.py."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from shared.contracts import WorkerConfig
+from pydantic import BaseModel
+from shared.contracts import WorkerConfig, WorkerHeartbeat, WorkerState, WorkerStatus, WorkerType
+
+from worker_manager.domain.record import WorkerRecord
 
 
 @dataclass(frozen=True)
@@ -16,6 +21,14 @@ class WorkerSpec:
     env: dict[str, str]
     workspace: Path
     labels: dict[str, str]
+
+
+@dataclass(frozen=True)
+class Created:
+    """What a create request did: the worker it started, or why it started none."""
+
+    worker_id: str | None
+    error: str = ""
 
 
 class WorkerBackend(Protocol):
@@ -35,9 +48,91 @@ class WorkerBackend(Protocol):
         ...
 
 
+class EngineDeaths(Protocol):
+    """An engine that reports its containers' deaths as they happen (docker)."""
+
+    def deaths(self) -> AsyncIterator[tuple[str, int]]:
+        """(worker id, exit code) for each worker container that dies; ends if the engine's
+        event stream does."""
+        ...
+
+
+class ImageCollector(Protocol):
+    async def collect_garbage(self, max_idle_days: float) -> list[str]:
+        """Remove worker images unused for `max_idle_days`; the removed tags."""
+        ...
+
+
 class WorkerKeys(Protocol):
     async def create(self, user_id: str, worker_id: str, ttl_s: int) -> tuple[str, str]:
         """A user-scoped key for the worker: (key id, secret)."""
         ...
 
     async def revoke(self, key_id: str) -> None: ...
+
+
+class StatusStore(Protocol):
+    """`worker:status:{id}` and the indexes of live and ended workers. A final state, once
+    written, is never replaced (an update that would is refused whole) and expires."""
+
+    async def create(self, worker_id: str, worker_type: WorkerType, **fields: str) -> None: ...
+    async def record(self, worker_id: str) -> WorkerRecord | None: ...
+    async def status(self, worker_id: str) -> WorkerStatus | None: ...
+    async def update(
+        self, worker_id: str, state: WorkerState | None = None, /, **fields: Any
+    ) -> bool:
+        """Write fields (None clears one) and a state; False, writing nothing, if the worker is
+        unknown or this would leave a final state."""
+        ...
+
+    async def live(self) -> list[str]:
+        """Workers starting, running or paused."""
+        ...
+
+    async def ended(self) -> list[str]:
+        """Ended workers whose remains are still to be removed."""
+        ...
+
+    async def removed(self, worker_id: str) -> None: ...
+
+
+class Creations(Protocol):
+    """Runs a create request's start once however often it is delivered, and remembers the
+    worker it started."""
+
+    async def once(self, request_id: str, start: Callable[[], Awaitable[Created]]) -> Created:
+        """What `start` did, the first time; for a request already done, the worker it started
+        (or none, and why). Raises while another delivery runs it (the entry stays pending)."""
+        ...
+
+
+class UnfinishedWork(Protocol):
+    async def report(
+        self, worker_id: str, worker_type: WorkerType, reason: str, exit_code: int | None
+    ) -> list[str]:
+        """Answer every input the dead worker took and did not acknowledge, each exactly once
+        whoever else tries; the request ids answered."""
+        ...
+
+
+class Heartbeats(Protocol):
+    async def heartbeat(self, worker_id: str) -> WorkerHeartbeat | None:
+        """The worker's own word on what it does; None when it says nothing (yet) readable."""
+        ...
+
+
+class WorkerInputs(Protocol):
+    async def has_work(self, worker_id: str, worker_type: WorkerType) -> bool:
+        """Whether input waits for the worker or is held by it unacknowledged."""
+        ...
+
+
+class Workspaces(Protocol):
+    def path(self, worker_id: str) -> Path: ...
+    async def remove(self, worker_id: str) -> None:
+        """Delete the worker's workspace (gone already: nothing to do)."""
+        ...
+
+
+class Publisher(Protocol):
+    async def publish(self, stream: str, message: BaseModel) -> str: ...

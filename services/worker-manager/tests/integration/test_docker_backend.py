@@ -27,7 +27,7 @@ from shared.contracts import (
 from shared.streams import RedisStreamPublisher
 from shared.testing.waiting import eventually
 from worker_manager.adapters.docker_backend import DockerBackend, WorkerImages, image_tag
-from worker_manager.adapters.status_store import StatusStore
+from worker_manager.adapters.redis_status_store import RedisStatusStore
 from worker_manager.ports import WorkerSpec
 
 BASE_IMAGE = "localhost/codegen-base:bookworm"
@@ -212,7 +212,7 @@ async def test_a_killed_container_is_failed_from_the_engines_events_and_removed(
     if "UV" in os.environ:
         env["UV"] = os.environ["UV"]  # builds the wheels if this test runs first
     manager = ManagerProcess(env, tmp_path / "manager.log")
-    store = StatusStore(redis_client)
+    store = RedisStatusStore(redis_client)
     try:
         command = CreateWorkerCommand(
             config=WorkerConfig(
@@ -238,7 +238,10 @@ async def test_a_killed_container_is_failed_from_the_engines_events_and_removed(
             return await state() == WorkerState.RUNNING
 
         await eventually(running, 60)
-        handle = (await store.record(worker_id))["handle"]
+        record = await store.record(worker_id)
+        assert record is not None
+        assert record.handle is not None
+        handle = record.handle
         engine.containers.get(handle).kill()
 
         async def failed() -> bool:

@@ -31,7 +31,7 @@ from shared.streams import RedisStreamPublisher, connect_redis
 from shared.streams.wire import InvalidEntry, text_fields
 from shared.testing.hostile import RawFields, dead_letters, hostile_entries, settled, xadd_raw
 from shared.testing.waiting import eventually
-from worker_manager.adapters.status_store import StatusStore
+from worker_manager.adapters.redis_status_store import RedisStatusStore
 
 COMMANDS = "worker:commands"
 LIFECYCLE = "worker:lifecycle"
@@ -238,7 +238,7 @@ async def _scenario(
             key.removeprefix("worker:status:") async for key in redis.scan_iter("worker:status:*")
         ]
         assert set(workers) <= created
-        live = await StatusStore(redis).status(manager.live_worker)
+        live = await RedisStatusStore(redis).status(manager.live_worker)
         assert live is not None
         assert live.state in {WorkerState.RUNNING, WorkerState.PAUSED}, live
         assert worker_processes(manager.live_worker)

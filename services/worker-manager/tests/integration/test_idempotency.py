@@ -8,7 +8,7 @@ import pytest
 from redis.asyncio import Redis
 from shared.streams import Idempotency, Outcome, RequestInProgress
 from shared.testing.waiting import eventually
-from worker_manager.adapters.idempotency import RenewedIdempotency
+from worker_manager.adapters.redis_idempotency import RenewedIdempotency
 
 LEASE_S = 0.3
 

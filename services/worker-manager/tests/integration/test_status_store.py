@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 from shared.contracts import WorkerState, WorkerType
-from worker_manager.adapters.status_store import StatusStore
+from worker_manager.adapters.redis_status_store import RedisStatusStore
 
 TTL_S = 600
 
@@ -12,7 +12,7 @@ TTL_S = 600
 async def test_a_final_state_is_written_with_a_lifetime_and_the_worker_is_listed_as_ended(
     redis_client: Redis,
 ) -> None:
-    store = StatusStore(redis_client, finished_ttl_s=TTL_S)
+    store = RedisStatusStore(redis_client, finished_ttl_s=TTL_S)
     await store.create("po-1", WorkerType.PO)
     assert await redis_client.ttl("worker:status:po-1") == -1
     await redis_client.set("worker:heartbeat:po-1", "{}")
@@ -28,7 +28,7 @@ async def test_a_final_state_is_written_with_a_lifetime_and_the_worker_is_listed
 
 
 async def test_a_heartbeat_that_expires_already_keeps_its_own_lifetime(redis_client: Redis) -> None:
-    store = StatusStore(redis_client, finished_ttl_s=TTL_S)
+    store = RedisStatusStore(redis_client, finished_ttl_s=TTL_S)
     await store.create("po-1", WorkerType.PO)
     await redis_client.set("worker:heartbeat:po-1", "{}", ex=30)
 
@@ -38,7 +38,7 @@ async def test_a_heartbeat_that_expires_already_keeps_its_own_lifetime(redis_cli
 
 
 async def test_a_final_state_is_never_replaced_by_another(redis_client: Redis) -> None:
-    store = StatusStore(redis_client, finished_ttl_s=TTL_S)
+    store = RedisStatusStore(redis_client, finished_ttl_s=TTL_S)
     await store.create("po-1", WorkerType.PO)
     assert await store.update("po-1", WorkerState.STOPPED, exit_code=143)
 
@@ -53,7 +53,7 @@ async def test_a_final_state_is_never_replaced_by_another(redis_client: Redis) -
 
 
 async def test_a_late_update_does_not_bring_an_expired_status_back(redis_client: Redis) -> None:
-    store = StatusStore(redis_client, finished_ttl_s=TTL_S)
+    store = RedisStatusStore(redis_client, finished_ttl_s=TTL_S)
 
     assert not await store.update("po-gone", key_id="")
 

@@ -13,7 +13,6 @@ from manager_testing import ManagerProcess, manager_env, wait_for_answer
 from redis.asyncio import Redis
 from shared.contracts import StatusWorkerCommand
 from shared.streams import RedisStreamPublisher
-from shared.testing.waiting import eventually
 
 
 @pytest_asyncio.fixture
@@ -37,17 +36,13 @@ async def test_a_manager_whose_watcher_dies_exits_non_zero(
 ) -> None:
     env = manager_env(watcherless_redis_url, tmp_path / "workers", monitor_interval_s=0.2)
     manager = ManagerProcess(env, tmp_path / "manager.log")
-
-    async def ended() -> bool:
-        return manager.process.poll() is not None
-
     try:
-        await eventually(ended, 60)
+        await manager.exited(60)
     finally:
         code = manager.stop()
 
     assert code == 1
-    assert "an essential task ended" in manager.log.read_text()
+    assert "an essential task ended" in manager.logs()
 
 
 async def test_sigterm_stops_a_serving_manager_cleanly(

@@ -5,11 +5,12 @@ from __future__ import annotations
 from redis.asyncio import Redis
 from shared.contracts import DeveloperWorkerInput, WorkerType
 from shared.streams import RedisStreamPublisher, raw
-from shared.streams.registry import DEVELOPER_INPUT
+from shared.streams.registry import DEVELOPER_INPUT, Group
 from shared.testing.hostile import xadd_raw
-from worker_manager.adapters.outputs import DEVELOPER_GROUP, UnfinishedWork
+from worker_manager.adapters.redis_unfinished_work import RedisUnfinishedWork
 
 STREAM = DEVELOPER_INPUT.pattern
+DEVELOPER_GROUP = Group.DEVELOPER_WORKERS
 
 
 async def take(redis: Redis, worker_id: str) -> None:
@@ -35,7 +36,7 @@ async def test_a_dead_workers_undecodable_input_is_skipped_and_its_valid_input_a
     await RedisStreamPublisher(redis_client).publish(STREAM, task)
     await take(redis_client, "developer-1")
 
-    answered = await UnfinishedWork(redis_client).report(
+    answered = await RedisUnfinishedWork(redis_client).report(
         "developer-1", WorkerType.DEVELOPER, "died", 1
     )
 

@@ -41,9 +41,10 @@ from shared.contracts import (
     WorkerType,
 )
 from shared.streams import RedisStreamPublisher
+from shared.testing.git import bare_repo
 from shared.testing.hostile import settled
 from shared.testing.waiting import eventually
-from worker_manager.adapters.status_store import StatusStore
+from worker_manager.adapters.redis_status_store import RedisStatusStore
 
 STATUS_TTL_S = 600
 APOLOGY = "Sorry, that took too long and I had to stop. Could you ask again, more simply?"
@@ -53,7 +54,7 @@ class Harness:
     def __init__(self, redis: Redis, api: LiveApi, user_id: str, tmp: Path) -> None:
         self.redis, self.api, self.user_id, self.tmp = redis, api, user_id, tmp
         self.publisher = RedisStreamPublisher(redis)
-        self.store = StatusStore(redis)
+        self.store = RedisStatusStore(redis)
         self.workspaces = tmp / "workers"
 
     def script(self, *steps: dict[str, Any], reply: str = "ok") -> str:
@@ -137,7 +138,7 @@ async def test_a_developer_worker_is_created_runs_a_task_completes_and_leaves_no
     harness: Harness,
 ) -> None:
     script = harness.script({"run": "echo x > x.txt && git add x.txt && git commit -qm x"})
-    repo = _bare_repo(harness.tmp)
+    repo = bare_repo(harness.tmp)
     await harness.publisher.publish(
         "worker:developer:input",
         DeveloperWorkerInput(
@@ -150,7 +151,7 @@ async def test_a_developer_worker_is_created_runs_a_task_completes_and_leaves_no
     assert response.success is True, response
     assert response.worker_id is not None
     worker_id = response.worker_id
-    handle = (await harness.store.record(worker_id))["handle"]
+    handle = await _handle(harness, worker_id)
     [output] = await eventually(lambda: entries(harness.redis, "worker:developer:output"), 60)
     assert output["status"] == "success"
     assert output["worker_id"] == worker_id
@@ -166,7 +167,7 @@ async def test_a_worker_killed_mid_task_is_failed_with_one_failed_output_and_its
     harness: Harness,
 ) -> None:
     script = harness.script({"sleep": 60})
-    repo = _bare_repo(harness.tmp)
+    repo = bare_repo(harness.tmp)
     task = DeveloperWorkerInput(
         task_id="t-9", project_id="p-1", prompt="go", repo_url=str(repo), timeout=120
     )
@@ -176,7 +177,7 @@ async def test_a_worker_killed_mid_task_is_failed_with_one_failed_output_and_its
     worker_id = response.worker_id
 
     await eventually(lambda: _busy(harness, worker_id))
-    handle = (await harness.store.record(worker_id))["handle"]
+    handle = await _handle(harness, worker_id)
     assert worker_processes(worker_id)  # the wrapper and its agent, in a session of its own
     os.killpg(int(handle), signal.SIGKILL)
 
@@ -206,7 +207,7 @@ async def test_a_po_worker_killed_mid_message_answers_its_user_once_with_an_erro
     message = POWorkerInput(user_id=harness.user_id, prompt="build me a thing")
     await harness.publisher.publish(f"worker:po:{worker_id}:input", message)
     await eventually(lambda: _busy(harness, worker_id))
-    handle = (await harness.store.record(worker_id))["handle"]
+    handle = await _handle(harness, worker_id)
 
     os.killpg(int(handle), signal.SIGKILL)
 
@@ -232,7 +233,7 @@ async def test_a_deleted_worker_is_stopped_its_status_kept_and_its_key_revoked(
     assert response.worker_id is not None
     worker_id = response.worker_id
     await eventually(lambda: _up(harness, worker_id))  # running, or paused already: idle
-    handle = (await harness.store.record(worker_id))["handle"]
+    handle = await _handle(harness, worker_id)
 
     delete = DeleteWorkerCommand(worker_id=worker_id)
     await harness.publisher.publish("worker:commands", delete)
@@ -287,7 +288,7 @@ async def test_an_idle_worker_is_paused_and_woken_when_its_input_has_entries(
     worker_id = response.worker_id
     # Idle from its start (IDLE_TIMEOUT_S=2): RUNNING may last a single watch, so not waited for.
     await harness.reaches(worker_id, WorkerState.PAUSED)
-    handle = (await harness.store.record(worker_id))["handle"]
+    handle = await _handle(harness, worker_id)
     proc_status = await asyncio.to_thread(Path(f"/proc/{handle}/status").read_text)
     assert "State:\tT" in proc_status
 
@@ -323,7 +324,7 @@ async def test_stopped_events_for_a_live_worker_change_nothing_while_its_process
 
     assert await harness.state(worker_id) in {WorkerState.RUNNING, WorkerState.PAUSED}
     assert worker_id in await harness.store.live()
-    handle = (await harness.store.record(worker_id))["handle"]
+    handle = await _handle(harness, worker_id)
     assert worker_processes(worker_id)
     # When it really ends, its exit code decides, not the claim (exit 0, STOPPED) it did not make.
     os.killpg(int(handle), signal.SIGKILL)
@@ -382,19 +383,11 @@ async def _key_revoked(harness: Harness, worker_id: str) -> bool:
     async with httpx.AsyncClient(base_url=harness.api.url, headers=headers) as api:
         keys = (await api.get("/api/api-keys", params={"user_id": harness.user_id})).json()
     [key] = [k for k in keys if k["name"] == f"worker {worker_id}"]
-    return record.get("key_id") == "" and key["revoked_at"] is not None
+    return record is not None and record.key_id is None and key["revoked_at"] is not None
 
 
-def _bare_repo(root: Path) -> Path:
-    import subprocess
-
-    seed, bare = root / "seed", root / "origin.git"
-    if bare.exists():
-        return bare
-    subprocess.run(["git", "init", "-q", "-b", "main", str(seed)], check=True)
-    (seed / "README.md").write_text("x\n")
-    git = ["git", "-C", str(seed), "-c", "user.name=t", "-c", "user.email=t@t"]
-    subprocess.run([*git, "add", "-A"], check=True)
-    subprocess.run([*git, "commit", "-qm", "init"], check=True)
-    subprocess.run(["git", "clone", "-q", "--bare", str(seed), str(bare)], check=True)
-    return bare
+async def _handle(harness: Harness, worker_id: str) -> str:
+    record = await harness.store.record(worker_id)
+    assert record is not None
+    assert record.handle is not None
+    return record.handle

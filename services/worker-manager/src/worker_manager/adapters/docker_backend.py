@@ -28,13 +28,14 @@ import structlog
 from docker.errors import APIError, ImageNotFound, NotFound
 from redis.asyncio import Redis
 from shared.contracts import AgentType, Capability
+from shared.keys import WORKER_IMAGES_LAST_USED
 
 from worker_manager.ports import WorkerSpec
 
 log = structlog.get_logger("worker_manager")
 
 DOCKERFILE = Path(__file__).resolve().parents[3] / "docker" / "worker-base.Dockerfile"
-LAST_USED = "worker-images:last-used"
+LAST_USED = WORKER_IMAGES_LAST_USED.name()
 PREFIX_LABEL = "codegen.image-prefix"
 WORKER_LABEL = "codegen.worker-id"
 ENDED = ("exited", "dead", "created")

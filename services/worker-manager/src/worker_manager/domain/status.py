@@ -8,6 +8,8 @@ from shared.contracts import LifecycleEventKind, WorkerState, WorkerType
 
 LIVE = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.PAUSED})
 FINAL = frozenset({WorkerState.COMPLETED, WorkerState.FAILED, WorkerState.STOPPED})
+# Why a deleted worker's unfinished work is answered as failed.
+DELETED = "the worker was deleted"
 
 STATE_AFTER_EVENT = {
     LifecycleEventKind.STARTED: WorkerState.RUNNING,

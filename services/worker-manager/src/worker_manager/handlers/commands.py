@@ -3,9 +3,6 @@ command's `reply_to` if it names one; for a worker nobody knows, the type its id
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 import structlog
 from shared.contracts import (
     CreateWorkerCommand,
@@ -15,36 +12,75 @@ from shared.contracts import (
     WorkerState,
     WorkerType,
 )
-from shared.streams import Outcome
+from shared.streams.registry import WORKER_RESPONSES_DEVELOPER, WORKER_RESPONSES_PO
 
-from worker_manager.bootstrap import Container
-from worker_manager.domain.status import FINAL, new_worker_id, worker_type_of
-from worker_manager.ports import WorkerSpec
+from worker_manager.domain.endings import revoke_key
+from worker_manager.domain.environment import WorkerLaunch, worker_env, worker_labels
+from worker_manager.domain.status import DELETED, new_worker_id, worker_type_of
+from worker_manager.ports import (
+    Created,
+    Creations,
+    Publisher,
+    StatusStore,
+    UnfinishedWork,
+    WorkerBackend,
+    WorkerKeys,
+    WorkerSpec,
+    Workspaces,
+)
 
 log = structlog.get_logger("worker_manager")
 
-DELETED = "the worker was deleted"
 RESPONSES = {
-    WorkerType.PO: "worker:responses:po",
-    WorkerType.DEVELOPER: "worker:responses:developer",
+    WorkerType.PO: WORKER_RESPONSES_PO.pattern,
+    WorkerType.DEVELOPER: WORKER_RESPONSES_DEVELOPER.pattern,
 }
 
 
 async def handle_command(
-    command: CreateWorkerCommand | DeleteWorkerCommand | StatusWorkerCommand, *, deps: Container
+    command: CreateWorkerCommand | DeleteWorkerCommand | StatusWorkerCommand,
+    *,
+    store: StatusStore,
+    backend: WorkerBackend,
+    keys: WorkerKeys,
+    creations: Creations,
+    unfinished: UnfinishedWork,
+    workspaces: Workspaces,
+    publisher: Publisher,
+    launch: WorkerLaunch,
+    max_workers: int,
+    worker_key_ttl_s: int,
+    stop_grace_s: float,
 ) -> None:
     if isinstance(command, CreateWorkerCommand):
-        response, worker_type = await create_worker(command, deps=deps), command.config.worker_type
-    else:
-        record = await deps.store.record(command.worker_id)
-        worker_type = command.reply_to or worker_type_of(
-            command.worker_id, record.get("worker_type")
+        response = await create_worker(
+            command,
+            store=store,
+            backend=backend,
+            keys=keys,
+            creations=creations,
+            workspaces=workspaces,
+            launch=launch,
+            max_workers=max_workers,
+            worker_key_ttl_s=worker_key_ttl_s,
         )
+        worker_type = command.config.worker_type
+    else:
+        record = await store.record(command.worker_id)
+        known = record.worker_type if record else worker_type_of(command.worker_id)
+        worker_type = command.reply_to or known
         if isinstance(command, DeleteWorkerCommand):
-            response = await delete_worker(command, deps=deps)
+            response = await delete_worker(
+                command,
+                store=store,
+                backend=backend,
+                keys=keys,
+                unfinished=unfinished,
+                stop_grace_s=stop_grace_s,
+            )
         else:
-            response = await worker_status(command, deps=deps)
-    await deps.publisher.publish(RESPONSES[worker_type], response)
+            response = await worker_status(command, store=store)
+    await publisher.publish(RESPONSES[worker_type], response)
 
 
 def _response(
@@ -60,56 +96,73 @@ def _response(
     )
 
 
-async def create_worker(command: CreateWorkerCommand, *, deps: Container) -> WorkerResponse:
+async def create_worker(
+    command: CreateWorkerCommand,
+    *,
+    store: StatusStore,
+    backend: WorkerBackend,
+    keys: WorkerKeys,
+    creations: Creations,
+    workspaces: Workspaces,
+    launch: WorkerLaunch,
+    max_workers: int,
+    worker_key_ttl_s: int,
+) -> WorkerResponse:
     """Start a worker once per request; a redelivered request gets the same worker back."""
-    mapping = f"worker:created-by:{command.request_id}"
 
-    async def create() -> str | None:
-        worker_id, error = await _spawn(command, deps)
-        if worker_id:
-            await deps.redis.set(mapping, worker_id, ex=7 * 24 * 3600)
-        return worker_id or f"error:{error}"
-
-    outcome, value = await deps.idempotency.run_once("worker-create", command.request_id, create)
-    if outcome is Outcome.ALREADY_DONE:
-        value = str(await deps.redis.get(mapping) or "error:the earlier attempt failed")
-    assert value is not None
-    if value.startswith("error:"):
-        return _response(
-            "create",
-            command.request_id,
-            command.correlation_id,
-            success=False,
-            error=value.removeprefix("error:"),
+    async def start() -> Created:
+        return await _spawn(
+            command,
+            store=store,
+            backend=backend,
+            keys=keys,
+            workspaces=workspaces,
+            launch=launch,
+            max_workers=max_workers,
+            worker_key_ttl_s=worker_key_ttl_s,
         )
-    status = await deps.store.status(value)
+
+    created = await creations.once(command.request_id, start)
+    if created.worker_id is None:
+        return _response(
+            "create", command.request_id, command.correlation_id, success=False, error=created.error
+        )
     return _response(
         "create",
         command.request_id,
         command.correlation_id,
         success=True,
-        worker_id=value,
-        status=status,
+        worker_id=created.worker_id,
+        status=await store.status(created.worker_id),
     )
 
 
-async def _spawn(command: CreateWorkerCommand, deps: Container) -> tuple[str | None, str]:
-    settings, config = deps.settings, command.config
-    live = await deps.store.live()
-    if len(live) >= settings.max_workers:
-        return None, f"capacity reached: {len(live)} of {settings.max_workers} workers are live"
+async def _spawn(
+    command: CreateWorkerCommand,
+    *,
+    store: StatusStore,
+    backend: WorkerBackend,
+    keys: WorkerKeys,
+    workspaces: Workspaces,
+    launch: WorkerLaunch,
+    max_workers: int,
+    worker_key_ttl_s: int,
+) -> Created:
+    config, context = command.config, command.context
+    live = await store.live()
+    if len(live) >= max_workers:
+        return Created(None, f"capacity reached: {len(live)} of {max_workers} workers are live")
     worker_id = new_worker_id(config.worker_type)
-    context = command.context
     user_id = context.get("user_id", "")
     key_id, key = ("", "")
     if user_id:
         try:
-            key_id, key = await deps.keys.create(user_id, worker_id, settings.worker_key_ttl_s)
+            key_id, key = await keys.create(user_id, worker_id, worker_key_ttl_s)
         except Exception as exc:
-            return None, f"could not get an API key for the worker: {exc}"
-    workspace = deps.workspace_root / worker_id
-    env = _worker_env(command, deps, worker_id, key, workspace)
-    await deps.store.create(
+            return Created(None, f"could not get an API key for the worker: {exc}")
+    workspace = workspaces.path(worker_id)
+    env = worker_env(launch, config, context, worker_id=worker_id, api_key=key, workspace=workspace)
+    await store.create(
         worker_id,
         config.worker_type,
         key_id=key_id,
@@ -119,59 +172,32 @@ async def _spawn(command: CreateWorkerCommand, deps: Container) -> tuple[str | N
         current_task_id=context.get("task_id", ""),
         project_id=context.get("project_id", ""),
     )
-    labels = {
-        "codegen.worker-id": worker_id,
-        "codegen.worker-type": config.worker_type.value,
-        "codegen.project-id": context.get("project_id", ""),
-        "codegen.task-id": context.get("task_id", ""),
-    }
+    labels = worker_labels(worker_id, config, context)
     try:
-        handle = await deps.backend.start(WorkerSpec(worker_id, config, env, workspace, labels))
+        handle = await backend.start(WorkerSpec(worker_id, config, env, workspace, labels))
     except Exception as exc:
         log.exception("could not start a worker", worker_id=worker_id)
-        await deps.store.update(worker_id, WorkerState.FAILED, error=f"could not start: {exc}")
+        await store.update(worker_id, WorkerState.FAILED, error=f"could not start: {exc}")
         if key_id:
-            await deps.keys.revoke(key_id)
-        return None, f"could not start the worker: {exc}"
-    await deps.store.update(worker_id, handle=handle)
+            await keys.revoke(key_id)
+        return Created(None, f"could not start the worker: {exc}")
+    await store.update(worker_id, handle=handle)
     log.info("worker started", worker_id=worker_id, handle=handle)
-    return worker_id, ""
+    return Created(worker_id)
 
 
-def _worker_env(
-    command: CreateWorkerCommand, deps: Container, worker_id: str, key: str, workspace: Path
-) -> dict[str, str]:
-    settings, config, context = deps.settings, command.config, command.context
-    passthrough = [n.strip() for n in settings.worker_env_passthrough.split(",") if n.strip()]
-    env = {
-        name: os.environ[name]
-        for name in ("PATH", "LANG", "TZ", *passthrough)
-        if name in os.environ
-    }
-    env.update(config.env_vars)
-    env.update(
-        WORKER_ID=worker_id,
-        WORKER_TYPE=config.worker_type.value,
-        AGENT_TYPE=config.agent_type.value,
-        REDIS_URL=settings.redis_url,
-        API_URL=settings.api_url,
-        API_KEY=key,
-        ALLOWED_COMMANDS=config.allowed_commands,
-        INSTRUCTIONS=config.instructions,
-        WORKSPACE_DIR=str(workspace),
-        AGENT_TIMEOUT_S=str(settings.task_timeout_s),
-        HOME=str(workspace / "home"),
-    )
-    for name in ("user_id", "session_id"):
-        if context.get(name):
-            env[name.upper()] = context[name]
-    return env
-
-
-async def delete_worker(command: DeleteWorkerCommand, *, deps: Container) -> WorkerResponse:
+async def delete_worker(
+    command: DeleteWorkerCommand,
+    *,
+    store: StatusStore,
+    backend: WorkerBackend,
+    keys: WorkerKeys,
+    unfinished: UnfinishedWork,
+    stop_grace_s: float,
+) -> WorkerResponse:
     """Stop and remove the worker; its status stays (STOPPED) for clients to read."""
-    record = await deps.store.record(command.worker_id)
-    if not record:
+    record = await store.record(command.worker_id)
+    if record is None:
         return _response(
             "delete",
             command.request_id,
@@ -181,28 +207,26 @@ async def delete_worker(command: DeleteWorkerCommand, *, deps: Container) -> Wor
             error="no such worker",
         )
     exit_code: int | None = None
-    if WorkerState(record["state"]) not in FINAL and record.get("handle"):
+    if not record.is_final and record.handle:
         # Marked first: whoever sees the worker end (a watcher, another replica) ends it STOPPED.
-        await deps.store.update(command.worker_id, deleting="1")
-        exit_code = await deps.backend.stop(record["handle"], deps.settings.stop_grace_s)
-        await deps.unfinished.report(
-            command.worker_id, WorkerType(record["worker_type"]), DELETED, exit_code
-        )
-    await revoke_key(command.worker_id, deps=deps)
-    if WorkerState(record["state"]) not in FINAL:
-        await deps.store.update(command.worker_id, WorkerState.STOPPED, exit_code=exit_code)
+        await store.update(command.worker_id, deleting="1")
+        exit_code = await backend.stop(record.handle, stop_grace_s)
+        await unfinished.report(command.worker_id, record.worker_type, DELETED, exit_code)
+    await revoke_key(command.worker_id, store=store, keys=keys)
+    if not record.is_final:
+        await store.update(command.worker_id, WorkerState.STOPPED, exit_code=exit_code)
     return _response(
         "delete",
         command.request_id,
         command.correlation_id,
         success=True,
         worker_id=command.worker_id,
-        status=await deps.store.status(command.worker_id),
+        status=await store.status(command.worker_id),
     )
 
 
-async def worker_status(command: StatusWorkerCommand, *, deps: Container) -> WorkerResponse:
-    status = await deps.store.status(command.worker_id)
+async def worker_status(command: StatusWorkerCommand, *, store: StatusStore) -> WorkerResponse:
+    status = await store.status(command.worker_id)
     if status is None:
         return _response(
             "status",
@@ -220,16 +244,3 @@ async def worker_status(command: StatusWorkerCommand, *, deps: Container) -> Wor
         worker_id=command.worker_id,
         status=status,
     )
-
-
-async def revoke_key(worker_id: str, *, deps: Container) -> None:
-    record = await deps.store.record(worker_id)
-    if record.get("key_id"):
-        try:
-            await deps.keys.revoke(record["key_id"])
-        except Exception:
-            log.exception(
-                "could not revoke a worker's key; it expires on its own", worker_id=worker_id
-            )
-            return
-        await deps.store.update(worker_id, key_id="")

@@ -1,4 +1,5 @@
-"""shared.streams.Idempotency with its claim renewed while the effect runs.
+"""shared.streams.Idempotency with its claim renewed while the effect runs, and the create
+requests run through it (`RedisCreations`).
 
 A create may wait for a first image build far longer than any fixed lease would be sure to
 cover; were the claim to lapse, another replica handed the same command would start the worker
@@ -15,9 +16,15 @@ from typing import TypeVar
 
 import structlog
 from redis.asyncio import Redis
+from shared.keys import WORKER_CREATED_BY
 from shared.streams import Idempotency, Outcome
 
+from worker_manager.ports import Created
+
 T = TypeVar("T")
+CREATE_SCOPE = "worker-create"
+CREATED_BY_TTL_S = 7 * 24 * 3600
+EARLIER_ATTEMPT_FAILED = "the earlier attempt failed"
 log = structlog.get_logger("worker_manager")
 
 # Renew the claim only while it is still ours.
@@ -66,3 +73,27 @@ class RenewedIdempotency:
                     return
             except Exception as exc:  # Redis away for a moment: try again next time
                 log.warning("could not renew a create's claim", key=key, error=str(exc))
+
+
+class RedisCreations:
+    """A create request's start runs once (its claim renewed while it runs); the worker it
+    started is kept under `worker:created-by:{request_id}` for a redelivery to get back."""
+
+    def __init__(self, redis: Redis, idempotency: RenewedIdempotency) -> None:
+        self._redis = redis
+        self._idempotency = idempotency
+
+    async def once(self, request_id: str, start: Callable[[], Awaitable[Created]]) -> Created:
+        key = WORKER_CREATED_BY.name(request_id=request_id)
+
+        async def remembered() -> Created:
+            created = await start()
+            if created.worker_id:
+                await self._redis.set(key, created.worker_id, ex=CREATED_BY_TTL_S)
+            return created
+
+        outcome, created = await self._idempotency.run_once(CREATE_SCOPE, request_id, remembered)
+        if outcome is Outcome.ALREADY_DONE or created is None:
+            worker_id = await self._redis.get(key)
+            return Created(str(worker_id)) if worker_id else Created(None, EARLIER_ATTEMPT_FAILED)
+        return created

@@ -1,5 +1,5 @@
-"""`worker:status:{id}`: what clients read about a worker, and what worker-manager needs to
-manage it (backend handle, key id, last activity). `workers:live` indexes the live ones,
+"""`worker:status:{id}` in Redis: what clients read about a worker, and what worker-manager needs
+to manage it (backend handle, key id, last activity). `workers:live` indexes the live ones,
 `workers:ended` the ended ones whose container, processes or workspace are still to be removed.
 
 Once a final state is written, the status key expires after `finished_ttl_s`, and so does the
@@ -12,11 +12,11 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from shared.contracts import WorkerState, WorkerStatus, WorkerType
+from shared.keys import WORKER_HEARTBEAT, WORKER_STATUS, WORKERS_ENDED, WORKERS_LIVE
 
+from worker_manager.domain.record import WorkerRecord
 from worker_manager.domain.status import FINAL
 
-LIVE_SET = "workers:live"
-ENDED_SET = "workers:ended"
 # KEYS: status, live set, ended set, heartbeat. ARGV: worker id, new state or '', TTL, then
 # field/value pairs. A final state is never left: an update that would change it is refused
 # whole (two replicas, or the watcher and a delete, may both see a worker end); nor is an expired
@@ -38,32 +38,12 @@ end
 return 1
 """.replace("FINAL_STATES", ", ".join(f"{state.value}=true" for state in sorted(FINAL)))
 
-PUBLIC = (
-    "worker_id",
-    "worker_type",
-    "state",
-    "started_at",
-    "updated_at",
-    "exit_code",
-    "error",
-    "current_task_id",
-    "current_request_id",
-)
-
-
-def status_key(worker_id: str) -> str:
-    return f"worker:status:{worker_id}"
-
-
-def heartbeat_key(worker_id: str) -> str:
-    return f"worker:heartbeat:{worker_id}"
-
 
 def now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-class StatusStore:
+class RedisStatusStore:
     def __init__(self, redis: Redis, *, finished_ttl_s: int = 24 * 3600) -> None:
         self._redis = redis
         self._finished_ttl_s = finished_ttl_s
@@ -73,7 +53,7 @@ class StatusStore:
         stamp = now()
         async with self._redis.pipeline(transaction=True) as tx:
             tx.hset(
-                status_key(worker_id),
+                WORKER_STATUS.name(worker_id=worker_id),
                 mapping=cast(
                     Any,
                     {
@@ -87,38 +67,47 @@ class StatusStore:
                     },
                 ),
             )
-            tx.sadd(LIVE_SET, worker_id)
+            tx.sadd(WORKERS_LIVE.name(), worker_id)
             await tx.execute()
 
-    async def record(self, worker_id: str) -> dict[str, str]:
-        return cast(dict[str, str], await self._redis.hgetall(status_key(worker_id)))
+    async def record(self, worker_id: str) -> WorkerRecord | None:
+        fields = await self._fields(worker_id)
+        return WorkerRecord.from_fields(fields) if fields else None
 
     async def status(self, worker_id: str) -> WorkerStatus | None:
-        record = await self.record(worker_id)
-        if not record:
-            return None
-        public: dict[str, Any] = {k: v for k, v in record.items() if k in PUBLIC and v != ""}
-        return WorkerStatus.model_validate(public)
+        fields = await self._fields(worker_id)
+        return cast(WorkerStatus, WORKER_STATUS.parse(fields)) if fields else None
 
-    async def update(self, worker_id: str, state: WorkerState | None = None, **fields: Any) -> bool:
+    async def _fields(self, worker_id: str) -> dict[str, str]:
+        key = WORKER_STATUS.name(worker_id=worker_id)
+        return cast(dict[str, str], await self._redis.hgetall(key))
+
+    async def update(
+        self, worker_id: str, state: WorkerState | None = None, /, **fields: Any
+    ) -> bool:
         """Write fields (and a state); False, writing nothing, if it would leave a final state."""
         values = {k: "" if v is None else str(v) for k, v in fields.items()}
         values["updated_at"] = now()
         if state is not None:
             values["state"] = state.value
         pairs = [item for pair in values.items() for item in pair]
+        keys = [
+            WORKER_STATUS.name(worker_id=worker_id),
+            WORKERS_LIVE.name(),
+            WORKERS_ENDED.name(),
+            WORKER_HEARTBEAT.name(worker_id=worker_id),
+        ]
         written = await self._update(
-            keys=[status_key(worker_id), LIVE_SET, ENDED_SET, heartbeat_key(worker_id)],
-            args=[worker_id, state.value if state else "", self._finished_ttl_s, *pairs],
+            keys=keys, args=[worker_id, state.value if state else "", self._finished_ttl_s, *pairs]
         )
         return bool(written)
 
     async def live(self) -> list[str]:
-        return sorted(cast(set[str], await self._redis.smembers(LIVE_SET)))
+        return sorted(cast(set[str], await self._redis.smembers(WORKERS_LIVE.name())))
 
     async def ended(self) -> list[str]:
         """Ended workers whose remains are still to be removed."""
-        return sorted(cast(set[str], await self._redis.smembers(ENDED_SET)))
+        return sorted(cast(set[str], await self._redis.smembers(WORKERS_ENDED.name())))
 
     async def removed(self, worker_id: str) -> None:
-        await self._redis.srem(ENDED_SET, worker_id)
+        await self._redis.srem(WORKERS_ENDED.name(), worker_id)

@@ -20,14 +20,13 @@ from shared.contracts import (
     WorkerType,
 )
 from shared.streams import raw
-from shared.streams.registry import DEVELOPER_INPUT, DEVELOPER_OUTPUT, PO_INPUT, PO_OUTPUT
+from shared.streams.registry import DEVELOPER_OUTPUT, PO_OUTPUT
 from shared.streams.wire import DATA_FIELD, InvalidEntry, encode, text_fields
 
+from worker_manager.adapters.redis_inputs import input_of
 from worker_manager.domain.status import unanswered_message_reply
 
 log = structlog.get_logger("worker_manager")
-DEVELOPER_GROUP = "developer-workers"
-PO_GROUP = "po-worker"
 
 # XACK decides who reports: the wrapper (it acknowledges after publishing its own output), a
 # lifecycle event and the process watcher may all try, and only the one whose XACK removed the
@@ -41,7 +40,7 @@ return acked
 Reply = Callable[[str], POWorkerOutput | DeveloperWorkerOutput]
 
 
-class UnfinishedWork:
+class RedisUnfinishedWork:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._reader = raw.raw_reader(redis)
@@ -64,11 +63,7 @@ class UnfinishedWork:
                 )
 
             return await self._answer(
-                worker_id,
-                PO_INPUT.name(worker_id=worker_id),
-                PO_GROUP,
-                PO_OUTPUT.name(worker_id=worker_id),
-                po_reply,
+                worker_id, worker_type, PO_OUTPUT.name(worker_id=worker_id), po_reply
             )
 
         def developer_failure(data: str) -> DeveloperWorkerOutput:
@@ -84,16 +79,13 @@ class UnfinishedWork:
             )
 
         return await self._answer(
-            worker_id,
-            DEVELOPER_INPUT.pattern,
-            DEVELOPER_GROUP,
-            DEVELOPER_OUTPUT.pattern,
-            developer_failure,
+            worker_id, worker_type, DEVELOPER_OUTPUT.pattern, developer_failure
         )
 
     async def _answer(
-        self, worker_id: str, stream: str, group: str, output_stream: str, reply: Reply
+        self, worker_id: str, worker_type: WorkerType, output_stream: str, reply: Reply
     ) -> list[str]:
+        stream, group = input_of(worker_id, worker_type)
         try:
             pending = await self._redis.xpending_range(
                 stream, group, min="-", max="+", count=100, consumername=worker_id

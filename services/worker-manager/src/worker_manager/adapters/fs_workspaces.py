@@ -1,0 +1,27 @@
+"""Workers' workspaces: a directory each under the data directory."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger("worker_manager")
+
+
+class LocalWorkspaces:
+    def __init__(self, root: Path) -> None:
+        self._root = root
+
+    def path(self, worker_id: str) -> Path:
+        return self._root / worker_id
+
+    async def remove(self, worker_id: str) -> None:
+        try:
+            await asyncio.to_thread(shutil.rmtree, self.path(worker_id))
+        except FileNotFoundError:
+            pass
+        except OSError as exc:
+            log.warning("could not delete a workspace", worker_id=worker_id, error=str(exc))

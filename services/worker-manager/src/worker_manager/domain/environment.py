@@ -1,0 +1,67 @@
+"""What a worker is started with: its environment and the labels its container carries."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.contracts import WorkerConfig
+
+CONTEXT_VARIABLES = ("user_id", "session_id")
+
+
+@dataclass(frozen=True)
+class WorkerLaunch:
+    """What every worker is given, whatever it is asked to do."""
+
+    redis_url: str
+    api_url: str
+    task_timeout_s: float
+    # Variables of worker-manager's own environment handed on (PATH, LANG, TZ and
+    # WORKER_ENV_PASSTHROUGH's), read once at start.
+    inherited: Mapping[str, str] = field(default_factory=dict)
+
+
+def worker_env(
+    launch: WorkerLaunch,
+    config: WorkerConfig,
+    context: Mapping[str, str],
+    *,
+    worker_id: str,
+    api_key: str,
+    workspace: Path,
+) -> dict[str, str]:
+    """The inherited variables, then the config's own, then what the wrapper needs (which
+    neither may override), then the user and session the create names."""
+    env = dict(launch.inherited)
+    env.update(config.env_vars)
+    env.update(
+        WORKER_ID=worker_id,
+        WORKER_TYPE=config.worker_type.value,
+        AGENT_TYPE=config.agent_type.value,
+        REDIS_URL=launch.redis_url,
+        API_URL=launch.api_url,
+        API_KEY=api_key,
+        ALLOWED_COMMANDS=config.allowed_commands,
+        INSTRUCTIONS=config.instructions,
+        WORKSPACE_DIR=str(workspace),
+        AGENT_TIMEOUT_S=str(launch.task_timeout_s),
+        HOME=str(workspace / "home"),
+    )
+    for name in CONTEXT_VARIABLES:
+        if context.get(name):
+            env[name.upper()] = context[name]
+    return env
+
+
+def worker_labels(
+    worker_id: str, config: WorkerConfig, context: Mapping[str, str]
+) -> dict[str, str]:
+    """Labels the backend puts on what it starts: a container is found by its worker id."""
+    return {
+        "codegen.worker-id": worker_id,
+        "codegen.worker-type": config.worker_type.value,
+        "codegen.project-id": context.get("project_id", ""),
+        "codegen.task-id": context.get("task_id", ""),
+    }
