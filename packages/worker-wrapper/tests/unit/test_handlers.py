@@ -1,0 +1,316 @@
+"""The handlers with small fakes of their ports: what they publish, report, show and end with."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from shared.contracts import (
+    DeveloperWorkerInput,
+    DeveloperWorkerOutput,
+    LifecycleEventKind,
+    POWorkerInput,
+    POWorkerOutput,
+    WorkerActivity,
+)
+from worker_wrapper.domain.ending import WhyStopped
+from worker_wrapper.domain.turns import AgentTurn, Stopped, TurnResult, TurnStatus
+from worker_wrapper.handlers import developer, po
+from worker_wrapper.handlers.lifecycle import keep_alive, say_last_words
+from worker_wrapper.ports import GitError
+
+VERDICT = '<result>{"status": "success", "summary": "did it", "data": {}}</result>'
+
+
+class FakeAgent:
+    instructions_file = "CLAUDE.md"
+
+    def __init__(self, *results: TurnResult) -> None:
+        self.results = list(results)
+        self.turns: list[dict[str, Any]] = []
+
+    async def turn(
+        self,
+        prompt: str,
+        *,
+        cwd: Path,
+        session_id: str | None,
+        timeout_s: float,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> TurnResult:
+        self.turns.append({"prompt": prompt, "session_id": session_id, "env": extra_env})
+        return self.results.pop(0)
+
+
+class FakeGit:
+    def __init__(self, *, commits: bool = True, push_fails: bool = False) -> None:
+        self.commits, self.push_fails = commits, push_fails
+        self.pushed: list[str] = []
+
+    async def clone(self, url: str, branch: str, dest: Path) -> str:
+        await asyncio.to_thread(dest.mkdir, parents=True)
+        return "base"
+
+    async def head(self, repo: Path) -> str:
+        return "new" if self.commits else "base"
+
+    async def push(self, repo: Path, branch: str) -> None:
+        if self.push_fails:
+            raise GitError("git push failed: rejected")
+        self.pushed.append(branch)
+
+    async def is_tracked(self, repo: Path, path: str) -> bool:
+        return False
+
+    async def ignore_locally(self, repo: Path, path: str) -> None:
+        pass
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, BaseModel]] = []
+
+    async def publish(self, stream: str, message: BaseModel) -> None:
+        self.published.append((stream, message))
+
+
+class FakeLifecycle:
+    def __init__(self, *, fails: bool = False) -> None:
+        self.events: list[tuple[LifecycleEventKind, dict[str, Any]]] = []
+        self.fails = fails
+
+    async def report(self, event: LifecycleEventKind, **fields: Any) -> None:
+        if self.fails:
+            raise ConnectionError("redis is away")
+        self.events.append((event, fields))
+
+
+class FakeHeartbeat:
+    def __init__(self) -> None:
+        self.shown: list[tuple[WorkerActivity, dict[str, Any]]] = []
+        self.beats = 0
+        self.cleared = False
+
+    async def show(self, state: WorkerActivity, **fields: Any) -> None:
+        self.shown.append((state, fields))
+
+    async def beat(self) -> None:
+        self.beats += 1
+
+    async def clear(self) -> None:
+        self.cleared = True
+
+
+class FakeSessions:
+    def __init__(self, session_id: str | None = None) -> None:
+        self.session_id = session_id
+
+    async def get(self) -> str | None:
+        return self.session_id
+
+    async def set(self, session_id: str) -> None:
+        self.session_id = session_id
+
+
+def answered(text: str, session_id: str = "s-1") -> TurnResult:
+    return TurnResult(TurnStatus.OK, AgentTurn(text, session_id), 0)
+
+
+TASK = DeveloperWorkerInput(
+    task_id="t-1", project_id="p-1", prompt="add a file", repo_url="/srv/repo.git", timeout=60
+)
+
+
+async def run_task(
+    tmp_path: Path, agent: FakeAgent, git: FakeGit | None = None
+) -> tuple[DeveloperWorkerOutput, FakeLifecycle, FakeHeartbeat, list[int]]:
+    publisher, lifecycle, heartbeat = FakePublisher(), FakeLifecycle(), FakeHeartbeat()
+    finished: list[int] = []
+    await developer.handle_task(
+        TASK,
+        worker_id="dev-1",
+        repo=tmp_path / "repo",
+        instructions="Be careful.",
+        extra_env={"EXTRA": "1"},
+        agent=agent,
+        git=git or FakeGit(),
+        heartbeat=heartbeat,
+        publisher=publisher,
+        lifecycle=lifecycle,
+        finish=finished.append,
+    )
+    [(stream, output)] = publisher.published
+    assert stream == "worker:developer:output"
+    assert isinstance(output, DeveloperWorkerOutput)
+    return output, lifecycle, heartbeat, finished
+
+
+async def test_a_task_done_is_published_reported_completed_and_ends_the_worker_with_0(
+    tmp_path: Path,
+) -> None:
+    agent = FakeAgent(answered(f"done\n{VERDICT}"))
+    output, lifecycle, heartbeat, finished = await run_task(tmp_path, agent)
+
+    assert (output.status, output.commit_sha, output.worker_id) == ("success", "new", "dev-1")
+    assert lifecycle.events == [
+        (
+            LifecycleEventKind.COMPLETED,
+            {
+                "task_id": "t-1",
+                "exit_code": 0,
+                "error": None,
+                "correlation_id": TASK.correlation_id,
+                "result": {"status": "success", "commit_sha": "new"},
+            },
+        )
+    ]
+    assert finished == [0]
+    assert [state for state, _ in heartbeat.shown] == [WorkerActivity.BUSY, WorkerActivity.DONE]
+    assert agent.turns[0]["env"] == {
+        "EXTRA": "1",
+        "REQUEST_ID": TASK.request_id,
+        "CORRELATION_ID": TASK.correlation_id,
+    }
+    assert "Be careful." in (tmp_path / "repo" / "CLAUDE.md").read_text()
+
+
+async def test_no_verdict_gets_one_more_turn_in_the_same_session(tmp_path: Path) -> None:
+    agent = FakeAgent(answered("done", "s-7"), answered(VERDICT, "s-7"))
+    output, _, _, finished = await run_task(tmp_path, agent)
+    assert output.status == "success"
+    assert [turn["session_id"] for turn in agent.turns] == [None, "s-7"]
+    assert finished == [0]
+
+
+async def test_a_success_without_a_commit_fails_and_ends_the_worker_with_1(
+    tmp_path: Path,
+) -> None:
+    output, lifecycle, _, finished = await run_task(
+        tmp_path, FakeAgent(answered(VERDICT)), FakeGit(commits=False)
+    )
+    assert output.status == "failed"
+    assert output.error == "the agent reported success but made no commit"
+    assert [event for event, _ in lifecycle.events] == [LifecycleEventKind.FAILED]
+    assert finished == [1]
+
+
+async def test_a_push_that_fails_is_an_error_naming_the_commit(tmp_path: Path) -> None:
+    output, _, _, finished = await run_task(
+        tmp_path, FakeAgent(answered(VERDICT)), FakeGit(push_fails=True)
+    )
+    assert output.status == "error"
+    assert output.error == "could not push new: git push failed: rejected"
+    assert finished == [1]
+
+
+async def test_a_stopped_task_publishes_its_output_and_leaves_the_ending_to_the_runtime(
+    tmp_path: Path,
+) -> None:
+    agent = FakeAgent(TurnResult(TurnStatus.STOPPED, None, -15))
+    output, lifecycle, heartbeat, finished = await run_task(tmp_path, agent)
+    assert output.status == "failed"
+    assert str(output.error).startswith("stopped")
+    assert lifecycle.events == []
+    assert finished == []
+    assert heartbeat.shown[-1] == (WorkerActivity.DONE, {"task_id": "t-1", "status": "failed"})
+
+
+async def test_a_po_message_gets_one_answer_and_the_session_goes_on(tmp_path: Path) -> None:
+    agent = FakeAgent(answered(f"Hello!\n{VERDICT}", "s-2"))
+    sessions, publisher, heartbeat = FakeSessions("s-1"), FakePublisher(), FakeHeartbeat()
+    message = POWorkerInput(user_id="u-1", prompt="hi")
+
+    await po.handle_message(
+        message,
+        worker_id="po-1",
+        cwd=tmp_path,
+        timeout_s=30,
+        extra_env={},
+        agent=agent,
+        sessions=sessions,
+        heartbeat=heartbeat,
+        publisher=publisher,
+    )
+
+    [(stream, answer)] = publisher.published
+    assert stream == "worker:po:po-1:output"
+    assert isinstance(answer, POWorkerOutput)
+    assert (answer.text, answer.request_id) == ("Hello!", message.request_id)
+    assert agent.turns[0]["session_id"] == "s-1"
+    assert sessions.session_id == "s-2"
+    assert [state for state, _ in heartbeat.shown] == [WorkerActivity.BUSY, WorkerActivity.IDLE]
+
+
+async def test_a_stopped_po_turn_answers_nothing_and_leaves_the_message_pending(
+    tmp_path: Path,
+) -> None:
+    publisher = FakePublisher()
+    with pytest.raises(Stopped):
+        await po.handle_message(
+            POWorkerInput(user_id="u-1", prompt="hi"),
+            worker_id="po-1",
+            cwd=tmp_path,
+            timeout_s=30,
+            extra_env={},
+            agent=FakeAgent(TurnResult(TurnStatus.STOPPED, None, -15)),
+            sessions=FakeSessions(),
+            heartbeat=FakeHeartbeat(),
+            publisher=publisher,
+        )
+    assert publisher.published == []
+
+
+def test_a_po_workspace_gets_the_roles_instructions(tmp_path: Path) -> None:
+    po.prepare_workspace(cwd=tmp_path / "po", instructions_file="AGENTS.md", instructions="Be PO.")
+    assert (tmp_path / "po" / "AGENTS.md").read_text() == "Be PO."
+    po.prepare_workspace(cwd=tmp_path / "bare", instructions_file="AGENTS.md", instructions="")
+    assert list((tmp_path / "bare").iterdir()) == []
+
+
+class FakeLifetime:
+    def __init__(self, beats_before_stop: int) -> None:
+        self.left = beats_before_stop
+
+    async def sleep(self, seconds: float) -> bool:
+        self.left -= 1
+        return self.left < 0
+
+
+async def test_the_worker_prepares_beats_says_started_and_beats_until_it_stops() -> None:
+    lifecycle, heartbeat, prepared = FakeLifecycle(), FakeHeartbeat(), []
+
+    await keep_alive(
+        FakeLifetime(beats_before_stop=2),
+        prepare=lambda: prepared.append(heartbeat.beats),
+        lifecycle=lifecycle,
+        heartbeat=heartbeat,
+        interval_s=1,
+    )
+
+    assert prepared == [0]  # before anything else
+    assert [event for event, _ in lifecycle.events] == [LifecycleEventKind.STARTED]
+    assert heartbeat.beats == 3  # the first, then one per interval until stopping
+
+
+async def test_last_words_are_said_and_the_heartbeat_cleared_even_when_they_fail() -> None:
+    lifecycle, heartbeat = FakeLifecycle(), FakeHeartbeat()
+    await say_last_words(
+        WhyStopped.ASKED, exit_code=143, failures={}, lifecycle=lifecycle, heartbeat=heartbeat
+    )
+    assert lifecycle.events == [(LifecycleEventKind.STOPPED, {"exit_code": 143, "error": None})]
+    assert heartbeat.cleared
+
+    failing, heartbeat = FakeLifecycle(fails=True), FakeHeartbeat()
+    with pytest.raises(ConnectionError):
+        await say_last_words(
+            WhyStopped.BROKE,
+            exit_code=1,
+            failures={"x": "y"},
+            lifecycle=failing,
+            heartbeat=heartbeat,
+        )
+    assert heartbeat.cleared
