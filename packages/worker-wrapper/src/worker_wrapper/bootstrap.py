@@ -85,7 +85,6 @@ def build(settings: WrapperSettings, lifetime: Lifetime) -> Service:
                 interval_s=settings.heartbeat_interval_s,
             )
         },
-        cancel_at_once=["heartbeat"],
         resources=[redis],
         grace_s=settings.stop_grace_s,
         exit_code_when_asked=EXIT_STOPPED,

@@ -37,8 +37,8 @@ async def handle_task(
     lifecycle: Lifecycle,
     finish: Callable[[int], None],
 ) -> None:
-    """One output per task, then COMPLETED or FAILED and `finish(exit_code)`: the worker takes
-    no other task. Stopped mid-task, the output says so and the STOPPED event is left to the
+    """One output per task, then `finish(exit_code)` (the worker takes no other task) and
+    COMPLETED or FAILED. Stopped mid-task, the output says so and the STOPPED event is left to the
     worker's last words."""
     await heartbeat.show(WorkerActivity.BUSY, task_id=task.task_id, request_id=task.request_id)
     stopped = False
@@ -59,6 +59,7 @@ async def handle_task(
     if stopped:
         return
     end = rules.task_end(output)
+    finish(end.exit_code)  # first: the worker ends with its task's code even if the report fails
     await lifecycle.report(
         end.event,
         task_id=task.task_id,
@@ -67,7 +68,6 @@ async def handle_task(
         correlation_id=task.correlation_id,
         result=end.result,
     )
-    finish(end.exit_code)
 
 
 async def run_task(
