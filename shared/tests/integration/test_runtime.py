@@ -297,3 +297,88 @@ def test_the_first_reason_given_is_the_one_that_counts(reason: StopReason) -> No
     lifetime.stop()
     lifetime.finish(0)
     assert (lifetime.reason, lifetime.exit_code) == (reason, 5)
+
+
+async def test_when_a_task_fails_a_consumer_still_finishes_the_entry_it_holds(
+    redis_client: Redis,
+) -> None:
+    started, release = asyncio.Event(), asyncio.Event()
+    handled: list[str] = []
+
+    async def handle(message: EngineeringMessage) -> None:
+        started.set()
+        await release.wait()
+        handled.append(message.task_id)
+
+    async def breaks_once_the_entry_is_held(lifetime: Lifetime) -> None:
+        await started.wait()
+        raise RuntimeError("a sibling broke")
+
+    await RedisStreamPublisher(redis_client).publish(STREAM, intent("t-1"))
+    service = Service(
+        "test",
+        consumers=[consumer(redis_client, "c1", handle)],
+        tasks={"sibling": breaks_once_the_entry_is_held},
+        grace_s=60,
+    )
+    lifetime = Lifetime()
+    running = asyncio.create_task(serve(service, lifetime))
+    await asyncio.wait_for(lifetime.stopping.wait(), 10)  # the failure seen, the entry held
+    release.set()
+    ending = await asyncio.wait_for(running, 60)
+
+    assert (ending.reason, ending.exit_code, list(ending.failed)) == (
+        StopReason.TASK_ENDED,
+        1,
+        ["sibling"],
+    )
+    assert handled == ["t-1"]
+    assert await pending(redis_client) == 0
+
+
+SWALLOWS_CANCELLATION = """
+    import asyncio
+    from pathlib import Path
+
+    from shared.runtime import Lifetime, Service, main
+    from shared.settings import ServiceSettings
+
+
+    class Settings(ServiceSettings):
+        ready_file: Path
+
+
+    def build(settings: Settings, lifetime: Lifetime) -> Service:
+        async def deaf(lifetime: Lifetime) -> None:
+            settings.ready_file.write_text("up")
+            while True:
+                try:
+                    await asyncio.Event().wait()
+                except asyncio.CancelledError:
+                    pass  # as a cancellation lost inside a library call would be
+
+        return Service("probe", tasks={"deaf": deaf}, grace_s=0.2)
+
+
+    main(Settings, build, name="probe")
+"""
+
+
+def test_a_task_that_survives_its_cancellation_is_left_behind_and_the_process_exits_1(
+    tmp_path: Path,
+) -> None:
+    script = _service_script(tmp_path, SWALLOWS_CANCELLATION)
+    stderr = tmp_path / "stderr"
+    with stderr.open("wb") as errors:
+        process = subprocess.Popen([sys.executable, str(script)], env=_env(tmp_path), stderr=errors)
+        try:
+            until((tmp_path / "ready").exists, 60)
+            process.send_signal(signal.SIGTERM)
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    last = json.loads(stderr.read_text().strip().splitlines()[-1])
+    assert process.returncode == 1
+    assert (last["event"], last["forced"], last["exit_code"]) == ("service stopped", ["deaf"], 1)
