@@ -1,0 +1,535 @@
+"""The handlers and the endings they share, with small fakes of the ports: what a lifecycle event,
+an exit, a death, the watch and the commands do to a worker."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import BaseModel
+from shared.contracts import (
+    AgentType,
+    CreateWorkerCommand,
+    DeleteWorkerCommand,
+    LifecycleEventKind,
+    StatusWorkerCommand,
+    WorkerActivity,
+    WorkerConfig,
+    WorkerHeartbeat,
+    WorkerLifecycleEvent,
+    WorkerResponse,
+    WorkerState,
+    WorkerStatus,
+    WorkerType,
+)
+from worker_manager.domain.endings import end_worker, revoke_key
+from worker_manager.domain.environment import WorkerLaunch
+from worker_manager.domain.record import WorkerRecord
+from worker_manager.domain.status import DELETED, FINAL
+from worker_manager.handlers.commands import handle_command
+from worker_manager.handlers.deaths import handle_death
+from worker_manager.handlers.lifecycle import handle_lifecycle
+from worker_manager.handlers.watch import remove_ended, watch_workers
+from worker_manager.ports import Created, WorkerSpec
+
+IDLE_TIMEOUT_S = 60.0
+STOP_GRACE_S = 10.0
+
+
+def _stamp(at: datetime | None = None) -> str:
+    return (at or datetime.now(UTC)).isoformat()
+
+
+class FakeStore:
+    """The status store's rules: a final state is never left, and an unknown worker stays so."""
+
+    def __init__(self) -> None:
+        self.fields: dict[str, dict[str, str]] = {}
+        self.live_ids: set[str] = set()
+        self.ended_ids: set[str] = set()
+
+    async def create(self, worker_id: str, worker_type: WorkerType, **fields: str) -> None:
+        stamp = _stamp()
+        self.fields[worker_id] = {
+            "worker_id": worker_id,
+            "worker_type": worker_type.value,
+            "state": WorkerState.STARTING.value,
+            "started_at": stamp,
+            "updated_at": stamp,
+            "last_active_at": stamp,
+            **fields,
+        }
+        self.live_ids.add(worker_id)
+
+    async def record(self, worker_id: str) -> WorkerRecord | None:
+        fields = self.fields.get(worker_id)
+        return WorkerRecord.from_fields(fields) if fields else None
+
+    async def status(self, worker_id: str) -> WorkerStatus | None:
+        fields = self.fields.get(worker_id)
+        if not fields:
+            return None
+        return WorkerStatus.model_validate({k: v for k, v in fields.items() if v != ""})
+
+    async def update(
+        self, worker_id: str, state: WorkerState | None = None, /, **fields: Any
+    ) -> bool:
+        current = self.fields.get(worker_id)
+        if current is None:
+            return False
+        if (
+            state is not None
+            and WorkerState(current["state"]) in FINAL
+            and current["state"] != state
+        ):
+            return False
+        current.update({k: "" if v is None else str(v) for k, v in fields.items()})
+        current["updated_at"] = _stamp()
+        if state is not None:
+            current["state"] = state.value
+            if state in FINAL:
+                self.live_ids.discard(worker_id)
+                self.ended_ids.add(worker_id)
+        return True
+
+    async def live(self) -> list[str]:
+        return sorted(self.live_ids)
+
+    async def ended(self) -> list[str]:
+        return sorted(self.ended_ids)
+
+    async def removed(self, worker_id: str) -> None:
+        self.ended_ids.discard(worker_id)
+
+    def state(self, worker_id: str) -> WorkerState:
+        return WorkerState(self.fields[worker_id]["state"])
+
+    async def add(self, worker_id: str, state: WorkerState, **fields: str) -> None:
+        worker_type = WorkerType.PO if worker_id.startswith("po-") else WorkerType.DEVELOPER
+        await self.create(worker_id, worker_type, handle=f"h-{worker_id}", **fields)
+        self.fields[worker_id]["state"] = state.value
+
+
+class FakeBackend:
+    def __init__(self) -> None:
+        self.exits: dict[str, int | None] = {}  # handle → exit code (None: running)
+        self.calls: list[tuple[str, str]] = []
+        self.unreachable = False
+
+    async def start(self, spec: WorkerSpec) -> str:
+        handle = f"h-{spec.worker_id}"
+        self.exits[handle] = None
+        self.calls.append(("start", handle))
+        return handle
+
+    async def stop(self, handle: str, grace_s: float) -> int | None:
+        self.calls.append(("stop", handle))
+        self.exits[handle] = 143
+        return 143
+
+    async def pause(self, handle: str) -> None:
+        self.calls.append(("pause", handle))
+
+    async def resume(self, handle: str) -> None:
+        self.calls.append(("resume", handle))
+
+    async def exit_code(self, handle: str) -> int | None:
+        if self.unreachable:
+            raise ConnectionError("the engine is away")
+        return self.exits.get(handle)
+
+    async def remove(self, handle: str, worker_id: str) -> None:
+        self.calls.append(("remove", handle))
+
+
+class FakeKeys:
+    def __init__(self, *, broken: bool = False) -> None:
+        self.revoked: list[str] = []
+        self.broken = broken
+
+    async def create(self, user_id: str, worker_id: str, ttl_s: int) -> tuple[str, str]:
+        return f"key-{worker_id}", "cgo_secret"
+
+    async def revoke(self, key_id: str) -> None:
+        if self.broken:
+            raise ConnectionError("the API is away")
+        self.revoked.append(key_id)
+
+
+class FakeUnfinished:
+    def __init__(self) -> None:
+        self.reports: list[tuple[str, str, int | None]] = []
+
+    async def report(
+        self, worker_id: str, worker_type: WorkerType, reason: str, exit_code: int | None
+    ) -> list[str]:
+        self.reports.append((worker_id, reason, exit_code))
+        return []
+
+
+class FakeHeartbeats:
+    def __init__(self) -> None:
+        self.beats: dict[str, WorkerHeartbeat] = {}
+
+    async def heartbeat(self, worker_id: str) -> WorkerHeartbeat | None:
+        return self.beats.get(worker_id)
+
+
+class FakeInputs:
+    def __init__(self) -> None:
+        self.waiting: set[str] = set()
+
+    async def has_work(self, worker_id: str, worker_type: WorkerType) -> bool:
+        return worker_id in self.waiting
+
+
+class FakeWorkspaces:
+    def __init__(self) -> None:
+        self.removed: list[str] = []
+
+    def path(self, worker_id: str) -> Path:
+        return Path("/workspaces") / worker_id
+
+    async def remove(self, worker_id: str) -> None:
+        self.removed.append(worker_id)
+
+
+class FakeCreations:
+    def __init__(self) -> None:
+        self.done: dict[str, Created] = {}
+
+    async def once(self, request_id: str, start: Callable[[], Awaitable[Created]]) -> Created:
+        if request_id not in self.done:
+            self.done[request_id] = await start()
+        return self.done[request_id]
+
+
+class FakePublisher:
+    def __init__(self) -> None:
+        self.published: list[tuple[str, BaseModel]] = []
+
+    async def publish(self, stream: str, message: BaseModel) -> str:
+        self.published.append((stream, message))
+        return f"{len(self.published)}-0"
+
+    def answer(self) -> tuple[str, WorkerResponse]:
+        stream, message = self.published[-1]
+        assert isinstance(message, WorkerResponse)
+        return stream, message
+
+
+class World:
+    def __init__(self) -> None:
+        self.store = FakeStore()
+        self.backend = FakeBackend()
+        self.keys = FakeKeys()
+        self.unfinished = FakeUnfinished()
+        self.heartbeats = FakeHeartbeats()
+        self.inputs = FakeInputs()
+        self.workspaces = FakeWorkspaces()
+        self.creations = FakeCreations()
+        self.publisher = FakePublisher()
+
+    async def live_worker(self, worker_id: str, **fields: str) -> str:
+        await self.store.add(worker_id, WorkerState.RUNNING, key_id=f"key-{worker_id}", **fields)
+        self.backend.exits[f"h-{worker_id}"] = None
+        return f"h-{worker_id}"
+
+    async def event(self, worker_id: str, kind: LifecycleEventKind, **fields: object) -> None:
+        event = WorkerLifecycleEvent.model_validate(
+            {"worker_id": worker_id, "event": kind, **fields}
+        )
+        await handle_lifecycle(
+            event,
+            store=self.store,
+            backend=self.backend,
+            unfinished=self.unfinished,
+            keys=self.keys,
+        )
+
+    async def watch(self) -> None:
+        await watch_workers(
+            store=self.store,
+            backend=self.backend,
+            unfinished=self.unfinished,
+            keys=self.keys,
+            heartbeats=self.heartbeats,
+            inputs=self.inputs,
+            idle_timeout_s=IDLE_TIMEOUT_S,
+            engine_grace_s=120,
+        )
+
+    async def command(
+        self, command: CreateWorkerCommand | DeleteWorkerCommand | StatusWorkerCommand
+    ) -> tuple[str, WorkerResponse]:
+        await handle_command(
+            command,
+            store=self.store,
+            backend=self.backend,
+            keys=self.keys,
+            creations=self.creations,
+            unfinished=self.unfinished,
+            workspaces=self.workspaces,
+            publisher=self.publisher,
+            launch=WorkerLaunch(redis_url="redis://r", api_url="http://api", task_timeout_s=60),
+            max_workers=2,
+            worker_key_ttl_s=3600,
+            stop_grace_s=STOP_GRACE_S,
+        )
+        return self.publisher.answer()
+
+
+@pytest.fixture
+def world() -> World:
+    return World()
+
+
+class TestLifecycleEvents:
+    async def test_an_end_the_backend_does_not_see_is_kept_as_a_claim_and_changes_nothing(
+        self, world: World
+    ) -> None:
+        await world.live_worker("po-1")
+
+        await world.event("po-1", LifecycleEventKind.STOPPED, exit_code=0, error="forged")
+
+        assert world.store.state("po-1") is WorkerState.RUNNING
+        assert world.unfinished.reports == []
+        assert world.keys.revoked == []
+        assert world.store.fields["po-1"]["claimed_state"] == "STOPPED"
+
+    async def test_a_claim_the_exit_code_agrees_with_ends_the_worker_as_claimed(
+        self, world: World
+    ) -> None:
+        handle = await world.live_worker("po-1")
+        await world.event("po-1", LifecycleEventKind.STOPPED, exit_code=143, error="asked to stop")
+
+        world.backend.exits[handle] = 143
+        await world.watch()
+
+        assert world.store.state("po-1") is WorkerState.STOPPED
+        assert world.unfinished.reports == [("po-1", "asked to stop", 143)]
+        assert world.keys.revoked == ["key-po-1"]
+
+    async def test_an_end_after_the_process_exited_is_reported_revoked_then_written(
+        self, world: World
+    ) -> None:
+        handle = await world.live_worker("developer-1")
+        world.backend.exits[handle] = 1
+
+        await world.event("developer-1", LifecycleEventKind.FAILED, exit_code=1, error="boom")
+
+        assert world.store.state("developer-1") is WorkerState.FAILED
+        assert world.unfinished.reports == [("developer-1", "boom", 1)]
+        assert world.keys.revoked == ["key-developer-1"]
+        assert world.store.fields["developer-1"]["key_id"] == ""
+
+    async def test_an_event_for_an_unknown_worker_changes_nothing(self, world: World) -> None:
+        await world.event("po-unknown", LifecycleEventKind.STARTED)
+        assert world.store.fields == {}
+
+
+class TestWatch:
+    async def test_an_exited_worker_is_ended_by_its_exit_code(self, world: World) -> None:
+        handle = await world.live_worker("developer-1")
+        world.backend.exits[handle] = 137
+
+        await world.watch()
+
+        assert world.store.state("developer-1") is WorkerState.FAILED
+        assert world.store.fields["developer-1"]["exit_code"] == "137"
+        [(_, reason, code)] = world.unfinished.reports
+        assert (reason, code) == ("killed: out of memory or SIGKILL (137)", 137)
+
+    async def test_an_idle_worker_is_paused_and_woken_when_work_waits(self, world: World) -> None:
+        long_ago = _stamp(datetime.now(UTC) - timedelta(seconds=IDLE_TIMEOUT_S * 2))
+        handle = await world.live_worker("po-1", last_active_at=long_ago)
+        world.heartbeats.beats["po-1"] = WorkerHeartbeat(state=WorkerActivity.IDLE, at=0)
+
+        await world.watch()
+        assert world.store.state("po-1") is WorkerState.PAUSED
+        assert ("pause", handle) in world.backend.calls
+
+        await world.watch()
+        assert world.store.state("po-1") is WorkerState.PAUSED, "nothing waits: stays paused"
+
+        world.inputs.waiting.add("po-1")
+        await world.watch()
+        assert world.store.state("po-1") is WorkerState.RUNNING
+        assert ("resume", handle) in world.backend.calls
+
+    async def test_an_idle_worker_with_work_waiting_is_not_paused(self, world: World) -> None:
+        long_ago = _stamp(datetime.now(UTC) - timedelta(seconds=IDLE_TIMEOUT_S * 2))
+        await world.live_worker("po-1", last_active_at=long_ago)
+        world.heartbeats.beats["po-1"] = WorkerHeartbeat(state=WorkerActivity.IDLE, at=0)
+        world.inputs.waiting.add("po-1")
+
+        await world.watch()
+
+        assert world.store.state("po-1") is WorkerState.RUNNING
+        assert world.store.fields["po-1"]["last_active_at"] != long_ago
+
+    async def test_a_busy_worker_records_its_task(self, world: World) -> None:
+        await world.live_worker("developer-1")
+        world.heartbeats.beats["developer-1"] = WorkerHeartbeat(
+            state=WorkerActivity.BUSY, task_id="t-7", request_id="r-7", at=0
+        )
+
+        await world.watch()
+
+        fields = world.store.fields["developer-1"]
+        assert (fields["current_task_id"], fields["current_request_id"]) == ("t-7", "r-7")
+
+    async def test_a_worker_the_engine_cannot_see_is_first_marked_then_given_up(
+        self, world: World
+    ) -> None:
+        await world.live_worker("developer-1")
+        world.backend.unreachable = True
+
+        await world.watch()
+        assert world.store.state("developer-1") is WorkerState.RUNNING
+        assert world.store.fields["developer-1"]["engine_error_since"]
+
+        world.store.fields["developer-1"]["engine_error_since"] = "1"  # long ago
+        await world.watch()
+        assert world.store.state("developer-1") is WorkerState.FAILED
+        [(_, reason, code)] = world.unfinished.reports
+        assert code == -1
+        assert "vanished" in reason
+
+
+class TestEndings:
+    async def test_a_worker_being_deleted_ends_stopped_whoever_sees_it_end(
+        self, world: World
+    ) -> None:
+        await world.live_worker("po-1", deleting="1")
+        record = await world.store.record("po-1")
+        assert record is not None
+
+        await end_worker(
+            "po-1", record, 0, store=world.store, unfinished=world.unfinished, keys=world.keys
+        )
+
+        assert world.store.state("po-1") is WorkerState.STOPPED
+        assert world.unfinished.reports == [("po-1", DELETED, 0)]
+
+    async def test_a_key_the_api_will_not_revoke_stays_recorded(self, world: World) -> None:
+        await world.live_worker("po-1")
+
+        await revoke_key("po-1", store=world.store, keys=FakeKeys(broken=True))
+
+        assert world.store.fields["po-1"]["key_id"] == "key-po-1"
+
+    async def test_remains_wait_for_a_process_on_its_way_out_then_are_removed(
+        self, world: World
+    ) -> None:
+        handle = await world.live_worker("po-1")
+        await world.store.update("po-1", WorkerState.COMPLETED)
+
+        async def remove() -> None:
+            await remove_ended(
+                store=world.store,
+                backend=world.backend,
+                workspaces=world.workspaces,
+                stop_grace_s=STOP_GRACE_S,
+            )
+
+        await remove()
+        assert world.workspaces.removed == []
+        assert await world.store.ended() == ["po-1"]
+
+        long_ago = datetime.now(UTC) - timedelta(seconds=STOP_GRACE_S + 1)
+        world.store.fields["po-1"]["updated_at"] = _stamp(long_ago)
+        await remove()
+        assert world.backend.calls[-2:] == [("stop", handle), ("remove", handle)]
+        assert world.workspaces.removed == ["po-1"]
+        assert await world.store.ended() == []
+
+    async def test_a_death_ends_the_worker_and_removes_what_it_left(self, world: World) -> None:
+        handle = await world.live_worker("developer-1")
+        world.backend.exits[handle] = 137
+
+        await handle_death(
+            "developer-1",
+            137,
+            store=world.store,
+            backend=world.backend,
+            unfinished=world.unfinished,
+            keys=world.keys,
+            workspaces=world.workspaces,
+            stop_grace_s=STOP_GRACE_S,
+        )
+
+        assert world.store.state("developer-1") is WorkerState.FAILED
+        assert ("remove", handle) in world.backend.calls
+        assert world.workspaces.removed == ["developer-1"]
+        assert await world.store.ended() == []
+
+
+def create(request_id: str = "r-1", **context: str) -> CreateWorkerCommand:
+    return CreateWorkerCommand(
+        request_id=request_id,
+        config=WorkerConfig(name="w", worker_type=WorkerType.PO, agent_type=AgentType.SCRIPTED),
+        context=context,
+    )
+
+
+class TestCommands:
+    async def test_a_create_starts_a_worker_with_a_key_and_answers_on_its_types_stream(
+        self, world: World
+    ) -> None:
+        stream, answer = await world.command(create(user_id="u-1"))
+
+        assert stream == "worker:responses:po"
+        assert answer.success, answer.error
+        assert answer.worker_id is not None
+        record = await world.store.record(answer.worker_id)
+        assert record is not None
+        assert (record.handle, record.key_id) == (
+            f"h-{answer.worker_id}",
+            f"key-{answer.worker_id}",
+        )
+
+    async def test_a_redelivered_create_gets_the_same_worker(self, world: World) -> None:
+        _, first = await world.command(create("r-1"))
+        _, again = await world.command(create("r-1"))
+        assert first.worker_id == again.worker_id
+        assert len(await world.store.live()) == 1
+
+    async def test_a_create_beyond_capacity_is_refused(self, world: World) -> None:
+        await world.command(create("r-1"))
+        await world.command(create("r-2"))
+        _, third = await world.command(create("r-3"))
+        assert third.success is False
+        assert third.error == "capacity reached: 2 of 2 workers are live"
+
+    async def test_a_delete_stops_reports_revokes_and_ends_stopped(self, world: World) -> None:
+        handle = await world.live_worker("developer-1")
+
+        stream, answer = await world.command(DeleteWorkerCommand(worker_id="developer-1"))
+
+        assert stream == "worker:responses:developer"
+        assert answer.status is not None
+        assert answer.status.state == WorkerState.STOPPED
+        assert ("stop", handle) in world.backend.calls
+        assert world.unfinished.reports == [("developer-1", DELETED, 143)]
+        assert world.keys.revoked == ["key-developer-1"]
+
+    @pytest.mark.parametrize(
+        ("command", "stream"),
+        [
+            (StatusWorkerCommand(worker_id="po-000000000000"), "worker:responses:po"),
+            (DeleteWorkerCommand(worker_id="developer-0"), "worker:responses:developer"),
+            (
+                StatusWorkerCommand(worker_id="po-0", reply_to=WorkerType.DEVELOPER),
+                "worker:responses:developer",
+            ),
+        ],
+    )
+    async def test_a_command_about_an_unknown_worker_is_answered_where_it_is_awaited(
+        self, world: World, command: DeleteWorkerCommand | StatusWorkerCommand, stream: str
+    ) -> None:
+        answered_on, answer = await world.command(command)
+        assert (answered_on, answer.success, answer.error) == (stream, False, "no such worker")
