@@ -23,12 +23,12 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any, NoReturn, Protocol, TypeVar
 
 import structlog
 from pydantic import ValidationError
 
+from shared.lifetime import Ending, Lifetime, StopReason
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 from shared.streams import StreamConsumer, raise_if_cancelled
@@ -47,48 +47,7 @@ class Closeable(Protocol):
     async def aclose(self) -> None: ...
 
 
-class StopReason(StrEnum):
-    ASKED = "asked to stop"
-    FINISHED = "its work is done"
-    TASK_ENDED = "a task ended on its own"
-
-
-class Lifetime:
-    """When the service stops, and why. Handed to every background task and to `bootstrap`."""
-
-    def __init__(self) -> None:
-        self.stopping = asyncio.Event()
-        self.reason: StopReason | None = None
-        self.exit_code = 0
-
-    def stop(self, reason: StopReason = StopReason.ASKED, *, exit_code: int = 0) -> None:
-        """Ask the service to stop; the first reason given is the one that counts."""
-        if self.reason is None:
-            self.reason, self.exit_code = reason, exit_code
-        self.stopping.set()
-
-    def finish(self, exit_code: int = 0) -> None:
-        """The service's work is done: stop, exiting with `exit_code`."""
-        self.stop(StopReason.FINISHED, exit_code=exit_code)
-
-    async def sleep(self, seconds: float) -> bool:
-        """Wait `seconds` or until the service stops; True when it is stopping."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stopping.wait(), seconds)
-        return self.stopping.is_set()
-
-
 BackgroundTask = Callable[[Lifetime], Coroutine[Any, Any, None]]
-
-
-@dataclass(frozen=True)
-class Ending:
-    """How a service ended: why, its exit code, and the tasks that did not end well."""
-
-    reason: StopReason
-    exit_code: int
-    failed: Mapping[str, str] = field(default_factory=dict)  # task → what ended or broke it
-    forced: Sequence[str] = ()  # tasks still running after the grace period
 
 
 @dataclass
@@ -103,6 +62,8 @@ class Service:
     grace_s: float = 20.0
     # The exit code when the service was asked to stop (a worker says 143, SIGTERM's).
     exit_code_when_asked: int = 0
+    # Runs before any consumer or task starts; a failure there ends the service (exit 1).
+    on_start: Callable[[], Awaitable[None]] | None = None
     # Runs after the tasks have ended and before the resources are closed.
     on_stop: Callable[[Ending], Awaitable[None]] | None = None
     # How often to measure the event loop's lag (0: never); worst and stalls are logged.
@@ -111,6 +72,15 @@ class Service:
 
 async def serve(service: Service, lifetime: Lifetime) -> Ending:
     """Run `service` until it stops (see the module's text); never raises for a task's failure."""
+    if service.on_start is not None:
+        try:
+            await service.on_start()
+        except Exception as exc:
+            log.exception("the service could not start")
+            lifetime.stop(StopReason.TASK_ENDED, exit_code=EXIT_FAILED)
+            return Ending(StopReason.TASK_ENDED, EXIT_FAILED, {"on_start": repr(exc)}, [])
+    for consumer in service.consumers:
+        lifetime.when_stopping(consumer.stop)
     jobs: dict[str, Coroutine[Any, Any, None]] = {
         f"{consumer.stream} {consumer.consumer}": consumer.run() for consumer in service.consumers
     }

@@ -382,3 +382,39 @@ def test_a_task_that_survives_its_cancellation_is_left_behind_and_the_process_ex
     last = json.loads(stderr.read_text().strip().splitlines()[-1])
     assert process.returncode == 1
     assert (last["event"], last["forced"], last["exit_code"]) == ("service stopped", ["deaf"], 1)
+
+
+async def test_a_service_that_cannot_start_runs_nothing_and_exits_1(redis_client: Redis) -> None:
+    ran: list[str] = []
+
+    async def start() -> None:
+        raise OSError("no workspace")
+
+    async def task(lifetime: Lifetime) -> None:
+        ran.append("task")
+
+    service = Service("test", tasks={"task": task}, on_start=start)
+    ending = await serve(service, Lifetime())
+
+    assert (ending.reason, ending.exit_code, ran) == (StopReason.TASK_ENDED, 1, [])
+    assert "no workspace" in ending.failed["on_start"]
+
+
+async def test_finishing_inside_a_handler_stops_its_consumer_before_it_reads_again(
+    redis_client: Redis,
+) -> None:
+    lifetime = Lifetime()
+    handled: list[str] = []
+
+    async def handle(message: EngineeringMessage) -> None:
+        handled.append(message.task_id)
+        lifetime.finish(0)
+
+    publisher = RedisStreamPublisher(redis_client)
+    for task_id in ("t-1", "t-2", "t-3"):
+        await publisher.publish(STREAM, intent(task_id))
+    one = consumer(redis_client, "c1", handle)
+    ending = await asyncio.wait_for(serve(Service("test", consumers=[one]), lifetime), 30)
+
+    assert (ending.reason, handled) == (StopReason.FINISHED, ["t-1"])
+    assert one.stopping
