@@ -33,6 +33,22 @@ from shared.logging import configure_logging
 from shared.settings import ServiceSettings
 from shared.streams import StreamConsumer, raise_if_cancelled
 
+__all__ = [
+    "EXIT_BAD_SETTINGS",
+    "EXIT_FAILED",
+    "BackgroundTask",
+    "Closeable",
+    "Ending",
+    "Lifetime",
+    "Service",
+    "StopReason",
+    "close_all",
+    "main",
+    "run",
+    "serve",
+    "watch_loop_lag",
+]
+
 log = structlog.get_logger("shared.runtime")
 
 EXIT_FAILED = 1
