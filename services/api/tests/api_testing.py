@@ -11,7 +11,7 @@ import httpx
 
 
 @dataclass
-class Bootstrap:
+class FirstAdmin:
     admin_user_id: str
     service_key: str
 

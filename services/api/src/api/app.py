@@ -9,7 +9,7 @@ from fastapi import Depends, FastAPI
 
 import api
 from api.agent_configs.router import router as agent_configs
-from api.auth.router import router as api_keys
+from api.api_keys.router import router as api_keys
 from api.config import ApiSettings
 from api.db import make_engine, make_sessionmaker
 from api.deployments.router import router as deployments
@@ -18,7 +18,7 @@ from api.executions.router import router as executions
 from api.health.router import router as health
 from api.incidents.router import router as incidents
 from api.parameters import refuse_unstorable_parameters
-from api.ports.router import router as ports
+from api.port_allocations.router import router as port_allocations
 from api.projects.router import router as projects
 from api.servers.router import router as servers
 from api.tasks.router import router as tasks
@@ -31,7 +31,7 @@ ROUTERS = (
     tasks,
     executions,
     servers,
-    ports,
+    port_allocations,
     deployments,
     incidents,
     agent_configs,

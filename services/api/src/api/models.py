@@ -6,7 +6,7 @@ from api.db import Base
 from api.deployments.models import ServiceDeployment
 from api.executions.models import TaskExecution
 from api.incidents.models import Incident
-from api.ports.models import PortAllocation
+from api.port_allocations.models import PortAllocation
 from api.projects.models import Project
 from api.servers.models import Server
 from api.tasks.models import Task

@@ -3,8 +3,8 @@
 Fixtures:
 - `migrated_template`: the name of a database migrated to head, copied by the others;
 - `api_database_url`: a fresh, migrated database for this test;
-- `live_api`: the API served by uvicorn on a free loopback port over that database, bootstrapped
-  (an admin user and a service key).
+- `live_api`: the API served by uvicorn on a free loopback port over that database, with
+  an admin user and a service key (as `api-create-admin` makes them).
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -20,9 +19,10 @@ from dataclasses import dataclass
 import pytest
 import uvicorn
 from shared.testing.servers import Databases
+from shared.testing.waiting import until
 
+from api.admin_cli import create_admin_and_key
 from api.app import create_app
-from api.bootstrap_cli import bootstrap
 from api.config import ApiSettings
 from api.migrations import upgrade
 
@@ -45,12 +45,10 @@ def serve_api(settings: ApiSettings) -> Iterator[str]:
     )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if not thread.is_alive() or time.monotonic() > deadline:
-            raise RuntimeError("the API did not start")
-        time.sleep(0.01)
     try:
+        until(lambda: server.started or not thread.is_alive(), within=30, interval=0.01)
+        if not server.started:
+            raise RuntimeError("the API did not start")
         yield f"http://127.0.0.1:{sock.getsockname()[1]}"
     finally:
         server.should_exit = True
@@ -80,7 +78,9 @@ def api_database_url(databases: Databases, migrated_template: str) -> Iterator[s
 @pytest.fixture
 def live_api(api_database_url: str) -> Iterator[LiveApi]:
     result = asyncio.run(
-        bootstrap(api_database_url, admin_username="admin", admin_telegram_id=None, new_key=False)
+        create_admin_and_key(
+            api_database_url, admin_username="admin", admin_telegram_id=None, new_key=False
+        )
     )
     with serve_api(ApiSettings(database_url=api_database_url)) as url:
         yield LiveApi(url, result["service_key"], result["admin_user_id"], api_database_url)

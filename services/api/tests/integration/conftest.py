@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 import pytest_asyncio
+from api.admin_cli import create_admin_and_key
 from api.app import create_app
-from api.bootstrap_cli import bootstrap
 from api.config import ApiSettings
-from api_testing import Bootstrap, ClientFactory, NewUser, UserSession, ok, unique
+from api_testing import ClientFactory, FirstAdmin, NewUser, UserSession, ok, unique
 from fastapi import FastAPI
 
 
@@ -27,11 +27,11 @@ async def app(settings: ApiSettings) -> AsyncIterator[FastAPI]:
 
 
 @pytest_asyncio.fixture
-async def bootstrapped(settings: ApiSettings) -> Bootstrap:
-    result = await bootstrap(
+async def first_admin(settings: ApiSettings) -> FirstAdmin:
+    result = await create_admin_and_key(
         settings.database_url, admin_username="admin", admin_telegram_id=None, new_key=False
     )
-    return Bootstrap(result["admin_user_id"], result["service_key"])
+    return FirstAdmin(result["admin_user_id"], result["service_key"])
 
 
 @pytest_asyncio.fixture
@@ -53,8 +53,8 @@ async def client_for(app: FastAPI) -> AsyncIterator[ClientFactory]:
 
 
 @pytest.fixture
-def service(client_for: ClientFactory, bootstrapped: Bootstrap) -> httpx.AsyncClient:
-    return client_for(bootstrapped.service_key)
+def service(client_for: ClientFactory, first_admin: FirstAdmin) -> httpx.AsyncClient:
+    return client_for(first_admin.service_key)
 
 
 @pytest.fixture

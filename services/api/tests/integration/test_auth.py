@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncpg
 import httpx
 import pytest
-from api.bootstrap_cli import bootstrap
+from api.admin_cli import create_admin_and_key
 from api.config import ApiSettings
-from api_testing import Bootstrap, ClientFactory, NewUser, make_project, make_server, ok
+from api_testing import ClientFactory, FirstAdmin, NewUser, make_project, make_server, ok
 
 
 async def test_health_needs_no_key(client_for: ClientFactory) -> None:
@@ -20,7 +20,7 @@ async def test_health_needs_no_key(client_for: ClientFactory) -> None:
     "header", [None, "Bearer", "Bearer cgo_unknown", "Basic dXNlcjpwYXNz", "cgo_no_scheme"]
 )
 async def test_a_request_without_a_known_key_is_answered_401(
-    client_for: ClientFactory, bootstrapped: Bootstrap, header: str | None
+    client_for: ClientFactory, first_admin: FirstAdmin, header: str | None
 ) -> None:
     client = client_for(None)
     headers = {"Authorization": header} if header else {}
@@ -47,7 +47,7 @@ async def test_a_revoked_key_stops_working_at_once(
 async def test_a_key_is_refused_with_401_from_the_moment_it_expires(
     service: httpx.AsyncClient,
     client_for: ClientFactory,
-    bootstrapped: Bootstrap,
+    first_admin: FirstAdmin,
     api_database_url: str,
 ) -> None:
     key = await ok(
@@ -56,7 +56,7 @@ async def test_a_key_is_refused_with_401_from_the_moment_it_expires(
             json={
                 "name": "short",
                 "principal": "user",
-                "user_id": bootstrapped.admin_user_id,
+                "user_id": first_admin.admin_user_id,
                 "ttl_seconds": 3600,
             },
         ),
@@ -79,12 +79,12 @@ async def test_a_key_is_refused_with_401_from_the_moment_it_expires(
 
 
 async def test_keys_are_stored_as_digests_and_shown_only_when_created(
-    service: httpx.AsyncClient, bootstrapped: Bootstrap
+    service: httpx.AsyncClient, first_admin: FirstAdmin
 ) -> None:
     listed = await ok(service.get("/api/api-keys"))
     assert all("key" not in k for k in listed)
-    assert listed[0]["prefix"] == bootstrapped.service_key[:10]
-    assert bootstrapped.service_key not in str(listed)
+    assert listed[0]["prefix"] == first_admin.service_key[:10]
+    assert first_admin.service_key not in str(listed)
 
 
 async def test_a_user_key_sees_only_its_own_projects_and_others_are_not_found(
@@ -176,16 +176,16 @@ async def test_a_user_sees_only_itself_among_users(new_user: NewUser) -> None:
     assert (await alice.client.get(f"/api/users/{bob.user_id}")).status_code == 404
 
 
-async def test_bootstrap_creates_one_service_key_and_refuses_a_second_without_asking(
+async def test_create_admin_makes_one_service_key_and_refuses_a_second_without_asking(
     settings: ApiSettings, client_for: ClientFactory
 ) -> None:
-    first = await bootstrap(
+    first = await create_admin_and_key(
         settings.database_url, admin_username="root", admin_telegram_id=42, new_key=False
     )
-    second = await bootstrap(
+    second = await create_admin_and_key(
         settings.database_url, admin_username="root", admin_telegram_id=42, new_key=False
     )
-    third = await bootstrap(
+    third = await create_admin_and_key(
         settings.database_url, admin_username="root", admin_telegram_id=42, new_key=True
     )
 
@@ -193,7 +193,7 @@ async def test_bootstrap_creates_one_service_key_and_refuses_a_second_without_as
     assert third["success"]
     assert second == {
         "success": False,
-        "error": "already_bootstrapped",
+        "error": "service_key_exists",
         "message": "a service key exists; pass --new-key for another",
         "admin_user_id": first["admin_user_id"],
     }

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from api.bootstrap_cli import bootstrap
+from api.admin_cli import create_admin_and_key
 from api.config import ApiSettings
 from api.testing import serve_api
 from hypothesis import HealthCheck, settings
@@ -45,7 +45,7 @@ def fuzzed_api(databases: Databases, migrated_template: str) -> Iterator[tuple[s
     """The API served by uvicorn on a free loopback port; yields (base URL, service key)."""
     url = databases.create(template=migrated_template)
     result = asyncio.run(
-        bootstrap(url, admin_username="admin", admin_telegram_id=None, new_key=False)
+        create_admin_and_key(url, admin_username="admin", admin_telegram_id=None, new_key=False)
     )
     try:
         with serve_api(ApiSettings(database_url=url)) as base_url:

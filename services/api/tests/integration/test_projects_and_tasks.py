@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 import pytest
-from api_testing import Bootstrap, NewUser, make_project, ok
+from api_testing import FirstAdmin, NewUser, make_project, ok
 
 
 async def new_task(client: httpx.AsyncClient, project_id: str, **fields: Any) -> dict[str, Any]:
@@ -200,7 +200,7 @@ class TestTasks:
         assert [t["project_id"] for t in deploys] == [p2["id"]]
 
     async def test_a_task_for_an_unknown_project_names_the_field(
-        self, service: httpx.AsyncClient, bootstrapped: Bootstrap
+        self, service: httpx.AsyncClient, first_admin: FirstAdmin
     ) -> None:
         response = await service.post(
             "/api/tasks", json={"project_id": "f" * 32, "type": "engineering"}

@@ -1,5 +1,9 @@
 from __future__ import annotations
 
+import ast
+from pathlib import Path
+
+import api
 import pytest
 from api.config import ApiSettings
 from api.db import asyncpg_url
@@ -21,3 +25,17 @@ def test_a_reversed_port_range_is_refused() -> None:
 )
 def test_plain_postgres_urls_are_driven_by_asyncpg(given: str, used: str) -> None:
     assert asyncpg_url(given) == used
+
+
+def test_only_the_settings_class_reads_the_environment() -> None:
+    """Configuration is ApiSettings: no module reads os.environ or os.getenv by itself."""
+    source = Path(api.__file__).parent
+    readers = sorted(
+        f"{path.relative_to(source)}:{node.lineno}"
+        for path in source.rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(), str(path)))
+        if (isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv", "environb"})
+        or (isinstance(node, ast.Name) and node.id in {"environ", "getenv", "environb"})
+        or (isinstance(node, ast.alias) and node.name in {"environ", "getenv", "environb"})
+    )
+    assert readers == []

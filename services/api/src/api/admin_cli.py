@@ -1,6 +1,8 @@
-"""`api-bootstrap`: migrate, then create the admin user and the first service key.
+"""The API's administration commands.
 
-Prints one JSON object. The key is shown once; it is stored only as a digest.
+`api-create-admin`: migrate, then create the admin user and the first service key. Prints one
+JSON object. The key is shown once; it is stored only as a digest.
+`api-migrate`: bring the database to the latest schema.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from api.users.models import User
 from api.users.repository import UserRepository
 
 
-async def bootstrap(
+async def create_admin_and_key(
     database_url: str, *, admin_username: str, admin_telegram_id: int | None, new_key: bool
 ) -> dict[str, Any]:
     engine = make_engine(database_url, pool_size=1)
@@ -39,14 +41,14 @@ async def bootstrap(
             if await keys.has_active_service_key() and not new_key:
                 return {
                     "success": False,
-                    "error": "already_bootstrapped",
+                    "error": "service_key_exists",
                     "message": "a service key exists; pass --new-key for another",
                     "admin_user_id": admin.id,
                 }
             key = generate_key()
             record = await keys.add(
                 ApiKey(
-                    name="bootstrap",
+                    name="admin-cli",
                     key_hash=hash_key(key),
                     prefix=display_prefix(key),
                     principal=PrincipalKind.SERVICE,
@@ -62,8 +64,11 @@ async def bootstrap(
         await engine.dispose()
 
 
+_DESCRIPTION = "Migrate, then create the admin user and the first service key."
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="api-bootstrap", description=__doc__)
+    parser = argparse.ArgumentParser(prog="api-create-admin", description=_DESCRIPTION)
     parser.add_argument("--admin-username", default="admin")
     parser.add_argument("--admin-telegram-id", type=int, default=None)
     parser.add_argument("--new-key", action="store_true", help="create a key even if one exists")
@@ -73,7 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.no_migrate:
         upgrade(settings.database_url)
     result = asyncio.run(
-        bootstrap(
+        create_admin_and_key(
             settings.database_url,
             admin_username=args.admin_username,
             admin_telegram_id=args.admin_telegram_id,

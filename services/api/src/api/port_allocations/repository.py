@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from sqlalchemy import select, text
 
-from api.ports.models import PortAllocation
+from api.port_allocations.models import PortAllocation
 from api.repository import Repository
 
 

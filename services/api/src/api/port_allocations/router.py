@@ -8,7 +8,7 @@ from api.db import SessionDep
 from api.errors import error_responses
 from api.ids import IdFilter, IdPath
 from api.pagination import PageDep
-from api.ports import service
+from api.port_allocations import service
 
 router = APIRouter(
     prefix="/api/port-allocations",

@@ -3,7 +3,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from shared.contracts import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
 
-from api.auth import service
+from api.api_keys import service
 from api.auth.principal import PrincipalDep
 from api.db import SessionDep
 from api.errors import error_responses

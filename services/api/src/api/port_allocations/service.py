@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from api.auth.principal import Principal
 from api.errors import Conflict, InvalidReference, NotFound
 from api.pagination import Page
-from api.ports.models import PortAllocation
-from api.ports.repository import PortAllocationRepository
+from api.port_allocations.models import PortAllocation
+from api.port_allocations.repository import PortAllocationRepository
 from api.projects.service import get_project
 from api.repository import equal_to
 from api.servers.service import get_server
