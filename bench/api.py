@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import httpx
-from api.bootstrap_cli import bootstrap
+from api.admin_cli import create_admin_and_key
 from api.migrations import upgrade
 from shared.testing.servers import Databases, PostgresServer, free_port, psql_binary
 
@@ -68,7 +68,9 @@ def start(args: list[str], port: int, env: dict[str, str]) -> subprocess.Popen[b
 
 
 async def setup(url: str, api_base: str) -> tuple[str, str]:
-    result = await bootstrap(url, admin_username="bench", admin_telegram_id=None, new_key=False)
+    result = await create_admin_and_key(
+        url, admin_username="bench", admin_telegram_id=None, new_key=False
+    )
     key = result["service_key"]
     async with httpx.AsyncClient(
         base_url=api_base, headers={"Authorization": f"Bearer {key}"}

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 import httpx
-from api.bootstrap_cli import bootstrap
+from api.admin_cli import create_admin_and_key
 from api.config import ApiSettings
 from api.migrations import upgrade
 from api.testing import serve_api
@@ -42,7 +42,7 @@ def main(runs: int) -> None:
         url = Databases(server.url(), psql_binary()).create()
         upgrade(url)
         keys = asyncio.run(
-            bootstrap(url, admin_username="bench", admin_telegram_id=None, new_key=False)
+            create_admin_and_key(url, admin_username="bench", admin_telegram_id=None, new_key=False)
         )
         with serve_api(ApiSettings(database_url=url)) as api_url:
             headers = {"Authorization": f"Bearer {keys['service_key']}"}

@@ -31,14 +31,14 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
-from api.bootstrap_cli import bootstrap as bootstrap_api
+from api.admin_cli import create_admin_and_key
 from api.migrations import upgrade
-from infra_service.bootstrap import Container, bootstrap
+from infra_service.bootstrap import Adapters, build_adapters
 from infra_service.config import InfraSettings
+from infra_service.domain.jobs import host_vars, target_of
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.project_file import PROJECT_FILE, parse_project_file
 from infra_service.domain.results import result_id
-from infra_service.handlers.jobs import host_vars, target_of
 from infra_service.ports import PlaybookJob
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage
@@ -52,12 +52,12 @@ from infra_testing import ServiceProcess, commit, stop_supervisor, tiny_app_repo
 DEPLOY_TIMEOUT_S = 300
 
 
-async def by_hand(deps: Container, message: AnsibleDeployMessage) -> float:
+async def by_hand(deps: Adapters, settings: InfraSettings, message: AnsibleDeployMessage) -> float:
     """A: the deploy without the service around it; seconds."""
     start = time.perf_counter()
     server = await deps.inventory.server(message.server)
     assert server is not None
-    work = Path(await asyncio.to_thread(tempfile.mkdtemp, dir=deps.jobs_dir))
+    work = Path(await asyncio.to_thread(tempfile.mkdtemp, dir=settings.jobs_dir))
     try:
         archive = await deps.sources.archive(
             message.repo_full_name, message.commit_sha, work / "source", None
@@ -73,13 +73,13 @@ async def by_hand(deps: Container, message: AnsibleDeployMessage) -> float:
             playbook=select_playbook(Action.DEPLOY, is_local=server.is_local),
             target=target_of(server),
             extravars={
-                **host_vars(server, deps),
+                **host_vars(server, deps.hosting),
                 "project_name": message.project_name,
                 "commit": message.commit_sha,
                 "source_archive": str(archive),
                 "services": services,
-                "releases_kept": deps.settings.releases_kept,
-                "health_timeout_s": deps.settings.health_timeout_s,
+                "releases_kept": settings.releases_kept,
+                "health_timeout_s": settings.health_timeout_s,
             },
         )
         outcome = await deps.playbooks.run(job)
@@ -183,7 +183,7 @@ async def main(rounds: int, pairs: int) -> None:
     try:
         database_url = Databases(postgres.url(), psql_binary()).create()
         await asyncio.to_thread(upgrade, database_url)
-        admin = await bootstrap_api(
+        admin = await create_admin_and_key(
             database_url, admin_username="bench", admin_telegram_id=None, new_key=False
         )
         api, api_url = launch_api(database_url, root / "api.log")
@@ -221,8 +221,8 @@ async def main(rounds: int, pairs: int) -> None:
             sha = commit(repos[name], version)
             return deploy_message(projects[name], repos[name], sha, ports[name])
 
-        deps = bootstrap(settings)
-        deps.jobs_dir.mkdir(parents=True, exist_ok=True)
+        deps = build_adapters(settings)
+        settings.jobs_dir.mkdir(parents=True, exist_ok=True)
         redis = connect_redis(redis_server.url)
         service = ServiceProcess(settings, root / "infra-service.log")
         services.append(service)
@@ -231,7 +231,7 @@ async def main(rounds: int, pairs: int) -> None:
         try:
             # Round 0 warms up: it starts the supervisor and releases both projects once.
             for round_ in range(rounds + 1):
-                a = await by_hand(deps, new_commit("by-hand", f"{round_}"))
+                a = await by_hand(deps, settings, new_commit("by-hand", f"{round_}"))
                 b = await through_service(redis, new_commit("service", f"{round_}"))
                 if round_:
                     a_times.append(a)
