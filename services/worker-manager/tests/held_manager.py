@@ -12,6 +12,7 @@ import asyncio
 import sys
 from pathlib import Path
 
+from shared.lifetime import Lifetime
 from worker_manager.adapters.process_backend import ProcessBackend
 from worker_manager.bootstrap import build
 from worker_manager.config import ManagerSettings
@@ -53,7 +54,7 @@ class HeldBackend:
 def main() -> None:
     directory = Path(sys.argv[1])
 
-    def build_held(settings: ManagerSettings, lifetime: runtime.Lifetime) -> runtime.Service:
+    def build_held(settings: ManagerSettings, lifetime: Lifetime) -> runtime.Service:
         backend = HeldBackend(ProcessBackend(settings.wrapper_command), directory)
         return build(settings, lifetime, backend=backend)
 

@@ -14,7 +14,8 @@ from collections.abc import Awaitable, Callable
 import structlog
 from redis.asyncio import Redis
 from shared.api_client import api_client
-from shared.runtime import BackgroundTask, Lifetime, Service
+from shared.lifetime import Lifetime
+from shared.runtime import BackgroundTask, Service
 from shared.streams import (
     ConsumerOptions,
     RedisStreamPublisher,
