@@ -45,14 +45,16 @@ from shared.contracts import (
     WorkerState,
     WorkerType,
 )
+from shared.lifetime import Lifetime
 from shared.logging import configure_logging
+from shared.runtime import close_all, serve
 from shared.streams import RedisStreamPublisher, connect_redis
 from shared.testing.servers import RedisServer
 from worker_manager.adapters.docker_backend import DockerBackend, WorkerImages
-from worker_manager.adapters.status_store import StatusStore
-from worker_manager.bootstrap import bootstrap
+from worker_manager.adapters.process_backend import ProcessBackend
+from worker_manager.adapters.redis_status_store import RedisStatusStore
+from worker_manager.bootstrap import build
 from worker_manager.config import ManagerSettings
-from worker_manager.main import serve
 
 WRAPPER = str(Path(sys.executable).parent / "worker-wrapper")
 CONFIG = WorkerConfig(
@@ -122,7 +124,7 @@ async def command(redis: Redis, message: Message, clock: Clock) -> dict[str, Any
     return found[RESPONSES][1]
 
 
-async def through_manager(redis: Redis, store: StatusStore) -> dict[str, float]:
+async def through_manager(redis: Redis, store: RedisStatusStore) -> dict[str, float]:
     """One create, timed to RUNNING."""
     clock = Clock()
     create = CreateWorkerCommand(config=CONFIG)
@@ -198,20 +200,22 @@ async def manager_round(
 ) -> dict[str, float]:
     """Start a manager, wait until it answers, time one create, stop it; then stop its workers
     through its backend (a delete racing the engine's death event is not what is measured)."""
-    deps = bootstrap(settings, backend=make_backend() if make_backend else None)
-    store = StatusStore(redis)
-    stop = asyncio.Event()
-    running = asyncio.create_task(serve(deps, stop))
+    backend = make_backend() if make_backend else ProcessBackend(settings.wrapper_command)
+    lifetime = Lifetime()
+    service = build(settings, lifetime, backend=backend)
+    store = RedisStatusStore(redis)
+    running = asyncio.create_task(serve(service, lifetime))
     try:
         await command(redis, StatusWorkerCommand(worker_id="po-warmup"), Clock())  # it reads
         return await through_manager(redis, store)
     finally:
-        stop.set()
+        lifetime.stop()
         await asyncio.wait_for(running, WAIT_S)
+        await close_all(service.resources)
         for worker_id in await store.live():
-            handle = (await store.record(worker_id)).get("handle")
-            if handle:
-                await asyncio.wait_for(deps.backend.stop(handle, 5), WAIT_S)
+            record = await store.record(worker_id)
+            if record is not None and record.handle:
+                await asyncio.wait_for(backend.stop(record.handle, 5), WAIT_S)
             await store.update(worker_id, WorkerState.STOPPED)
             await store.removed(worker_id)
 
