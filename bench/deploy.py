@@ -47,7 +47,7 @@ from shared.testing.servers import Databases, PostgresServer, RedisServer, free_
 from shared.testing.waiting import eventually
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "services" / "infra-service" / "tests"))
-from infra_testing import ServiceProcess, commit, stop_supervisor, tiny_app_repo
+from infra_testing import ServiceProcess, commit, local_deploy, stop_supervisor, tiny_app_repo
 
 DEPLOY_TIMEOUT_S = 300
 
@@ -119,19 +119,6 @@ async def through_service(redis: Redis, message: AnsibleDeployMessage) -> float:
                     assert result["status"] == "success", result
                     return time.perf_counter() - start
     raise TimeoutError(f"no result for {message.project_name} within {DEPLOY_TIMEOUT_S} s")
-
-
-def deploy_message(
-    project: dict[str, Any], repo: Path, sha: str, port: int
-) -> AnsibleDeployMessage:
-    return AnsibleDeployMessage(
-        project_id=project["id"],
-        project_name=project["name"],
-        repo_full_name=str(repo),
-        commit_sha=sha,
-        server="local",
-        port=port,
-    )
 
 
 def launch_api(database_url: str, log: Path) -> tuple[subprocess.Popen[bytes], str]:
@@ -219,7 +206,7 @@ async def main(rounds: int, pairs: int) -> None:
 
         def new_commit(name: str, version: str) -> AnsibleDeployMessage:
             sha = commit(repos[name], version)
-            return deploy_message(projects[name], repos[name], sha, ports[name])
+            return local_deploy(repos[name], sha, ports[name], projects[name])
 
         deps = build_adapters(settings)
         settings.jobs_dir.mkdir(parents=True, exist_ok=True)

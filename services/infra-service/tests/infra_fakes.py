@@ -177,12 +177,3 @@ class FakeResults:
     async def kept(self, scope: str, request_id: str, result_type: type[M]) -> M | None:
         stored = self.kept_json.get((scope, request_id))
         return None if stored is None else result_type.model_validate_json(stored)
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, BaseModel]] = []
-
-    async def publish(self, stream: str, message: BaseModel) -> str:
-        self.published.append((stream, message))
-        return f"{len(self.published)}-0"

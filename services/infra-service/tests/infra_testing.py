@@ -293,3 +293,18 @@ class CommandLineScanner:
             self.scans += 1
             # Pacing, not synchronisation: a scan a few ms apart, leaving the CPUs to the deploy.
             self._stop.wait(0.005)
+
+
+def local_deploy(
+    repo: Path, sha: str, port: int, project: dict[str, Any], **fields: Any
+) -> AnsibleDeployMessage:
+    """A deploy of `repo` at `sha` to the `local` server on `port`."""
+    return AnsibleDeployMessage(
+        project_id=project["id"],
+        project_name=project["name"],
+        repo_full_name=str(repo),
+        commit_sha=sha,
+        server="local",
+        port=port,
+        **fields,
+    )

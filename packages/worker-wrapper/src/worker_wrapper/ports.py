@@ -52,7 +52,7 @@ class Git(Protocol):
 
 
 class Publisher(Protocol):
-    async def publish(self, stream: str, message: BaseModel) -> None:
+    async def publish(self, stream: str, message: BaseModel) -> object:
         """Publish, waiting out a Redis restart: an hour of the agent's work is not lost."""
         ...
 

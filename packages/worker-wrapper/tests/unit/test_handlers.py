@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 from shared.contracts import (
     DeveloperWorkerInput,
     DeveloperWorkerOutput,
@@ -17,6 +16,7 @@ from shared.contracts import (
     POWorkerOutput,
     WorkerActivity,
 )
+from shared.testing.fakes import FakePublisher
 from worker_wrapper.domain.ending import WhyStopped
 from worker_wrapper.domain.turns import AgentTurn, Stopped, TurnResult, TurnStatus
 from worker_wrapper.handlers import developer, po
@@ -68,14 +68,6 @@ class FakeGit:
 
     async def ignore_locally(self, repo: Path, path: str) -> None:
         pass
-
-
-class FakePublisher:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, BaseModel]] = []
-
-    async def publish(self, stream: str, message: BaseModel) -> None:
-        self.published.append((stream, message))
 
 
 class FakeLifecycle:

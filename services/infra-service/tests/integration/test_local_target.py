@@ -17,10 +17,11 @@ from infra_testing import (
     PROJECT_FILE,
     Harness,
     commit,
+    local_deploy,
     stop_supervisor,
     tiny_app_repo,
 )
-from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.contracts import ProvisionerMessage
 from shared.testing.git import git
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
@@ -31,20 +32,6 @@ pytestmark = [
     pytest.mark.timeout(600),
     pytest.mark.slow("real deploys (Ansible module processes), up to three in one test"),
 ]
-
-
-def deploy_message(
-    repo: Path, sha: str, port: int, project: dict[str, Any], **fields: Any
-) -> AnsibleDeployMessage:
-    return AnsibleDeployMessage(
-        project_id=project["id"],
-        project_name=project["name"],
-        repo_full_name=str(repo),
-        commit_sha=sha,
-        server="local",
-        port=port,
-        **fields,
-    )
 
 
 def health(url: str) -> dict[str, Any]:
@@ -63,7 +50,7 @@ async def test_a_commit_is_deployed_and_answers_on_its_health_path(
     port = free_port()
 
     result = await harness.deploy(
-        deploy_message(repo, sha, port, project, secrets_ref="env:CANARY_SECRETS")
+        local_deploy(repo, sha, port, project, secrets_ref="env:CANARY_SECRETS")
     )
 
     assert result["status"] == "success", (result["error"], result["stdout_tail"])
@@ -88,13 +75,13 @@ async def test_the_same_commit_again_changes_nothing_and_a_new_commit_replaces_i
     first = git_head(repo)
     project = await harness.project("tiny")
     port = free_port()
-    deployed = await harness.deploy(deploy_message(repo, first, port, project))
+    deployed = await harness.deploy(local_deploy(repo, first, port, project))
     before = health(deployed["deployed_url"])
 
-    again = await harness.deploy(deploy_message(repo, first, port, project))
+    again = await harness.deploy(local_deploy(repo, first, port, project))
     unchanged = health(deployed["deployed_url"])
     second = commit(repo, "2")
-    replaced = await harness.deploy(deploy_message(repo, second, port, project))
+    replaced = await harness.deploy(local_deploy(repo, second, port, project))
     after = health(deployed["deployed_url"])
 
     assert [deployed["status"], again["status"], replaced["status"]] == ["success"] * 3
@@ -146,7 +133,7 @@ async def test_two_deploys_run_at_once_and_another_queue_is_answered_while_they_
     deploys = {
         name: asyncio.create_task(
             harness.deploy(
-                deploy_message(repos[name], git_head(repos[name]), free_port(), projects[name])
+                local_deploy(repos[name], git_head(repos[name]), free_port(), projects[name])
             )
         )
         for name in names
@@ -209,13 +196,13 @@ async def test_a_release_that_does_not_come_up_leaves_the_previous_one_running(
     project = await harness.project("tiny")
     port = free_port()
     first = git_head(repo)
-    good = await harness.deploy(deploy_message(repo, first, port, project))
+    good = await harness.deploy(local_deploy(repo, first, port, project))
     (repo / ".project.yml").write_text(
         "services:\n  web:\n    run: exec python3 -c 'raise SystemExit(3)'\n    health: /health\n"
     )
     broken = commit(repo, "2")
 
-    result = await harness.deploy(deploy_message(repo, broken, port, project))
+    result = await harness.deploy(local_deploy(repo, broken, port, project))
 
     assert good["status"] == "success"
     assert result["status"] == "failed"

@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import cast
 
 import pytest
-from infra_fakes import FakeIdempotency, FakePublisher, FakeResults
+from infra_fakes import FakeIdempotency, FakeResults
 from infra_service.domain.answers import answer_once
 from infra_service.ports import InventoryRefused
 from shared.contracts import OutcomeStatus, ProvisionerMessage, ProvisionerResult
+from shared.testing.fakes import FakePublisher
 
 MESSAGE = ProvisionerMessage(server_handle="web-1")
 

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pydantic import BaseModel
 from shared.contracts import (
     AgentType,
     CreateWorkerCommand,
@@ -25,6 +24,7 @@ from shared.contracts import (
     WorkerStatus,
     WorkerType,
 )
+from shared.testing import fakes
 from worker_manager.domain.endings import end_worker, revoke_key
 from worker_manager.domain.environment import WorkerLaunch
 from worker_manager.domain.record import WorkerRecord
@@ -207,14 +207,7 @@ class FakeCreations:
         return self.done[request_id]
 
 
-class FakePublisher:
-    def __init__(self) -> None:
-        self.published: list[tuple[str, BaseModel]] = []
-
-    async def publish(self, stream: str, message: BaseModel) -> str:
-        self.published.append((stream, message))
-        return f"{len(self.published)}-0"
-
+class FakePublisher(fakes.FakePublisher):
     def answer(self) -> tuple[str, WorkerResponse]:
         stream, message = self.published[-1]
         assert isinstance(message, WorkerResponse)

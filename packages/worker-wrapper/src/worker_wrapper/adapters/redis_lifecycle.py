@@ -18,7 +18,7 @@ class RedisLifecycle:
     def __init__(self, publisher: Publisher, *, worker_id: str) -> None:
         self._publisher = publisher
         self._worker_id = worker_id
-        self._started: asyncio.Future[None] | None = None
+        self._started: asyncio.Future[object] | None = None
 
     async def report(
         self,
