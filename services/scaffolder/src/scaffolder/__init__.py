@@ -1,0 +1,1 @@
+"""scaffolder: a project's repository from the service template."""
