@@ -90,6 +90,26 @@ def _transitions(machine: Mapping[S, frozenset[S]]) -> list[str]:
     ]
 
 
+def _project_file() -> list[str]:
+    version = contracts.PROJECT_FILE_VERSION
+    lines = ["## Project file", ""]
+    lines += [
+        f"`{contracts.PROJECT_FILE}` at the root of a project's repository says how to build, run,",
+        "check and test each of its services: the scaffolder writes it (`render_project_file`),",
+        "infra-service deploys from it and the tester runs each service's `test`",
+        "(`parse_project_file`, which names the YAML error or each field at fault). Defined in",
+        "`shared.contracts.project_file`; unknown keys are refused at every level.",
+        "",
+        f"Version rule: the current version is {version}. A file without `version` is read as",
+        f"version 1; a version above {version} is refused as newer than the reader, never guessed",
+        "at. A change a reader of the current version would misread takes a new version.",
+        "",
+    ]
+    for model in (contracts.ProjectFile, contracts.ProjectService):
+        lines += _model_table(model)
+    return lines
+
+
 def render() -> str:
     lines = [HEADER, "## Streams", ""]
     lines += ["| stream | DTO | producers | consumer groups | kind | purpose |"]
@@ -127,6 +147,7 @@ def render() -> str:
     ]
     for model in rest:
         lines += _model_table(model)
+    lines += _project_file()
     lines += ["## Status machines", "", "Project status transitions:", ""]
     lines += _transitions(contracts.PROJECT_TRANSITIONS)
     lines += ["", "Task status transitions (a terminal status is written once):", ""]

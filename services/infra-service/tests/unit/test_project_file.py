@@ -1,67 +1,115 @@
+"""infra-service deploys from the shared `.project.yml` contract (shared.contracts.project_file,
+tested in shared): what the playbook is given, and a file the contract refuses runs nothing."""
+
 from __future__ import annotations
 
-import pytest
-from infra_service.domain.project_file import ProjectFileError, parse_project_file
-from infra_service.domain.sources import SourceUnavailable, check_commit, repository_url
+import uuid
+from pathlib import Path
+from typing import Any
 
+from infra_fakes import (
+    FakeInventory,
+    FakeLocks,
+    FakePlaybooks,
+    FakeSecrets,
+    FakeSources,
+    project_record,
+    server_record,
+)
+from infra_service.domain.jobs import Hosting, Retries
+from infra_service.domain.results import DeployReport, Failure, RunOutcome, RunStatus
+from infra_service.handlers.deploy import DeployOptions, deploy_project
+from shared.contracts import AnsibleDeployMessage
 
-def test_a_project_file_declares_services_and_the_first_is_the_entry_point() -> None:
-    spec = parse_project_file(
-        """
+EVERY_KEY = """\
+version: 1
 services:
   web:
     build: npm ci && npm run build
     run: node server.js
     health: /healthz
+    test: npm test
+    directory: frontend
   worker:
     run: python -m worker
     health: /health
-    directory: services/worker
 """
-    )
+WITHOUT_VERSION = """\
+services:
+  web:
+    run: node server.js
+    health: /healthz
+"""
 
-    assert list(spec.services) == ["web", "worker"]
-    assert spec.entry_point == "web"
-    assert spec.services["web"].build == "npm ci && npm run build"
-    assert spec.services["worker"].build is None
-    assert spec.services["worker"].directory == "services/worker"
 
-
-@pytest.mark.parametrize(
-    ("text", "error"),
-    [
-        ("services: [", "not valid YAML"),
-        ("- web", "must be a mapping"),
-        ("services:\n  web:\n    run: x\n", "services.web.health: Field required"),
-        ("services:\n  web:\n    run: x\n    health: healthz\n", "services.web.health"),
-        ("services:\n  Web:\n    run: x\n    health: /\n", "services.Web"),
-        ("services:\n  web:\n    run: x\n    health: /\n    port: 80\n", "services.web.port"),
-        (
-            "services:\n  web:\n    run: x\n    health: /\n    directory: ../up\n",
-            "directory must be a relative path",
+async def deploy(tmp_path: Path, project_file: str) -> tuple[DeployReport, FakePlaybooks]:
+    project_id = uuid.uuid4().hex
+    server = server_record()
+    playbooks = FakePlaybooks(RunOutcome(RunStatus.SUCCESSFUL, 0))
+    report = await deploy_project(
+        AnsibleDeployMessage(
+            project_id=project_id,
+            project_name="shop",
+            repo_full_name="acme/shop",
+            commit_sha="abcdef1234",
+            server="web-1",
+            port=20001,
         ),
-        ("services: {}\n", "services: Dictionary should have at least 1 item"),
-    ],
-)
-def test_a_bad_project_file_is_refused_naming_the_field(text: str, error: str) -> None:
-    with pytest.raises(ProjectFileError) as raised:
-        parse_project_file(text)
-    assert error in str(raised.value)
+        inventory=FakeInventory([server], [project_record(project_id, "shop")]),
+        secrets=FakeSecrets(),
+        sources=FakeSources(project_file),
+        playbooks=playbooks,
+        locks=FakeLocks(),
+        options=DeployOptions(
+            forge_url="https://forge.example",
+            jobs_dir=tmp_path / "jobs",
+            hosting=Hosting(tmp_path / "deploy", tmp_path / "bin", "/srv/codegen"),
+            retries=Retries(attempts=1, backoff_s=0),
+            releases_kept=3,
+            health_timeout_s=60,
+        ),
+    )
+    return report, playbooks
 
 
-def test_owner_name_repositories_are_on_the_forge_and_urls_are_taken_as_they_are() -> None:
-    assert repository_url("acme/shop", "https://github.com/") == "https://github.com/acme/shop.git"
-    assert repository_url("/data/git/shop.git", "https://x") == "/data/git/shop.git"
-    assert repository_url("file:///data/git/shop.git", "https://x") == "file:///data/git/shop.git"
+def services(playbooks: FakePlaybooks) -> list[dict[str, Any]]:
+    [job] = playbooks.jobs
+    declared: list[dict[str, Any]] = job.extravars["services"]
+    return declared
 
 
-@pytest.mark.parametrize("name", ["shop", "a/b/c", "../etc", "acme/.."])
-def test_anything_else_is_not_a_repository(name: str) -> None:
-    with pytest.raises(SourceUnavailable):
-        repository_url(name, "https://github.com")
+async def test_every_key_is_read_and_the_playbook_gets_what_it_runs_not_the_test(
+    tmp_path: Path,
+) -> None:
+    report, playbooks = await deploy(tmp_path, EVERY_KEY)
+
+    assert isinstance(report.outcome, RunOutcome)
+    web, worker = services(playbooks)
+    assert web == {
+        "name": "web",
+        "port": 20001,
+        "run": "node server.js",
+        "health": "/healthz",
+        "build": "npm ci && npm run build",
+        "directory": "frontend",
+    }
+    assert worker["name"] == "worker"
+    assert (worker["build"], worker["directory"]) == (None, ".")
+    assert "test" not in worker
 
 
-def test_a_commit_is_hexadecimal() -> None:
-    assert check_commit("0a1b2c3d") == "0a1b2c3d"
-    with pytest.raises(SourceUnavailable):
-        check_commit("main")
+async def test_a_file_without_a_version_is_still_deployed(tmp_path: Path) -> None:
+    report, playbooks = await deploy(tmp_path, WITHOUT_VERSION)
+
+    assert isinstance(report.outcome, RunOutcome)
+    assert [s["name"] for s in services(playbooks)] == ["web"]
+
+
+async def test_a_file_the_contract_refuses_is_answered_naming_the_field_and_runs_nothing(
+    tmp_path: Path,
+) -> None:
+    report, playbooks = await deploy(tmp_path, "version: 2\n" + WITHOUT_VERSION)
+
+    assert isinstance(report.outcome, Failure)
+    assert report.outcome.error.startswith(".project.yml: version: version 2 is newer")
+    assert playbooks.jobs == []

@@ -49,6 +49,15 @@ from shared.contracts.progress import (
     ProgressEvent,
     ProgressType,
 )
+from shared.contracts.project_file import (
+    PROJECT_FILE,
+    PROJECT_FILE_VERSION,
+    ProjectFile,
+    ProjectFileError,
+    ProjectService,
+    parse_project_file,
+    render_project_file,
+)
 from shared.contracts.projects import (
     PROJECT_TRANSITIONS,
     ModuleName,
@@ -127,6 +136,8 @@ from shared.contracts.workers import (
 
 __all__ = [
     "CONTRACT_VERSION",
+    "PROJECT_FILE",
+    "PROJECT_FILE_VERSION",
     "PROJECT_TRANSITIONS",
     "TASK_TRANSITIONS",
     "TERMINAL_TASK_STATUSES",
@@ -175,7 +186,10 @@ __all__ = [
     "ProgressEvent",
     "ProgressType",
     "ProjectCreate",
+    "ProjectFile",
+    "ProjectFileError",
     "ProjectRead",
+    "ProjectService",
     "ProjectStatus",
     "ProjectUpdate",
     "ProvisionerMessage",
@@ -215,5 +229,7 @@ __all__ = [
     "WorkerStatus",
     "WorkerType",
     "new_id",
+    "parse_project_file",
+    "render_project_file",
     "utc_now",
 ]

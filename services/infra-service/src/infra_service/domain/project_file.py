@@ -1,73 +1,35 @@
-"""`.project.yml`: what infra-service may know about a project — how to build, run and check it."""
+"""What infra-service takes from a project's `.project.yml`. The format itself is the shared
+contract `shared.contracts.project_file`; this module holds only the deploy's view of it."""
 
 from __future__ import annotations
 
-import re
-from typing import Annotated
+from typing import Any
 
-import yaml
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    StringConstraints,
-    ValidationError,
-    field_validator,
+from shared.contracts import (
+    PROJECT_FILE,
+    ProjectFile,
+    ProjectFileError,
+    ProjectService,
+    parse_project_file,
 )
 
-PROJECT_FILE = ".project.yml"
+# bench/deploy.py still imports PROJECT_FILE and parse_project_file from here.
+__all__ = ["DEPLOYED_KEYS", "PROJECT_FILE", "deployed", "parse_project_file", "read_project_file"]
 
-ServiceName = Annotated[
-    str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
-]
-Command = Annotated[str, StringConstraints(min_length=1, max_length=2000)]
-_RELATIVE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[\w./-]*$")
+# The keys of a service the deploy playbook reads: `test` is the tester's, never run on a server.
+DEPLOYED_KEYS = frozenset({"run", "health", "build", "directory"})
 
 
-class ProjectFileError(ValueError):
-    """The repository's `.project.yml` is missing or does not say how to run the project."""
+def read_project_file(text: str | None) -> ProjectFile:
+    """The project file found at a commit (`None`: the commit has none).
+
+    Raises `ProjectFileError` naming what is missing or each field at fault.
+    """
+    if text is None:
+        raise ProjectFileError(f"the repository has no {PROJECT_FILE} at this commit")
+    return parse_project_file(text)
 
 
-class ServiceSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    run: Command = Field(description="Starts the service; it must listen on $PORT.")
-    health: str = Field(pattern=r"^/[\x21-\x7e]*$", max_length=200, description="Health path.")
-    build: Command | None = Field(default=None, description="Builds the service, once per commit.")
-    directory: str = Field(default=".", max_length=200, description="Where to build and run.")
-
-    @field_validator("directory")
-    @classmethod
-    def _inside_the_repository(cls, directory: str) -> str:
-        if not _RELATIVE.match(directory):
-            raise ValueError("directory must be a relative path inside the repository")
-        return directory
-
-
-class ProjectSpec(BaseModel):
-    """The first service is the project's entry point: it gets the project's port and URL."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    services: dict[ServiceName, ServiceSpec] = Field(min_length=1, max_length=20)
-
-    @property
-    def entry_point(self) -> str:
-        return next(iter(self.services))
-
-
-def parse_project_file(text: str) -> ProjectSpec:
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProjectFileError(f"{PROJECT_FILE} is not valid YAML: {exc}") from exc
-    if not isinstance(document, dict):
-        raise ProjectFileError(f"{PROJECT_FILE} must be a mapping with a `services` key")
-    try:
-        return ProjectSpec.model_validate(document)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(root)'}: {error['msg']}"
-            for error in exc.errors()
-        )
-        raise ProjectFileError(f"{PROJECT_FILE}: {problems}") from exc
+def deployed(service: ProjectService) -> dict[str, Any]:
+    """What the deploy playbook is given of one service (its name and port are added to it)."""
+    return service.model_dump(include=set(DEPLOYED_KEYS))

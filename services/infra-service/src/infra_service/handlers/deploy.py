@@ -11,19 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import structlog
-from shared.contracts import AnsibleDeployMessage, AnsibleDeployResult, ServerRead, ServerStatus
+from shared.contracts import (
+    PROJECT_FILE,
+    AnsibleDeployMessage,
+    AnsibleDeployResult,
+    ProjectFile,
+    ProjectFileError,
+    ServerRead,
+    ServerStatus,
+)
 from shared.streams.registry import DEPLOY_RESULTS
 
 from infra_service.domain.answers import answer_once
 from infra_service.domain.inventory import InvalidTarget
 from infra_service.domain.jobs import Hosting, Retries, host_vars, run_with_retries, target_of
 from infra_service.domain.playbooks import Action, select_playbook
-from infra_service.domain.project_file import (
-    PROJECT_FILE,
-    ProjectFileError,
-    ProjectSpec,
-    parse_project_file,
-)
+from infra_service.domain.project_file import deployed, read_project_file
 from infra_service.domain.results import DeployReport, RunStatus, deploy_result
 from infra_service.domain.secrets import SecretUnavailable, parse_app_secrets
 from infra_service.domain.sources import (
@@ -147,10 +150,7 @@ async def deploy_project(
             archive = await sources.archive(
                 repo_url, commit_sha, workdir / "source", resolved.token
             )
-            text = await sources.read_file(archive, PROJECT_FILE)
-            if text is None:
-                raise ProjectFileError(f"the repository has no {PROJECT_FILE} at this commit")
-            spec = parse_project_file(text)
+            spec = read_project_file(await sources.read_file(archive, PROJECT_FILE))
             # Every port the services listen on is allocated to this project on this server
             # before anything runs there: the API refuses a port that belongs to another.
             services = await _services(message, server, spec, inventory)
@@ -228,7 +228,7 @@ async def _record(
     message: AnsibleDeployMessage,
     server: ServerRead,
     services: list[dict[str, Any]],
-    spec: ProjectSpec,
+    spec: ProjectFile,
     commit: str,
     url: str,
     running: bool,
@@ -267,7 +267,7 @@ def _resolve(message: AnsibleDeployMessage, server: ServerRead, secrets: Secrets
 
 
 async def _services(
-    message: AnsibleDeployMessage, server: ServerRead, spec: ProjectSpec, inventory: Inventory
+    message: AnsibleDeployMessage, server: ServerRead, spec: ProjectFile, inventory: Inventory
 ) -> list[dict[str, Any]]:
     """What the playbook runs: each service with its port (the entry point gets the project's)."""
     services = []
@@ -278,5 +278,5 @@ async def _services(
             name,
             port=message.port if name == spec.entry_point else None,
         )
-        services.append({"name": name, "port": port, **declared.model_dump()})
+        services.append({"name": name, "port": port, **deployed(declared)})
     return services
