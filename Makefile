@@ -55,6 +55,7 @@ typecheck: sync
 		services/worker-manager/tests
 	MYPYPATH=services/infra-service/tests $(RUN) mypy services/infra-service/src \
 		services/infra-service/tests
+	MYPYPATH=services/scaffolder/tests $(RUN) mypy services/scaffolder/src services/scaffolder/tests
 
 test: lint typecheck host-tools agents containers
 	$(RUN) pytest

@@ -37,11 +37,11 @@ from infra_service.bootstrap import Adapters, build_adapters
 from infra_service.config import InfraSettings
 from infra_service.domain.jobs import host_vars, target_of
 from infra_service.domain.playbooks import Action, select_playbook
-from infra_service.domain.project_file import PROJECT_FILE, parse_project_file
+from infra_service.domain.project_file import deployed, read_project_file
 from infra_service.domain.results import result_id
 from infra_service.ports import PlaybookJob
 from redis.asyncio import Redis
-from shared.contracts import AnsibleDeployMessage
+from shared.contracts import PROJECT_FILE, AnsibleDeployMessage
 from shared.streams import RedisStreamPublisher, connect_redis
 from shared.testing.servers import Databases, PostgresServer, RedisServer, free_port, psql_binary
 from shared.testing.waiting import eventually
@@ -62,11 +62,9 @@ async def by_hand(deps: Adapters, settings: InfraSettings, message: AnsibleDeplo
         archive = await deps.sources.archive(
             message.repo_full_name, message.commit_sha, work / "source", None
         )
-        text = await deps.sources.read_file(archive, PROJECT_FILE)
-        assert text is not None
-        spec = parse_project_file(text)
+        spec = read_project_file(await deps.sources.read_file(archive, PROJECT_FILE))
         services = [
-            {"name": name, "port": message.port, **declared.model_dump()}
+            {"name": name, "port": message.port, **deployed(declared)}
             for name, declared in spec.services.items()
         ]
         job = PlaybookJob(

@@ -17,6 +17,7 @@ STREAM_CUBES = {
     "worker_manager": ROOT / "services/worker-manager/src/worker_manager",
     "worker_wrapper": ROOT / "packages/worker-wrapper/src/worker_wrapper",
     "infra_service": ROOT / "services/infra-service/src/infra_service",
+    "scaffolder": ROOT / "services/scaffolder/src/scaffolder",
 }
 
 

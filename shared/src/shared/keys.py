@@ -116,6 +116,11 @@ INFRA_PROVISION_LOCK = KeySpec(
     "the job's time limit + 2 min", "One provisioning of a server at a time.",
 )  # fmt: skip
 
+SCAFFOLDER_RESULT = KeySpec(
+    "scaffolder:result:{request_id}", KeyType.JSON, ("scaffolder",), ("scaffolder",), "1 week",
+    "A scaffolding request's result: a redelivered request gets it again, nothing is redone.",
+)  # fmt: skip
+
 KEYS: tuple[KeySpec, ...] = (
     WORKER_STATUS,
     WORKER_HEARTBEAT,
@@ -129,4 +134,5 @@ KEYS: tuple[KeySpec, ...] = (
     INFRA_RESULT,
     INFRA_DEPLOY_LOCK,
     INFRA_PROVISION_LOCK,
+    SCAFFOLDER_RESULT,
 )

@@ -27,16 +27,20 @@ PROJECT_FILE_VERSION = 1
 _TOO_NEW = "project_file_version"
 
 
-def _no_nul(command: str) -> str:
-    if "\x00" in command:
-        raise ValueError("a command must not contain NUL characters")
+def _one_line(command: str) -> str:
+    # A deploy writes each command into a supervisor configuration: a line break there would
+    # let one project's file add sections to the server's configuration.
+    if "\x00" in command or command.splitlines() != [command]:
+        raise ValueError("a command is one line: no line breaks or NUL characters")
     return command
 
 
 ServiceName = Annotated[
     str, StringConstraints(min_length=1, max_length=40, pattern=r"^[a-z0-9]([a-z0-9-]*[a-z0-9])?$")
 ]
-Command = Annotated[str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_no_nul)]
+Command = Annotated[
+    str, StringConstraints(min_length=1, max_length=2000), AfterValidator(_one_line)
+]
 _RELATIVE = re.compile(r"^(?!/)(?!.*(^|/)\.\.(/|$))[\w./-]*$")
 
 

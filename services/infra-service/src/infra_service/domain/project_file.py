@@ -13,8 +13,7 @@ from shared.contracts import (
     parse_project_file,
 )
 
-# bench/deploy.py still imports PROJECT_FILE and parse_project_file from here.
-__all__ = ["DEPLOYED_KEYS", "PROJECT_FILE", "deployed", "parse_project_file", "read_project_file"]
+__all__ = ["DEPLOYED_KEYS", "deployed", "read_project_file"]
 
 # The keys of a service the deploy playbook reads: `test` is the tester's, never run on a server.
 DEPLOYED_KEYS = frozenset({"run", "health", "build", "directory"})
