@@ -17,10 +17,12 @@ import httpx
 import pytest
 import pytest_asyncio
 from api.testing import LiveApi
+from pydantic import SecretStr
 from redis.asyncio import Redis
 from scaffolder.config import DEFAULT_TEMPLATE, ScaffolderSettings
-from shared.contracts import ScaffolderMessage
+from shared.contracts import ScaffolderMessage, parse_project_file
 from shared.streams import RedisStreamPublisher
+from shared.testing.fake_github import FakeGitHub
 from shared.testing.git import git
 from shared.testing.processes import ServiceProcess, settings_env
 from shared.testing.waiting import eventually
@@ -109,17 +111,18 @@ async def progress_of(redis: Redis, task_id: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.timeout(300)
+@pytest.mark.parametrize("modules", [["backend"], ["telegram"], ["telegram", "backend"]])
 async def test_a_project_gets_its_repository_and_the_api_knows_it(
     scaffolder: Scaffolder,
     settings: ScaffolderSettings,
     api: httpx.AsyncClient,
     live_api: LiveApi,
     redis_client: Redis,
-    tmp_path: Path,
+    modules: list[str],
 ) -> None:
     project = await new_project(api, live_api, "todo")
     message = ScaffolderMessage(
-        project_id=project["id"], project_name="todo", modules=["backend"], task_id="t-1"
+        project_id=project["id"], project_name="todo", modules=modules, task_id="t-1"
     )
     await RedisStreamPublisher(redis_client).publish("scaffolder:queue", message)
 
@@ -132,7 +135,9 @@ async def test_a_project_gets_its_repository_and_the_api_knows_it(
     assert git(bare, "rev-list", "--count", "main") == "1"
     files = git(bare, "ls-tree", "-r", "--name-only", "main").splitlines()
     assert ".project.yml" in files
-    assert any(name.startswith("backend/") for name in files)
+    assert {name.split("/")[0] for name in files if "/" in name} >= set(modules)
+    rendered = parse_project_file(git(bare, "show", "main:.project.yml"))
+    assert list(rendered.services) == sorted(modules)  # the template's order: backend first
     assert result["files_generated"] == len(files)
     stored = (await api.get(f"/api/projects/{project['id']}")).json()
     assert (stored["status"], stored["repository_url"]) == ("scaffolded", str(bare))
@@ -232,3 +237,46 @@ async def test_a_scaffolder_killed_mid_push_leaves_one_repository_with_one_commi
 
 async def _exists(path: Path) -> bool:
     return await asyncio.to_thread(path.exists)
+
+
+@pytest.mark.timeout(300)
+async def test_on_github_the_repository_is_created_by_the_app_and_no_token_leaks(
+    settings: ScaffolderSettings,
+    api: httpx.AsyncClient,
+    live_api: LiveApi,
+    redis_client: Redis,
+    tmp_path: Path,
+) -> None:
+    with FakeGitHub(tmp_path / "github", owner="acme") as github:
+        on_github = settings.model_copy(
+            update={
+                "forge": "github",
+                "github_api_url": github.api_url,
+                "github_app_id": str(github.app_id),
+                "github_private_key": SecretStr(github.private_key_pem),
+                "github_owner": "acme",
+                "github_owner_kind": "org",
+            }
+        )
+        service = Scaffolder(on_github, tmp_path / "github-scaffolder.log")
+        service.start()
+        try:
+            project = await new_project(api, live_api, "todo")
+            message = ScaffolderMessage(
+                project_id=project["id"], project_name="todo", modules=["backend"]
+            )
+            await RedisStreamPublisher(redis_client).publish("scaffolder:queue", message)
+            result = await result_of(redis_client, message.request_id)
+        finally:
+            service.stop()
+
+        assert result["status"] == "success", result
+        assert result["repo_url"] == github.clone_url("acme/todo")
+        bare = github.repositories["acme/todo"]
+        assert git(bare, "rev-parse", "main") == result["commit_sha"]
+        for issued in github.tokens:
+            assert not github.seen(f"/{issued.token}"), "a token in a URL"
+        logs = (tmp_path / "github-scaffolder.log").read_text()
+        assert all(issued.token not in logs for issued in github.tokens)
+        stored = (await api.get(f"/api/projects/{project['id']}")).json()
+        assert stored["repository_url"] == github.clone_url("acme/todo")
