@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 import pytest_asyncio
 from api.testing import LiveApi
 from infra_service.config import InfraSettings
-from infra_testing import Harness, ServiceProcess, local_deploy, short_dir, stop_supervisor
+from infra_testing import Harness, ServiceProcess, local_deploy, local_deploy_root
 from redis.asyncio import Redis
 from scaffolder.config import ScaffolderSettings
 from shared.contracts import ScaffolderMessage
@@ -33,14 +32,8 @@ SCAFFOLDER = str(Path(sys.executable).parent / "scaffolder")
 
 @pytest_asyncio.fixture
 async def deploy_root() -> AsyncIterator[Path]:
-    root = short_dir("cg-deploy-")
-    try:
+    async with local_deploy_root() as root:
         yield root
-    finally:
-        try:
-            await stop_supervisor(root)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, root, True)
 
 
 @pytest_asyncio.fixture

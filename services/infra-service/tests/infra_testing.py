@@ -6,12 +6,14 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import threading
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -78,6 +80,20 @@ def tiny_app_repo(root: Path, project_file: str = PROJECT_FILE) -> Path:
 def commit(repo: Path, version: str) -> str:
     """The tiny app at `version`, committed; the commit's sha."""
     return commit_files(repo, {"VERSION": version + "\n"}, f"version {version}")
+
+
+@contextlib.asynccontextmanager
+async def local_deploy_root() -> AsyncIterator[Path]:
+    """A deploy root for the `local` target; its supervisor and programs stopped, and the
+    directory removed, when done."""
+    root = short_dir("cg-deploy-")
+    try:
+        yield root
+    finally:
+        try:
+            await stop_supervisor(root)
+        finally:
+            await asyncio.to_thread(shutil.rmtree, root, True)
 
 
 def short_dir(prefix: str) -> Path:

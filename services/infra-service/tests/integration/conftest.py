@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -11,20 +10,14 @@ import pytest
 import pytest_asyncio
 from api.testing import LiveApi
 from infra_service.config import InfraSettings
-from infra_testing import CANARY, Harness, ServiceProcess, short_dir, stop_supervisor
+from infra_testing import CANARY, Harness, ServiceProcess, local_deploy_root
 from redis.asyncio import Redis
 
 
 @pytest_asyncio.fixture
 async def deploy_root() -> AsyncIterator[Path]:
-    root = short_dir("cg-deploy-")
-    try:
+    async with local_deploy_root() as root:
         yield root
-    finally:
-        try:
-            await stop_supervisor(root)
-        finally:
-            await asyncio.to_thread(shutil.rmtree, root, True)
 
 
 @pytest.fixture
