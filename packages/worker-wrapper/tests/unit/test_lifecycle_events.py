@@ -16,22 +16,31 @@ class SlowPublisher:
         self.asked: list[LifecycleEventKind] = []
         self.published: list[LifecycleEventKind] = []
         self.release = asyncio.Event()
+        self.first_asked = asyncio.Event()
 
     async def publish(self, stream: str, message: BaseModel) -> None:
         assert stream == "worker:lifecycle"
         assert isinstance(message, WorkerLifecycleEvent)
         self.asked.append(message.event)
+        self.first_asked.set()
         await self.release.wait()
         self.published.append(message.event)
+
+
+async def settled() -> None:
+    """Let every ready task run as far as it can (no clock: the loop is turned a bounded number of
+    times, more than the adapter's path to a publish takes)."""
+    for _ in range(20):
+        await asyncio.sleep(0)
 
 
 async def test_an_event_reported_while_started_is_still_on_its_way_waits_for_it() -> None:
     publisher = SlowPublisher()
     lifecycle = RedisLifecycle(publisher, worker_id="dev-1")
     started = asyncio.create_task(lifecycle.report(LifecycleEventKind.STARTED))
-    await asyncio.sleep(0)
+    await publisher.first_asked.wait()
     completed = asyncio.create_task(lifecycle.report(LifecycleEventKind.COMPLETED, exit_code=0))
-    await asyncio.sleep(0.01)
+    await settled()
     assert publisher.asked == [LifecycleEventKind.STARTED]
 
     publisher.release.set()
@@ -53,7 +62,7 @@ async def test_an_event_goes_out_after_a_started_that_was_cancelled() -> None:
     publisher = SlowPublisher()
     lifecycle = RedisLifecycle(publisher, worker_id="dev-1")
     started = asyncio.create_task(lifecycle.report(LifecycleEventKind.STARTED))
-    await asyncio.sleep(0.01)
+    await publisher.first_asked.wait()
     started.cancel()  # the worker stopped while Redis was away
     publisher.release.set()
     await lifecycle.report(LifecycleEventKind.STOPPED, exit_code=143)
