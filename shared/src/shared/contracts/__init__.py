@@ -132,6 +132,7 @@ from shared.contracts.workers import (
     WorkerState,
     WorkerStatus,
     WorkerType,
+    WorkMode,
 )
 
 __all__ = [
@@ -228,6 +229,7 @@ __all__ = [
     "WorkerState",
     "WorkerStatus",
     "WorkerType",
+    "WorkMode",
     "new_id",
     "parse_project_file",
     "render_project_file",

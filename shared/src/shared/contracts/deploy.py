@@ -27,6 +27,11 @@ class DeployMessage(Message):
     callback_stream: str | None = Field(
         default=None, description="Stream that receives the DeployResult and progress."
     )
+    commit_sha: CommitSha | None = Field(
+        default=None,
+        description="The commit to ship; by default the project's last tested commit "
+        "(`ProjectRead.commit_sha`).",
+    )
 
 
 class DeployResult(Message):
@@ -50,9 +55,7 @@ class AnsibleDeployMessage(Message):
     Secrets travel as references that only infra-service resolves, never as values.
     """
 
-    task_id: Identifier | None = Field(
-        default=None, description="The deploy task this job belongs to, for correlation."
-    )
+    task_id: Identifier = Field(description="The deploy task this job belongs to.")
     project_id: Identifier = Field(description="The project being deployed.")
     project_name: Slug = Field(
         description="The project's name (also its service name on the host)."
@@ -78,13 +81,17 @@ class AnsibleDeployMessage(Message):
 
 
 class AnsibleDeployResult(Message):
-    """The outcome of one Ansible deploy job."""
+    """The outcome of one Ansible deploy job (its request_id repeats the request's)."""
 
-    task_id: Identifier | None = Field(default=None, description="The deploy task, if any.")
+    task_id: Identifier = Field(description="The deploy task, repeated from the request.")
     project_id: Identifier = Field(description="The project that was deployed.")
     status: OutcomeStatus = Field(description="How the job ended.")
     error: str | None = Field(default=None, description="Why the job did not succeed.")
     deployed_url: str | None = Field(default=None, description="The URL the project answers on.")
+    health_url: str | None = Field(
+        default=None,
+        description="The entry point's health URL (`.project.yml`), for the caller's smoke check.",
+    )
     server_ip: str | None = Field(default=None, description="Address of the target server.")
     port: Port | None = Field(default=None, description="Port the project listens on.")
     stdout_tail: str | None = Field(default=None, description="Last lines of the playbook output.")

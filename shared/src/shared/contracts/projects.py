@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.contracts.base import Identifier, RestModel, Slug
+from shared.contracts.base import CommitSha, Identifier, RestModel, Slug
 
 
 class ProjectStatus(StrEnum):
@@ -17,6 +17,7 @@ class ProjectStatus(StrEnum):
     SCAFFOLDED = "scaffolded"
     DEVELOPING = "developing"
     TESTING = "testing"
+    READY = "ready"
     DEPLOYING = "deploying"
     ACTIVE = "active"
     FAILED = "failed"
@@ -31,7 +32,9 @@ PROJECT_TRANSITIONS: dict[ProjectStatus, frozenset[ProjectStatus]] = {
     _S.SCAFFOLDING: frozenset({_S.SCAFFOLDED, _S.FAILED, _S.ARCHIVED}),
     _S.SCAFFOLDED: frozenset({_S.DEVELOPING, _S.FAILED, _S.ARCHIVED}),
     _S.DEVELOPING: frozenset({_S.TESTING, _S.FAILED, _S.ARCHIVED}),
-    _S.TESTING: frozenset({_S.DEVELOPING, _S.DEPLOYING, _S.FAILED, _S.ARCHIVED}),
+    _S.TESTING: frozenset({_S.DEVELOPING, _S.READY, _S.DEPLOYING, _S.FAILED, _S.ARCHIVED}),
+    # Engineering done and tested, nothing deployed it yet: a resting state.
+    _S.READY: frozenset({_S.DEVELOPING, _S.DEPLOYING, _S.FAILED, _S.ARCHIVED}),
     _S.DEPLOYING: frozenset({_S.ACTIVE, _S.FAILED, _S.ARCHIVED}),
     _S.ACTIVE: frozenset({_S.DEVELOPING, _S.DEPLOYING, _S.FAILED, _S.ARCHIVED}),
     _S.FAILED: frozenset({_S.SCAFFOLDING, _S.DEVELOPING, _S.DEPLOYING, _S.ARCHIVED}),
@@ -59,6 +62,9 @@ class ProjectUpdate(RestModel):
     status: ProjectStatus | None = Field(default=None, description="Next status (validated).")
     repository_url: str | None = Field(default=None, max_length=500, description="Repository.")
     modules: list[ModuleName] | None = Field(default=None, min_length=1, description="Modules.")
+    commit_sha: CommitSha | None = Field(
+        default=None, description="The last commit whose tests passed: what a deploy ships."
+    )
 
 
 class ProjectRead(RestModel):
@@ -68,6 +74,11 @@ class ProjectRead(RestModel):
     status: ProjectStatus = Field(description="Where it is in its life.")
     modules: list[str] = Field(description="Its template modules.")
     repository_url: str | None = Field(description="Where its code lives, once scaffolded.")
+    commit_sha: str | None = Field(
+        default=None,
+        description="The last commit whose tests passed (set by engineering): what a deploy "
+        "ships unless it names another.",
+    )
     owner_id: Identifier = Field(description="The user who owns it.")
     created_at: datetime = Field(description="When it was created.")
     updated_at: datetime = Field(description="When it last changed.")

@@ -6,9 +6,10 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from shared.contracts.base import (
+    CommitSha,
     EnvName,
     GitBranch,
     Identifier,
@@ -52,6 +53,15 @@ class LifecycleEventKind(StrEnum):
     COMPLETED = "completed"
     FAILED = "failed"
     STOPPED = "stopped"
+
+
+class WorkMode(StrEnum):
+    """What a developer worker does with its input."""
+
+    DEVELOP = "develop"
+    """Run the agent on the task, commit and push."""
+    TEST = "test"
+    """Run the project's declared tests (`.project.yml`) at a commit; no agent."""
 
 
 class VerdictStatus(StrEnum):
@@ -230,6 +240,18 @@ class DeveloperWorkerInput(Message):
     previous_failure: str | None = Field(
         default=None, description="Why the previous attempt failed, as context for this one."
     )
+    mode: WorkMode = Field(
+        default=WorkMode.DEVELOP, description="Develop the task, or test a commit of it."
+    )
+    commit_sha: CommitSha | None = Field(
+        default=None, description="The commit to test (required in `test` mode)."
+    )
+
+    @model_validator(mode="after")
+    def _test_names_its_commit(self) -> DeveloperWorkerInput:
+        if self.mode is WorkMode.TEST and self.commit_sha is None:
+            raise ValueError("a test run names the commit it tests (commit_sha)")
+        return self
 
 
 class DeveloperWorkerOutput(Message):
@@ -245,3 +267,8 @@ class DeveloperWorkerOutput(Message):
     exit_code: int | None = Field(default=None, description="The agent's or worker's exit code.")
     verdict: AgentVerdict | None = Field(default=None, description="The agent's own verdict.")
     usage: AgentUsage | None = Field(default=None, description="Tokens and cost.")
+    output_tail: str | None = Field(
+        default=None,
+        max_length=20_000,
+        description="In `test` mode, the last lines of the tests' output (what failed).",
+    )

@@ -12,6 +12,7 @@ from shared.streams.registry import REGISTRY
 from shared.streams.wire import InvalidEntry, decode
 
 DEPLOY = {
+    "task_id": "t1",
     "project_id": "p1",
     "project_name": "todo",
     "repo_full_name": "acme/todo",
