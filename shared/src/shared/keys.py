@@ -121,6 +121,11 @@ SCAFFOLDER_RESULT = KeySpec(
     "A scaffolding request's result: a redelivered request gets it again, nothing is redone.",
 )  # fmt: skip
 
+PUBLISHED = KeySpec(
+    "published:{stream}:{request_id}", KeyType.STRING, ("langgraph",), ("langgraph",), "1 week",
+    "Marks a message published once (`publish_once`): a step re-run after a crash adds nothing.",
+)  # fmt: skip
+
 KEYS: tuple[KeySpec, ...] = (
     WORKER_STATUS,
     WORKER_HEARTBEAT,
@@ -135,4 +140,5 @@ KEYS: tuple[KeySpec, ...] = (
     INFRA_DEPLOY_LOCK,
     INFRA_PROVISION_LOCK,
     SCAFFOLDER_RESULT,
+    PUBLISHED,
 )

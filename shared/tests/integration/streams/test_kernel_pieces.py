@@ -195,3 +195,46 @@ async def test_every_log_line_written_while_handling_carries_the_message_ids(
     assert line["correlation_id"] == "corr-7"
     assert line["request_id"] == message.request_id
     assert line["stream"] == "engineering:queue"
+
+
+class TestPublishOnce:
+    async def test_a_request_is_published_once_however_often_it_is_sent(
+        self, redis_client: Redis
+    ) -> None:
+        publisher = RedisStreamPublisher(redis_client)
+        message = scaffold(1)
+
+        first = await publisher.publish_once(STREAM, message)
+        again = await publisher.publish_once(STREAM, message)
+
+        entries = cast(list[tuple[str, dict[str, str]]], await redis_client.xrange(STREAM))
+        assert first is not None
+        assert again is None
+        assert [entry_id for entry_id, _ in entries] == [first]
+        assert json.loads(entries[0][1]["data"])["request_id"] == message.request_id
+
+    async def test_the_same_request_may_go_to_another_stream_and_events_stay_capped(
+        self, redis_client: Redis
+    ) -> None:
+        publisher = RedisStreamPublisher(redis_client)
+        event = ProgressEvent(type=ProgressType.PROGRESS, task_id="t1", request_id="r1")
+
+        assert await publisher.publish_once("task_progress:t1", event) is not None
+        assert await publisher.publish_once("task_progress:t2", event) is not None
+        for n in range(1200):
+            await publisher.publish_once(
+                "task_progress:t1", event.model_copy(update={"request_id": f"r-{n}"})
+            )
+
+        assert await redis_client.xlen("task_progress:t2") == 1
+        assert await redis_client.xlen("task_progress:t1") < 1200
+
+    async def test_the_registry_still_decides_what_goes_where(self, redis_client: Redis) -> None:
+        publisher = RedisStreamPublisher(redis_client)
+        with pytest.raises(WrongMessageType):
+            await publisher.publish_once(
+                STREAM, EngineeringMessage(task_id="t", project_id="p", user_id="u")
+            )
+        with pytest.raises(UnknownStream):
+            await publisher.publish_once("nowhere", scaffold(1))
+        assert await redis_client.keys("published:*") == []
