@@ -44,6 +44,21 @@ def test_downgrade_removes_every_table(database_url: str) -> None:
     assert _diff(database_url) == []
 
 
+def test_revision_0002_adds_the_tested_commit_and_its_downgrade_drops_it(
+    database_url: str,
+) -> None:
+    upgrade(database_url, "0001")
+    before = _columns(database_url, "projects")
+    upgrade(database_url, "0002")
+    after = _columns(database_url, "projects")
+    downgrade(database_url, "0001")
+
+    assert "commit_sha" not in before
+    assert after["commit_sha"] == ("character varying", "YES")
+    assert after["status"] == ("character varying", "NO")  # `ready` needs no DDL: no enum type
+    assert _columns(database_url, "projects") == before
+
+
 def _diff(url: str) -> list[object]:
     import asyncio
 
@@ -75,5 +90,24 @@ def _tables(url: str) -> list[str]:
         finally:
             await connection.close()
         return [r["tablename"] for r in rows]
+
+    return asyncio.run(run())
+
+
+def _columns(url: str, table: str) -> dict[str, tuple[str, str]]:
+    """Each column's (data type, nullable)."""
+    import asyncio
+
+    async def run() -> dict[str, tuple[str, str]]:
+        connection = await asyncpg.connect(url)
+        try:
+            rows = await connection.fetch(
+                "SELECT column_name, data_type, is_nullable FROM information_schema.columns"
+                " WHERE table_schema = 'public' AND table_name = $1",
+                table,
+            )
+        finally:
+            await connection.close()
+        return {r["column_name"]: (r["data_type"], r["is_nullable"]) for r in rows}
 
     return asyncio.run(run())

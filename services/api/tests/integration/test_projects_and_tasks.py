@@ -60,7 +60,65 @@ class TestProjects:
             moved = await ok(user.client.patch(path, json={"status": status}))
             assert moved["status"] == status
 
-    @pytest.mark.parametrize("target", ["active", "scaffolded", "testing"])
+    async def test_a_tested_project_rests_in_ready_until_a_deploy_takes_it(
+        self, new_user: NewUser
+    ) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        path = f"/api/projects/{project['id']}"
+        for status in ["scaffolding", "scaffolded", "developing", "testing", "ready"]:
+            await ok(user.client.patch(path, json={"status": status}))
+        ready = await ok(user.client.get("/api/projects", params={"status": "ready"}))
+        deploying = await ok(user.client.patch(path, json={"status": "deploying"}))
+        assert [p["id"] for p in ready] == [project["id"]]
+        assert deploying["status"] == "deploying"
+
+    async def test_a_ready_project_may_go_back_to_development_but_not_to_testing(
+        self, new_user: NewUser
+    ) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        path = f"/api/projects/{project['id']}"
+        for status in ["scaffolding", "scaffolded", "developing", "testing", "ready"]:
+            await ok(user.client.patch(path, json={"status": status}))
+        refused = await user.client.patch(path, json={"status": "testing"})
+        assert refused.status_code == 409
+        assert refused.json()["context"] == {"from": "ready", "to": "testing"}
+        assert (await ok(user.client.patch(path, json={"status": "developing"})))["status"] == (
+            "developing"
+        )
+
+    async def test_the_tested_commit_is_recorded_and_read_back(
+        self, new_user: NewUser, service: httpx.AsyncClient
+    ) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        path = f"/api/projects/{project['id']}"
+        sha = "0123456789abcdef0123456789abcdef01234567"
+        assert project["commit_sha"] is None
+
+        updated = await ok(service.patch(path, json={"commit_sha": sha, "status": "scaffolding"}))
+        described = await ok(user.client.patch(path, json={"description": "still there"}))
+
+        assert updated["commit_sha"] == sha
+        assert described["commit_sha"] == sha
+        assert (await ok(user.client.get(path)))["commit_sha"] == sha
+        listed = await ok(user.client.get("/api/projects"))
+        assert [p["commit_sha"] for p in listed] == [sha]
+
+    @pytest.mark.parametrize("sha", ["not-a-sha", "ABCDEF12", "abc", "a" * 65, ""])
+    async def test_an_invalid_commit_sha_is_answered_422_naming_the_field(
+        self, new_user: NewUser, sha: str
+    ) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        path = f"/api/projects/{project['id']}"
+        response = await user.client.patch(path, json={"commit_sha": sha})
+        assert response.status_code == 422
+        assert [d["field"] for d in response.json()["details"]] == ["commit_sha"]
+        assert (await ok(user.client.get(path)))["commit_sha"] is None
+
+    @pytest.mark.parametrize("target", ["active", "scaffolded", "testing", "ready"])
     async def test_a_status_jump_off_the_transitions_is_refused(
         self, new_user: NewUser, target: str
     ) -> None:
@@ -198,6 +256,49 @@ class TestTasks:
         assert len(await ok(service.get("/api/tasks", params={"owner_id": alice.user_id}))) == 2
         deploys = await ok(service.get("/api/tasks", params={"type": "deploy"}))
         assert [t["project_id"] for t in deploys] == [p2["id"]]
+
+    async def test_tasks_are_asked_for_by_id_together_with_other_filters(
+        self, new_user: NewUser, service: httpx.AsyncClient
+    ) -> None:
+        user = await new_user()
+        project = await make_project(user.client)
+        t1, t2, t3 = [await new_task(user.client, project["id"]) for _ in range(3)]
+        for task in (t1, t3):
+            await ok(user.client.patch(f"/api/tasks/{task['id']}", json={"status": "cancelled"}))
+
+        def ask(**params: Any) -> Any:
+            return ok(service.get("/api/tasks", params=params))
+
+        both = await ask(id=[t1["id"], t2["id"]])
+        cancelled = await ask(id=[t1["id"], t2["id"]], status="cancelled")
+        unknown = await ask(id=["f" * 32])
+        assert [t["id"] for t in both] == [t1["id"], t2["id"]]
+        assert [t["id"] for t in cancelled] == [t1["id"]]
+        assert unknown == []
+
+    async def test_a_user_asking_for_tasks_by_id_sees_only_its_own(self, new_user: NewUser) -> None:
+        alice, bob = await new_user(), await new_user()
+        alices = (await make_project(alice.client))["id"]
+        mine = await new_task(alice.client, alices)
+        await new_task(alice.client, alices)  # not asked for
+        theirs = await new_task(bob.client, (await make_project(bob.client))["id"])
+        listed = await ok(alice.client.get("/api/tasks", params={"id": [mine["id"], theirs["id"]]}))
+        assert [t["id"] for t in listed] == [mine["id"]]
+
+    async def test_at_most_a_hundred_ids_may_be_asked_for(self, service: httpx.AsyncClient) -> None:
+        hundred = [f"{n:032x}" for n in range(100)]
+        assert await ok(service.get("/api/tasks", params={"id": hundred})) == []
+        response = await service.get("/api/tasks", params={"id": [*hundred, "f" * 32]})
+        assert response.status_code == 422
+        assert [d["field"] for d in response.json()["details"]] == ["query.id"]
+
+    @pytest.mark.parametrize("bad", ["not-an-id", "", "A" * 32])
+    async def test_a_malformed_id_filter_is_answered_422_naming_it(
+        self, service: httpx.AsyncClient, bad: str
+    ) -> None:
+        response = await service.get("/api/tasks", params={"id": ["0" * 32, bad]})
+        assert response.status_code == 422
+        assert [d["field"] for d in response.json()["details"]] == ["query.id.1"]
 
     async def test_a_task_for_an_unknown_project_names_the_field(
         self, service: httpx.AsyncClient, first_admin: FirstAdmin

@@ -18,4 +18,6 @@ class Project(IdMixin, UpdatedMixin, Base):
     )
     modules: Mapped[list[str]] = mapped_column(JSONB, default=list)
     repository_url: Mapped[str | None] = mapped_column(String(500))
+    # The last commit whose tests passed: what a deploy ships unless it names another.
+    commit_sha: Mapped[str | None] = mapped_column(String(64))
     owner_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)

@@ -6,7 +6,7 @@ from shared.contracts import TaskCreate, TaskRead, TaskStatus, TaskType, TaskUpd
 from api.auth.principal import PrincipalDep
 from api.db import SessionDep
 from api.errors import error_responses
-from api.ids import IdFilter, IdPath
+from api.ids import IdFilter, IdListFilter, IdPath
 from api.pagination import PageDep
 from api.tasks import service
 
@@ -28,8 +28,12 @@ async def list_tasks(
     owner_id: IdFilter = None,
     status: TaskStatus | None = None,
     type: TaskType | None = None,
+    id: IdListFilter = None,
 ) -> list[TaskRead]:
-    """List tasks by project, owner, status and type (a user's key sees only its own)."""
+    """List tasks by id, project, owner, status and type (a user's key sees only its own).
+
+    `id` may be repeated (`?status=cancelled&id=a&id=b`): which of these tasks are cancelled.
+    """
     tasks = await service.list_tasks(
         session,
         principal,
@@ -38,6 +42,7 @@ async def list_tasks(
         status=status,
         owner_id=owner_id,
         type_=type,
+        ids=id,
     )
     return [TaskRead.model_validate(t) for t in tasks]
 

@@ -49,6 +49,7 @@ async def list_tasks(
     status: TaskStatus | None = None,
     owner_id: str | None = None,
     type_: TaskType | None = None,
+    ids: Sequence[str] | None = None,
 ) -> Sequence[Task]:
     where = equal_to(
         (Task.project_id, project_id),
@@ -57,6 +58,8 @@ async def list_tasks(
         (Task.type, type_),
         (Task.owner_id, principal.owner_filter()),
     )
+    if ids is not None:
+        where.append(Task.id.in_(ids))
     return await TaskRepository(session).list(*where, limit=page.limit, offset=page.offset)
 
 
