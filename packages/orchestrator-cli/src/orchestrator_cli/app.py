@@ -106,12 +106,26 @@ def project_tasks(project_id: Annotated[str, typer.Argument(help="The project's 
     return success(tasks, f"{len(tasks)} tasks")
 
 
-def _start(kind: str, project_id: str, spec: str) -> Outcome:
+TaskIdOption = Annotated[str, typer.Option("--task-id", help="The task's id.")]
+
+
+def _start(kind: str, project_id: str, spec: str, commit_sha: str | None = None) -> Outcome:
     ports = allow(f"{kind}.start")
     started = handlers.start_task(
-        kind, project_id, spec, api=ports.api, queue=ports.queue, config=ports.config
+        kind,
+        project_id,
+        spec,
+        api=ports.api,
+        queue=ports.queue,
+        config=ports.config,
+        commit_sha=commit_sha,
     )
     return success(started, f"{kind} task {started['task']['id']} queued")
+
+
+def _cancel(kind: str, task_id: str) -> Outcome:
+    task = handlers.cancel_task(kind, task_id, api=allow(f"{kind}.cancel").api)
+    return success(task, f"{kind} task {task['id']} is {task['status']}")
 
 
 @engineering.command("start")
@@ -141,10 +155,22 @@ def engineering_wait(
     return success(task, f"task {task['status']}")
 
 
+@engineering.command("cancel")
+def engineering_cancel(task_id: TaskIdOption) -> Outcome:
+    """Cancel an engineering task through the API; an already finished one is a Conflict."""
+    return _cancel("engineering", task_id)
+
+
 @deploy.command("start")
-def deploy_start(project: ProjectId) -> Outcome:
-    """Create a deploy task for the project's latest commit and queue it."""
-    return _start("deploy", project, "")
+def deploy_start(
+    project: ProjectId,
+    commit_sha: Annotated[
+        str | None,
+        typer.Option("--commit-sha", help="The commit to ship; default: the last tested one."),
+    ] = None,
+) -> Outcome:
+    """Create a deploy task for the project's last tested commit (or the one named) and queue it."""
+    return _start("deploy", project, "", commit_sha)
 
 
 @deploy.command("status")
@@ -152,6 +178,12 @@ def deploy_status(task_id: Annotated[str, typer.Argument(help="The task's id.")]
     """Read a deploy task."""
     task = allow("deploy.status").api.get(f"/api/tasks/{task_id}")
     return success(task, f"task is {task['status']}")
+
+
+@deploy.command("cancel")
+def deploy_cancel(task_id: TaskIdOption) -> Outcome:
+    """Cancel a deploy task through the API; an already finished one is a Conflict."""
+    return _cancel("deploy", task_id)
 
 
 @infra.command("servers")
@@ -208,8 +240,10 @@ COMMANDS = (
     "engineering.start",
     "engineering.status",
     "engineering.wait",
+    "engineering.cancel",
     "deploy.start",
     "deploy.status",
+    "deploy.cancel",
     "infra.servers",
     "infra.incidents",
     "respond",

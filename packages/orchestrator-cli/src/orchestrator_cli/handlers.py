@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from typing import Any
 
 from orchestrator_cli.config import CliConfig
-from orchestrator_cli.errors import CliError, PublishFailed, Timeout
+from orchestrator_cli.errors import CliError, InvalidArguments, PublishFailed, Timeout
 from orchestrator_cli.ports import Api, Queue
 
 TERMINAL = ("completed", "failed", "cancelled")
 WORKING = ("queued", "running")
+TASK_ID = re.compile(r"[0-9a-f]{32}")  # the API's ids (docs/API.md)
 
 
 def create_project(
@@ -24,12 +26,27 @@ def create_project(
 
 
 def start_task(
-    kind: str, project_id: str, spec: str, *, api: Api, queue: Queue, config: CliConfig
+    kind: str,
+    project_id: str,
+    spec: str,
+    *,
+    api: Api,
+    queue: Queue,
+    config: CliConfig,
+    commit_sha: str | None = None,
 ) -> dict[str, Any]:
-    """Create the task, then queue it; a task that cannot be queued is marked failed."""
+    """Create the task, then queue it; a task that cannot be queued is marked failed.
+
+    A deploy may name the commit to ship (`commit_sha`); it is checked before the task exists.
+    """
     from shared.contracts import DeployMessage, EngineeringMessage
     from shared.streams.registry import DEPLOY_QUEUE, ENGINEERING_QUEUE, TASK_PROGRESS
 
+    fields: dict[str, Any] = {}
+    if commit_sha is not None:
+        fields["commit_sha"] = _commit_sha(commit_sha)
+    if config.correlation_id:
+        fields["correlation_id"] = config.correlation_id
     project = api.get(f"/api/projects/{project_id}")
     task: dict[str, Any] = api.post(
         "/api/tasks", {"project_id": project_id, "type": kind, "spec": spec}
@@ -39,14 +56,13 @@ def start_task(
         if kind == "engineering"
         else (DeployMessage, DEPLOY_QUEUE.pattern)
     )
-    meta = {"correlation_id": config.correlation_id} if config.correlation_id else {}
     message = message_type(
         request_id=task["id"],
         task_id=task["id"],
         project_id=project_id,
         user_id=config.user_id or project["owner_id"],
         callback_stream=TASK_PROGRESS.name(task_id=task["id"]),
-        **meta,
+        **fields,
     )
     try:
         entry_id = queue.publish(stream, message)
@@ -70,6 +86,40 @@ def start_task(
         "entry_id": entry_id,
         "progress_stream": message.callback_stream,
     }
+
+
+def _commit_sha(value: str) -> str:
+    from pydantic import TypeAdapter, ValidationError
+    from shared.contracts.base import CommitSha
+
+    try:
+        sha: str = TypeAdapter(CommitSha).validate_python(value)
+    except ValidationError:
+        raise InvalidArguments(
+            f"--commit-sha must be a commit's hexadecimal sha (4-64 lower-case hex digits), "
+            f"not {value!r}",
+            {"field": "commit_sha", "value": value},
+        ) from None
+    return sha
+
+
+def cancel_task(kind: str, task_id: str, *, api: Api) -> Any:
+    """Mark a task of this kind cancelled; the flow running it notices by asking the API.
+
+    Nothing is published. An already finished task is the API's 409 (Conflict).
+    """
+    if not TASK_ID.fullmatch(task_id):
+        raise InvalidArguments(
+            f"--task-id must be a task's id (32 hex characters), not {task_id!r}",
+            {"field": "task_id"},
+        )
+    task = api.get(f"/api/tasks/{task_id}")
+    if task["type"] != kind:
+        raise InvalidArguments(
+            f"task {task_id} is a {task['type']} task, not a {kind} task",
+            {"field": "task_id", "type": task["type"]},
+        )
+    return api.patch(f"/api/tasks/{task_id}", {"status": "cancelled"})
 
 
 def wait_for_task(
@@ -153,6 +203,8 @@ def diagnose_projects(*, api: Api) -> dict[str, Any]:
 
 
 def project_problem(status: str, tasks: list[dict[str, Any]]) -> str | None:
+    """Why a project's status and its tasks disagree, or None. `ready` and `active` are resting
+    states: they need no working task (and may have one)."""
     working = {t["type"] for t in tasks if t["status"] in WORKING}
     if status in ("scaffolding", "developing", "testing") and "engineering" not in working:
         return f"{status} but no engineering task is queued or running"

@@ -86,6 +86,110 @@ def test_deploy_start_queues_a_deploy_message(
     assert deploy_status["data"]["type"] == "deploy"
 
 
+def test_deploy_start_ships_the_commit_it_is_given(
+    make_worker: MakeWorker, cli: Cli, redis_url: str
+) -> None:
+    worker = make_worker("DEVOPS")
+    with worker.service() as service:
+        project = service.post(
+            "/api/projects", json={"name": "pinned", "modules": ["web"], "owner_id": worker.user_id}
+        ).json()
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    started, code = cli(worker, "deploy", "start", "--project", project["id"], "--commit-sha", sha)
+    assert code == 0, started
+    [entry] = stream_messages(redis_url, "deploy:queue")
+    assert DeployMessage.model_validate_json(entry["data"]).commit_sha == sha
+
+
+def test_a_bad_commit_sha_is_a_json_error_naming_it_and_creates_no_task(
+    make_worker: MakeWorker, cli: Cli, redis_url: str
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "badsha", "--modules", "backend")
+    project_id = project["data"]["id"]
+    refused, code = cli(worker, "deploy", "start", "--project", project_id, "--commit-sha", "HEAD")
+    tasks, _ = cli(worker, "project", "tasks", project_id)
+    assert code == 2
+    assert refused["error"] == "InvalidArguments"
+    assert refused["details"]["field"] == "commit_sha"
+    assert tasks["data"] == []
+    assert stream_messages(redis_url, "deploy:queue") == []
+
+
+@pytest.mark.parametrize("kind", ["engineering", "deploy"])
+def test_cancel_marks_the_task_cancelled_through_the_api_and_publishes_nothing(
+    make_worker: MakeWorker, cli: Cli, redis_url: str, kind: str
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "cancel-me", "--modules", "backend")
+    spec = ["--spec", "x"] if kind == "engineering" else []
+    started, _ = cli(worker, kind, "start", "--project", project["data"]["id"], *spec)
+    task_id = started["data"]["task"]["id"]
+    queued = stream_messages(redis_url, f"{kind}:queue")
+
+    cancelled, code = cli(worker, kind, "cancel", "--task-id", task_id)
+    again, again_code = cli(worker, kind, "cancel", "--task-id", task_id)
+
+    assert code == 0, cancelled
+    assert cancelled["data"]["id"] == task_id
+    assert cancelled["data"]["status"] == "cancelled"
+    assert cancelled["data"]["finished_at"] is not None
+    assert (again_code, again["data"]["status"]) == (0, "cancelled")  # cancelling twice is fine
+    assert stream_messages(redis_url, f"{kind}:queue") == queued
+    with worker.service() as service:
+        assert service.get(f"/api/tasks/{task_id}").json()["status"] == "cancelled"
+        asked = service.get("/api/tasks", params={"status": "cancelled", "id": [task_id]})
+    assert [t["id"] for t in asked.json()] == [task_id]
+
+
+def test_cancelling_a_finished_task_is_the_apis_conflict_as_json(
+    make_worker: MakeWorker, cli: Cli
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "finished", "--modules", "backend")
+    started, _ = cli(
+        worker, "engineering", "start", "--project", project["data"]["id"], "--spec", "x"
+    )
+    task_id = started["data"]["task"]["id"]
+    with worker.service() as service:
+        service.patch(f"/api/tasks/{task_id}", json={"status": "completed"})
+
+    result = run_subprocess(worker.env, "engineering", "cancel", "--task-id", task_id)
+
+    body = json.loads(result.stdout)
+    assert result.returncode == 5
+    assert body["error"] == "Conflict"
+    assert body["details"]["status"] == 409
+    assert body["details"]["response"]["context"] == {
+        "status": "completed",
+        "refused": "cancelled",
+    }
+    assert "Traceback" not in result.stdout + result.stderr
+    assert len(result.stdout.splitlines()) == 1
+
+
+def test_cancel_refuses_a_task_of_the_other_kind_and_another_users_task(
+    make_worker: MakeWorker, cli: Cli
+) -> None:
+    worker = make_worker("PRODUCT_OWNER")
+    project, _ = cli(worker, "project", "create", "--name", "kinds", "--modules", "backend")
+    started, _ = cli(
+        worker, "engineering", "start", "--project", project["data"]["id"], "--spec", "x"
+    )
+    task_id = started["data"]["task"]["id"]
+
+    wrong_kind, wrong_code = cli(worker, "deploy", "cancel", "--task-id", task_id)
+    foreign, foreign_code = cli(
+        make_worker("PRODUCT_OWNER"), "engineering", "cancel", "--task-id", task_id
+    )
+    status, _ = cli(worker, "engineering", "status", task_id)
+
+    assert (wrong_code, wrong_kind["error"]) == (2, "InvalidArguments")
+    assert wrong_kind["details"] == {"field": "task_id", "type": "engineering"}
+    assert (foreign_code, foreign["error"]) == (4, "NotFound")
+    assert status["data"]["status"] == "queued"
+
+
 def test_respond_publishes_to_the_workers_own_output_stream(
     make_worker: MakeWorker, cli: Cli, redis_url: str
 ) -> None:
@@ -211,8 +315,12 @@ def test_diagnose_reports_api_redis_and_inconsistent_projects(
 ) -> None:
     worker = make_worker("PRODUCT_OWNER")
     project, _ = cli(worker, "project", "create", "--name", "stuck", "--modules", "backend")
+    resting, _ = cli(worker, "project", "create", "--name", "resting", "--modules", "backend")
     with worker.service() as service:
         service.patch(f"/api/projects/{project['data']['id']}", json={"status": "scaffolding"})
+        for status in ["scaffolding", "scaffolded", "developing", "testing", "ready"]:
+            moved = service.patch(f"/api/projects/{resting['data']['id']}", json={"status": status})
+            assert moved.status_code == 200, moved.text
 
     api_report, api_code = cli(worker, "diagnose", "api")
     redis_report, redis_code = cli(worker, "diagnose", "redis")
@@ -222,6 +330,9 @@ def test_diagnose_reports_api_redis_and_inconsistent_projects(
     assert api_report["data"]["health"]["database"] == "ok"
     assert redis_code == 0
     assert redis_report["data"]["redis_version"]
+    assert [p["project_id"] for p in projects_report["data"]["problems"]] == [
+        project["data"]["id"]
+    ]  # the ready one rests
     assert projects_report["data"]["problems"] == [
         {
             "project_id": project["data"]["id"],
@@ -248,8 +359,10 @@ ARGS: dict[str, list[str]] = {
     "engineering.start": ["engineering", "start", "--project", "0" * 32, "--spec", "s"],
     "engineering.status": ["engineering", "status", "0" * 32],
     "engineering.wait": ["engineering", "wait", "0" * 32, "--timeout", "0"],
+    "engineering.cancel": ["engineering", "cancel", "--task-id", "0" * 32],
     "deploy.start": ["deploy", "start", "--project", "0" * 32],
     "deploy.status": ["deploy", "status", "0" * 32],
+    "deploy.cancel": ["deploy", "cancel", "--task-id", "0" * 32],
     "infra.servers": ["infra", "servers"],
     "infra.incidents": ["infra", "incidents"],
     "respond": ["respond", "--message", "hi"],
@@ -264,6 +377,7 @@ PROFILE_GRANTS = {
         "project.get",
         "deploy.start",
         "deploy.status",
+        "deploy.cancel",
         "infra.servers",
         "infra.incidents",
         "respond",

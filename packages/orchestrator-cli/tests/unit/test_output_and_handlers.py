@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from orchestrator_cli import errors
 from orchestrator_cli.config import CliConfig
-from orchestrator_cli.handlers import project_problem, start_task, wait_for_task
+from orchestrator_cli.handlers import cancel_task, project_problem, start_task, wait_for_task
 from orchestrator_cli.output import failure, success
 from pydantic import BaseModel
 
@@ -63,6 +63,7 @@ class FakeApi:
     def __init__(self) -> None:
         self.tasks: dict[str, dict[str, Any]] = {}
         self.statuses: list[str] = []
+        self.patches: list[tuple[str, dict[str, Any]]] = []
 
     def get(self, path: str, **params: Any) -> Any:
         if path.startswith("/api/projects/"):
@@ -78,6 +79,7 @@ class FakeApi:
         return task
 
     def patch(self, path: str, body: dict[str, Any]) -> Any:
+        self.patches.append((path, body))
         task = self.tasks[path.rsplit("/", 1)[1]]
         task.update(body)
         return task
@@ -115,6 +117,29 @@ class TestStartTask:
         }
         assert started["entry_id"] == "1-0"
 
+    def test_a_deploy_names_the_commit_it_was_asked_to_ship(self) -> None:
+        api, queue = FakeApi(), FakeQueue()
+        start_task("deploy", "p1", "", api=api, queue=queue, config=CONFIG, commit_sha="0a1b2c3d")
+        [(stream, message)] = queue.published
+        assert stream == "deploy:queue"
+        assert message.model_dump()["commit_sha"] == "0a1b2c3d"
+
+    def test_a_deploy_without_a_commit_leaves_the_choice_to_the_flow(self) -> None:
+        api, queue = FakeApi(), FakeQueue()
+        start_task("deploy", "p1", "", api=api, queue=queue, config=CONFIG)
+        [(_, message)] = queue.published
+        assert message.model_dump()["commit_sha"] is None
+
+    @pytest.mark.parametrize("sha", ["HEAD", "main", "ABCDEF12", "abc", "a" * 65, "", "-x"])
+    def test_a_bad_commit_is_refused_before_any_task_exists(self, sha: str) -> None:
+        api, queue = FakeApi(), FakeQueue()
+        with pytest.raises(errors.InvalidArguments) as caught:
+            start_task("deploy", "p1", "", api=api, queue=queue, config=CONFIG, commit_sha=sha)
+        assert caught.value.details["field"] == "commit_sha"
+        assert "--commit-sha" in caught.value.message
+        assert api.tasks == {}
+        assert queue.published == []
+
     def test_a_task_that_cannot_be_queued_is_marked_failed(self) -> None:
         api = FakeApi()
         with pytest.raises(errors.PublishFailed) as caught:
@@ -126,6 +151,33 @@ class TestStartTask:
             "cause": "RedisUnavailable",
             "task_status": "failed",
         }
+
+
+class TestCancelTask:
+    def test_the_task_is_marked_cancelled_and_nothing_is_published(self) -> None:
+        api = FakeApi()
+        task_id = "0" * 32
+        api.tasks[task_id] = {"id": task_id, "type": "engineering", "status": "running"}
+        cancelled = cancel_task("engineering", task_id, api=api)
+        assert cancelled["status"] == "cancelled"
+        assert api.patches == [(f"/api/tasks/{task_id}", {"status": "cancelled"})]
+
+    def test_a_task_of_the_other_kind_is_refused_and_left_alone(self) -> None:
+        api = FakeApi()
+        task_id = "0" * 32
+        api.tasks[task_id] = {"id": task_id, "type": "engineering", "status": "running"}
+        with pytest.raises(errors.InvalidArguments) as caught:
+            cancel_task("deploy", task_id, api=api)
+        assert caught.value.details == {"field": "task_id", "type": "engineering"}
+        assert api.patches == []
+
+    @pytest.mark.parametrize("task_id", ["", "x", "../projects/" + "0" * 32, "A" * 32])
+    def test_a_malformed_task_id_is_refused_before_the_api_is_asked(self, task_id: str) -> None:
+        api = FakeApi()
+        with pytest.raises(errors.InvalidArguments) as caught:
+            cancel_task("engineering", task_id, api=api)
+        assert caught.value.details["field"] == "task_id"
+        assert api.patches == []
 
 
 class TestWaitForTask:
@@ -168,6 +220,9 @@ class TestWaitForTask:
         ("deploying", [{"type": "deploy", "status": "failed"}], True),
         ("archived", [{"type": "engineering", "status": "queued"}], True),
         ("active", [{"type": "deploy", "status": "completed"}], False),
+        ("ready", [], False),
+        ("ready", [{"type": "engineering", "status": "completed"}], False),
+        ("testing", [], True),
         ("draft", [], False),
     ],
 )

@@ -48,10 +48,18 @@ def test_devops_may_deploy_see_infra_and_respond() -> None:
         "project.get",
         "deploy.start",
         "deploy.status",
+        "deploy.cancel",
         "infra.servers",
         "infra.incidents",
         "respond",
     }
+
+
+def test_only_those_who_may_start_a_task_may_cancel_it() -> None:
+    for profile in ("PRODUCT_OWNER", "DEVELOPER", "DEVOPS"):
+        patterns = expand(profile)
+        for kind in ("engineering", "deploy"):
+            assert is_allowed(f"{kind}.cancel", patterns) is is_allowed(f"{kind}.start", patterns)
 
 
 def test_profiles_and_patterns_mix() -> None:
