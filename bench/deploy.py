@@ -38,7 +38,6 @@ from infra_service.config import InfraSettings
 from infra_service.domain.jobs import host_vars, target_of
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.project_file import deployed, read_project_file
-from infra_service.domain.results import result_id
 from infra_service.ports import PlaybookJob
 from redis.asyncio import Redis
 from shared.contracts import PROJECT_FILE, AnsibleDeployMessage
@@ -105,7 +104,7 @@ async def through_service(redis: Redis, message: AnsibleDeployMessage) -> float:
     newest = cast(list[tuple[str, Any]], await redis.xrevrange("deploy:results", count=1))
     last = newest[0][0] if newest else "0"
     await RedisStreamPublisher(redis).publish("ansible:deploy:queue", message)
-    wanted = result_id(message.request_id)
+    wanted = message.request_id  # a result repeats its request's request_id
     deadline = time.monotonic() + DEPLOY_TIMEOUT_S
     while time.monotonic() < deadline:
         read = await redis.xread({"deploy:results": last}, block=1000)

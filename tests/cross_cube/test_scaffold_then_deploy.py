@@ -87,13 +87,15 @@ async def test_a_scaffolded_backend_is_deployed_and_answers_on_its_health_url(
 
         port = free_port()
         repo = Path(scaffolded["repo_url"])
-        deployed = await harness.deploy(
-            local_deploy(repo, scaffolded["commit_sha"], port, project), within=600
-        )
+        deploy = local_deploy(repo, scaffolded["commit_sha"], port, project, task_id="deploy-1")
+        deployed = await harness.deploy(deploy, within=600)
 
         assert deployed["status"] == "success", (deployed["error"], deployed["stdout_tail"])
+        assert (deployed["request_id"], deployed["task_id"]) == (deploy.request_id, "deploy-1")
+        # The health URL the result names, from the rendered .project.yml, is the smoke check's.
+        assert deployed["health_url"] == f"{deployed['deployed_url']}/health"
         async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.get(f"{deployed['deployed_url']}/health")
+            answer = await client.get(deployed["health_url"])
         assert answer.status_code == 200
         assert answer.json() == {"status": "ok"}
     finally:

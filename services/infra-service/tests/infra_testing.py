@@ -19,7 +19,6 @@ from typing import Any, cast
 
 import httpx
 from infra_service.config import InfraSettings
-from infra_service.domain.results import result_id
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
 from shared.streams import RedisStreamPublisher
@@ -205,10 +204,11 @@ class Harness:
     async def _ask(self, queue: str, results: str, message: Any, within: float) -> dict[str, Any]:
         before = len(await self.results(results))
         await self.publisher.publish(queue, message)
-        wanted = result_id(message.request_id)
 
         async def answered() -> list[dict[str, Any]]:
-            return [r for r in (await self.results(results))[before:] if r["request_id"] == wanted]
+            # A result repeats its request's request_id (and correlation_id).
+            fresh = (await self.results(results))[before:]
+            return [r for r in fresh if r["request_id"] == message.request_id]
 
         first: dict[str, Any] = (await eventually(answered, within))[0]
         return first
@@ -314,8 +314,10 @@ class CommandLineScanner:
 def local_deploy(
     repo: Path, sha: str, port: int, project: dict[str, Any], **fields: Any
 ) -> AnsibleDeployMessage:
-    """A deploy of `repo` at `sha` to the `local` server on `port`."""
+    """A deploy of `repo` at `sha` to the `local` server on `port`, for a deploy task of its own
+    unless `task_id` is given."""
     return AnsibleDeployMessage(
+        task_id=fields.pop("task_id", f"task-{uuid.uuid4().hex}"),
         project_id=project["id"],
         project_name=project["name"],
         repo_full_name=str(repo),

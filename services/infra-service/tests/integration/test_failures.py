@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from shared.testing.waiting import eventually
 def message(repo: Path | str, project: dict[str, Any], **fields: Any) -> AnsibleDeployMessage:
     return AnsibleDeployMessage.model_validate(
         {
+            "task_id": f"task-{uuid.uuid4().hex}",
             "project_id": project["id"],
             "project_name": project["name"],
             "repo_full_name": str(repo),
@@ -75,14 +77,16 @@ async def test_a_failed_playbook_is_reported_with_its_exit_code_and_tails_and_no
         tmp_path, "services:\n  web:\n    build: echo building; exit 7\n    run: x\n    health: /\n"
     )
     project = await harness.project("tiny")
+    deploy = message(repo, project)
 
-    result = await harness.deploy(message(repo, project))
+    result = await harness.deploy(deploy)
 
     assert result["status"] == "failed"
     assert result["exit_code"] == 2
     assert "Build each service" in result["error"]
     assert "Build each service" in result["stdout_tail"]
     assert result["stderr_tail"] is not None
+    assert result["health_url"] == f"http://127.0.0.1:{deploy.port}/"
     [deployment] = await harness.get("/api/service-deployments", project_id=project["id"])
     assert deployment["status"] == "failed"
     local = (await harness.get("/api/servers", name="local"))[0]
@@ -99,6 +103,7 @@ async def test_a_redelivered_deploy_publishes_the_first_result_without_running_a
     again = await harness.deploy(deploy)
 
     assert first["status"] == "error"
+    assert (first["request_id"], first["task_id"]) == (deploy.request_id, deploy.task_id)
     assert again == first
 
 

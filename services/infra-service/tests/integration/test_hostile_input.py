@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import json
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,7 +17,6 @@ from api.testing import LiveApi
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from infra_service.config import InfraSettings
-from infra_service.domain.results import result_id
 from infra_testing import ServiceProcess, short_dir
 from redis.asyncio import Redis
 from shared.contracts import AnsibleDeployMessage, Message, ProvisionerMessage
@@ -33,6 +33,7 @@ GHOST = "ghost-server"
 
 def deploy() -> AnsibleDeployMessage:
     return AnsibleDeployMessage(
+        task_id=uuid.uuid4().hex,
         project_id=uuid.uuid4().hex,
         project_name="ghost",
         repo_full_name="acme/shop",
@@ -144,8 +145,9 @@ def test_hostile_entries_are_all_answered_or_dead_lettered_and_the_service_serve
 
 
 async def _answered(redis: Redis, results: str, message: Message) -> bool:
-    wanted = result_id(message.request_id)
-    return any(wanted in fields["data"] for _, fields in await _entries(redis, results))
+    # A result repeats its request's request_id.
+    entries = await _entries(redis, results)
+    return any(json.loads(f["data"])["request_id"] == message.request_id for _, f in entries)
 
 
 async def _entries(redis: Redis, stream: str) -> list[tuple[str, dict[str, str]]]:

@@ -48,14 +48,22 @@ async def test_a_commit_is_deployed_and_answers_on_its_health_path(
     sha = commit(repo, "2")
     project = await harness.project("tiny")
     port = free_port()
+    message = local_deploy(repo, sha, port, project, secrets_ref="env:CANARY_SECRETS")
 
-    result = await harness.deploy(
-        local_deploy(repo, sha, port, project, secrets_ref="env:CANARY_SECRETS")
-    )
+    result = await harness.deploy(message)
 
     assert result["status"] == "success", (result["error"], result["stdout_tail"])
+    # The result repeats the request's ids: the requester's wait is matched by request_id.
+    assert (result["request_id"], result["correlation_id"], result["task_id"]) == (
+        message.request_id,
+        message.correlation_id,
+        message.task_id,
+    )
     assert result["deployed_url"] == f"http://127.0.0.1:{port}"
+    assert result["health_url"] == f"http://127.0.0.1:{port}/health"
     assert result["exit_code"] == 0
+    async with httpx.AsyncClient(timeout=5) as client:
+        assert (await client.get(result["health_url"])).status_code == 200
     served = health(result["deployed_url"])
     assert served["version"] == "2"
     assert served["canary_sha256"] == hashlib.sha256(CANARY.encode()).hexdigest()
@@ -208,6 +216,8 @@ async def test_a_release_that_does_not_come_up_leaves_the_previous_one_running(
     assert result["status"] == "failed"
     assert "did not come up (Each service answers on its health path)" in result["error"]
     assert "the previous release runs again" in result["error"]
+    # Where the caller's smoke check would look: the previous release answers there.
+    assert result["health_url"] == f"{good['deployed_url']}/health"
     assert (await asyncio.to_thread(health, good["deployed_url"]))["version"] == "1"
     [deployment] = await harness.get("/api/service-deployments", project_id=project["id"])
     assert (deployment["status"], deployment["commit_sha"]) == ("running", first)

@@ -4,6 +4,7 @@ names: injected options, projects the API does not know, ports that belong to an
 from __future__ import annotations
 
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ QUEUE, RESULTS, GROUP = "ansible:deploy:queue", "deploy:results", "infra-service
 def message(repo: Path, project: dict[str, Any], **fields: Any) -> AnsibleDeployMessage:
     return AnsibleDeployMessage.model_validate(
         {
+            "task_id": f"task-{uuid.uuid4().hex}",
             "project_id": project["id"],
             "project_name": project["name"],
             "repo_full_name": str(repo),

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ services:
 
 def message(repo: Path, project: dict[str, Any], port: int) -> AnsibleDeployMessage:
     return AnsibleDeployMessage(
+        task_id=f"task-{uuid.uuid4().hex}",
         project_id=project["id"],
         project_name=project["name"],
         repo_full_name=str(repo),

@@ -8,6 +8,7 @@ import io
 import socket
 import subprocess
 import tarfile
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -128,6 +129,7 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
         setup = await harness.provision(ProvisionerMessage(server_handle="web-1"), within=600)
         deployed = await harness.deploy(
             AnsibleDeployMessage(
+                task_id=f"task-{uuid.uuid4().hex}",
                 project_id=project["id"],
                 project_name=project["name"],
                 repo_full_name=str(repo),

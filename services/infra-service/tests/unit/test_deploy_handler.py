@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pytest
 from infra_fakes import (
+    FakeIdempotency,
     FakeInventory,
     FakeLocks,
     FakePlaybooks,
+    FakeResults,
     FakeSecrets,
     FakeSources,
     project_record,
@@ -18,8 +20,9 @@ from infra_fakes import (
 )
 from infra_service.domain.jobs import Hosting, Retries
 from infra_service.domain.results import DeployReport, Failure, RunOutcome, RunStatus
-from infra_service.handlers.deploy import DeployOptions, deploy_project
-from shared.contracts import AnsibleDeployMessage, OutcomeStatus, ServerStatus
+from infra_service.handlers.deploy import DeployOptions, deploy_project, handle_deploy
+from shared.contracts import AnsibleDeployMessage, AnsibleDeployResult, OutcomeStatus, ServerStatus
+from shared.testing.fakes import FakePublisher
 
 PROJECT_FILE = """\
 services:
@@ -54,6 +57,7 @@ class Deploy:
     def message(self, **fields: object) -> AnsibleDeployMessage:
         return AnsibleDeployMessage.model_validate(
             {
+                "task_id": "task-1",
                 "project_id": self.project_id,
                 "project_name": "shop",
                 "repo_full_name": "acme/shop",
@@ -116,7 +120,7 @@ async def test_a_deploy_runs_under_its_lock_and_records_every_service(tmp_path: 
     assert job.extravars["services"][0]["port"] == 20001
     assert job.secret_env == {"CODEGEN_APP_SECRETS": '{"API_TOKEN": "s3cr3t-value"}'}
     assert "s3cr3t-value" not in str(job.extravars)
-    assert report.url == "http://203.0.113.7:20001"
+    assert (report.url, report.health_path) == ("http://203.0.113.7:20001", "/health")
     assert report.secrets == ("s3cr3t-value",)
     assert [(d["service_name"], d["url"]) for d in deploy.inventory.deployments] == [
         ("web", "http://203.0.113.7:20001"),
@@ -157,3 +161,39 @@ async def test_an_unreachable_server_keeps_its_records(tmp_path: Path) -> None:
     assert report.attempts == 1
     assert deploy.inventory.deployments == []
     assert deploy.inventory.statuses == [(deploy.server.id, ServerStatus.UNREACHABLE)]
+
+
+async def test_a_redelivered_deploy_publishes_its_kept_result_with_the_requests_ids(
+    tmp_path: Path,
+) -> None:
+    deploy = Deploy(tmp_path)
+    message = deploy.message()
+    idempotency, results, publisher = FakeIdempotency(), FakeResults(), FakePublisher()
+
+    for _ in range(2):
+        await handle_deploy(
+            message,
+            inventory=deploy.inventory,
+            secrets=deploy.secrets,
+            sources=deploy.sources,
+            playbooks=deploy.playbooks,
+            locks=deploy.locks,
+            idempotency=idempotency,
+            results=results,
+            publisher=publisher,
+            options=deploy.options,
+        )
+
+    assert len(deploy.playbooks.jobs) == 1, "a redelivery ran the playbook again"
+    [first, again] = publisher.published
+    assert first == again
+    stream, result = first
+    assert stream == "deploy:results"
+    assert isinstance(result, AnsibleDeployResult)
+    assert result.status is OutcomeStatus.SUCCESS
+    assert (result.request_id, result.correlation_id, result.task_id) == (
+        message.request_id,
+        message.correlation_id,
+        "task-1",
+    )
+    assert result.health_url == "http://203.0.113.7:20001/health"

@@ -48,6 +48,7 @@ async def deploy(tmp_path: Path, project_file: str) -> tuple[DeployReport, FakeP
     playbooks = FakePlaybooks(RunOutcome(RunStatus.SUCCESSFUL, 0))
     report = await deploy_project(
         AnsibleDeployMessage(
+            task_id="task-1",
             project_id=project_id,
             project_name="shop",
             repo_full_name="acme/shop",

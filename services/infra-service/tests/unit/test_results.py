@@ -3,14 +3,15 @@ from __future__ import annotations
 from types import SimpleNamespace
 from typing import Any
 
+import pytest
 from infra_service.adapters.ansible_runner import _outcome
 from infra_service.domain.results import (
     DeployReport,
+    Failure,
     RunOutcome,
     RunStatus,
     deploy_result,
     provision_result,
-    result_id,
     tail,
 )
 from shared.contracts import AnsibleDeployMessage, OutcomeStatus, ProvisionerMessage
@@ -113,11 +114,76 @@ def test_a_failed_deploy_not_recorded_either_keeps_its_tails() -> None:
     assert (result.deployed_url, result.stderr_tail) == (None, "boom")
 
 
-def test_results_of_one_request_share_an_id_that_differs_from_the_request() -> None:
-    report = DeployReport(RunOutcome(RunStatus.SUCCESSFUL, 0))
-    assert deploy_result(DEPLOY, report).request_id == result_id(DEPLOY.request_id)
-    assert result_id(DEPLOY.request_id) != DEPLOY.request_id
-    assert len(result_id("x" * 128)) == 32
+@pytest.mark.parametrize(
+    "report",
+    [
+        DeployReport(RunOutcome(RunStatus.SUCCESSFUL, 0), url="http://x", health_path="/health"),
+        DeployReport(RunOutcome(RunStatus.FAILED, 2)),
+        DeployReport(RunOutcome(RunStatus.SUCCESSFUL, 0), not_recorded="409"),
+        DeployReport.refused("no such server"),
+    ],
+)
+def test_a_deploy_result_repeats_the_requests_ids(report: DeployReport) -> None:
+    result = deploy_result(DEPLOY, report)
+
+    # The requester correlates its wait with the result by the request's own id.
+    assert (result.request_id, result.correlation_id, result.task_id) == (
+        DEPLOY.request_id,
+        DEPLOY.correlation_id,
+        "t1",
+    )
+
+
+@pytest.mark.parametrize(
+    "outcome",
+    [None, RunOutcome(RunStatus.SUCCESSFUL, 0), RunOutcome(RunStatus.FAILED, 2)],
+)
+def test_a_provisioning_result_repeats_the_requests_ids(outcome: RunOutcome | None) -> None:
+    result = provision_result(PROVISION, outcome)
+    refused = provision_result(PROVISION, Failure(OutcomeStatus.ERROR, "no such server"))
+
+    for answer in (result, refused):
+        assert (answer.request_id, answer.correlation_id) == (
+            PROVISION.request_id,
+            PROVISION.correlation_id,
+        )
+
+
+@pytest.mark.parametrize(
+    ("url", "path", "health_url"),
+    [
+        ("http://1.2.3.4:20001", "/", "http://1.2.3.4:20001/"),
+        ("http://1.2.3.4:20001", "/health", "http://1.2.3.4:20001/health"),
+        ("http://1.2.3.4:20001", "/api/health", "http://1.2.3.4:20001/api/health"),
+        ("http://1.2.3.4:20001/", "/api/health", "http://1.2.3.4:20001/api/health"),
+    ],
+)
+def test_a_deployed_project_reports_its_entry_points_health_url(
+    url: str, path: str, health_url: str
+) -> None:
+    report = DeployReport(RunOutcome(RunStatus.SUCCESSFUL, 0), url=url, health_path=path)
+
+    result = deploy_result(DEPLOY, report)
+
+    assert (result.deployed_url, result.health_url) == (url, health_url)
+
+
+def test_an_unhealthy_release_still_names_the_health_url_it_was_checked_on() -> None:
+    outcome = RunOutcome(RunStatus.FAILED, 2, failures=("Each service answers: timed out",))
+    report = DeployReport(outcome, url="http://1.2.3.4:20001", health_path="/health")
+
+    result = deploy_result(DEPLOY, report)
+
+    assert result.status is OutcomeStatus.FAILED
+    assert (result.deployed_url, result.health_url) == (None, "http://1.2.3.4:20001/health")
+
+
+def test_no_health_url_without_both_the_url_and_the_health_path() -> None:
+    ran = RunOutcome(RunStatus.SUCCESSFUL, 0)
+
+    assert deploy_result(DEPLOY, DeployReport(ran, url="http://x")).health_url is None
+    assert deploy_result(DEPLOY, DeployReport(ran, health_path="/health")).health_url is None
+    assert deploy_result(DEPLOY, DeployReport.refused("no such server")).health_url is None
 
 
 def test_provisioning_results() -> None:

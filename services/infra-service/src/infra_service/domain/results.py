@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -55,9 +54,9 @@ class Failure:
     error: str
 
 
-def result_id(request_id: str) -> str:
-    """The same request always gets the same result id, so consumers can drop a repeat."""
-    return hashlib.sha256(f"result:{request_id}".encode()).hexdigest()[:32]
+def health_url(url: str, path: str) -> str:
+    """The URL a service's health path answers on: `url` joined with `path`, one slash between."""
+    return f"{url.rstrip('/')}/{path.lstrip('/')}"
 
 
 def tail(text: str, lines: int = TAIL_LINES, chars: int = TAIL_CHARS) -> str:
@@ -90,8 +89,9 @@ def _status(outcome: RunOutcome) -> OutcomeStatus:
 @dataclass(frozen=True)
 class DeployReport:
     """How a deploy ended: the playbook's run, or why nothing ran (a `Failure`), with what the
-    result tells beside it. `secrets` are the values its texts must not carry; `not_recorded`,
-    the API's refusal of the deploy's record (the target changed and the API does not say so)."""
+    result tells beside it. `secrets` are the values its texts must not carry; `url`, where the
+    entry point answers, and `health_path`, its health path (`.project.yml`); `not_recorded`, the
+    API's refusal of the deploy's record (the target changed and the API does not say so)."""
 
     outcome: RunOutcome | Failure
     server_ip: str | None = None
@@ -99,6 +99,7 @@ class DeployReport:
     playbook: str = "deploy_project.yml"
     attempts: int = 1
     url: str | None = None
+    health_path: str | None = None
     not_recorded: str | None = None
 
     @classmethod
@@ -110,10 +111,12 @@ class DeployReport:
 
 
 def deploy_result(message: AnsibleDeployMessage, report: DeployReport) -> AnsibleDeployResult:
-    """The one result of a deploy, its texts scrubbed of the deploy's secrets."""
+    """The one result of a deploy, its texts scrubbed of the deploy's secrets. It repeats the
+    request's ids (the requester's wait is matched by request_id). The health URL is told
+    whenever the deploy knows it, an unhealthy release's too (the caller's smoke check)."""
     outcome, secrets = report.outcome, report.secrets
     common = {
-        "request_id": result_id(message.request_id),
+        "request_id": message.request_id,
         "correlation_id": message.correlation_id,
         "task_id": message.task_id,
         "project_id": message.project_id,
@@ -139,6 +142,11 @@ def deploy_result(message: AnsibleDeployMessage, report: DeployReport) -> Ansibl
         status=status,
         error=scrub(error, secrets),
         deployed_url=report.url if succeeded else None,
+        health_url=(
+            health_url(report.url, report.health_path)
+            if report.url is not None and report.health_path is not None
+            else None
+        ),
         exit_code=outcome.exit_code,
         stdout_tail=None if succeeded else scrub(tail(outcome.stdout), secrets),
         stderr_tail=None if succeeded else scrub(tail(outcome.stderr), secrets),
@@ -154,9 +162,10 @@ def provision_result(
     server_ip: str | None = None,
     secrets: Iterable[str] = (),
 ) -> ProvisionerResult:
-    """`outcome` None: the server was already set up and nothing had to run."""
+    """`outcome` None: the server was already set up and nothing had to run. The result repeats
+    the request's ids."""
     common = {
-        "request_id": result_id(message.request_id),
+        "request_id": message.request_id,
         "correlation_id": message.correlation_id,
         "server_handle": message.server_handle,
         "server_ip": server_ip,

@@ -207,6 +207,7 @@ async def deploy_project(
         playbook=job.playbook,
         attempts=attempts,
         url=url,
+        health_path=spec.services[spec.entry_point].health,
         not_recorded=not_recorded,
     )
 
