@@ -26,11 +26,12 @@ from worker_wrapper.adapters.runners.claude import ClaudeRunner
 from worker_wrapper.adapters.runners.codex import CodexRunner
 from worker_wrapper.adapters.runners.factory import FactoryRunner
 from worker_wrapper.adapters.runners.scripted import ScriptedRunner
+from worker_wrapper.adapters.shell import ProcessShell
 from worker_wrapper.config import EXIT_STOPPED, WrapperSettings
 from worker_wrapper.domain.ending import WhyStopped
 from worker_wrapper.handlers import developer, po
 from worker_wrapper.handlers.lifecycle import keep_alive, say_last_words
-from worker_wrapper.ports import Agent, Heartbeat, Lifecycle, Publisher
+from worker_wrapper.ports import Agent, Heartbeat, Lifecycle, Publisher, Shell
 
 # A PO worker's loop looks for inputs its earlier life left pending this often.
 PO_CLAIM_INTERVAL_S = 30.0
@@ -49,15 +50,13 @@ def build(settings: WrapperSettings, lifetime: Lifetime) -> Service:
     lifecycle = RedisLifecycle(publisher, worker_id=settings.worker_id)
     heartbeat = RedisHeartbeat(redis, worker_id=settings.worker_id, ttl_s=settings.heartbeat_ttl_s)
     env = agent_environment(settings)
-    agent = ProcessAgent(
-        make_runner(settings),
-        # Stopping stops the agent's turn, its whole process group.
-        AgentProcess(kill_grace_s=settings.kill_grace_s, stop=lifetime.stopping),
-        home=settings.agent_home,
-        env=env,
-    )
+    # Stopping stops the agent's turn or the test command: its whole process group.
+    process = AgentProcess(kill_grace_s=settings.kill_grace_s, stop=lifetime.stopping)
+    agent = ProcessAgent(make_runner(settings), process, home=settings.agent_home, env=env)
     ports = Ports(
         agent=agent,
+        # The wrapper's own environment, from which the shell takes its short allowlist only.
+        shell=ProcessShell(process, env=os.environ, home=settings.agent_home),
         heartbeat=heartbeat,
         publisher=publisher,
         lifecycle=lifecycle,
@@ -97,6 +96,7 @@ class Ports:
     """What both kinds of worker hand their handler."""
 
     agent: Agent
+    shell: Shell
     heartbeat: Heartbeat
     publisher: Publisher
     lifecycle: Lifecycle
@@ -130,6 +130,7 @@ def _developer(
                 author_email=settings.git_author_email,
                 token=settings.git_token.get_secret_value(),
             ),
+            shell=ports.shell,
             heartbeat=ports.heartbeat,
             publisher=ports.publisher,
             lifecycle=ports.lifecycle,

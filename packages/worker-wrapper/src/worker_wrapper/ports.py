@@ -9,6 +9,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel
 from shared.contracts import LifecycleEventKind, WorkerActivity
 
+from worker_wrapper.domain.tester import CommandRun
 from worker_wrapper.domain.turns import TurnResult
 
 
@@ -42,6 +43,16 @@ class Git(Protocol):
         """Clone onto `branch` (created if new); the commit the work starts from."""
         ...
 
+    async def check_out(self, url: str, commit: str, dest: Path) -> str:
+        """Clone and check `commit` out, detached; its full sha. A commit the repository does
+        not hold is a GitError naming it."""
+        ...
+
+    async def read_file(self, repo: Path, path: str) -> str | None:
+        """The text of `path` in the commit checked out, as git holds it (a link is not
+        followed); None when there is no such file."""
+        ...
+
     async def head(self, repo: Path) -> str: ...
 
     async def push(self, repo: Path, branch: str) -> None: ...
@@ -49,6 +60,14 @@ class Git(Protocol):
     async def is_tracked(self, repo: Path, path: str) -> bool: ...
 
     async def ignore_locally(self, repo: Path, path: str) -> None: ...
+
+
+class Shell(Protocol):
+    """A project's own command (its tests): `/bin/sh -c COMMAND` in a process group of its own,
+    stdin closed, an allowlisted environment, the tail of its output kept; killed as a group at
+    the time limit or when the worker stops."""
+
+    async def run(self, command: str, *, cwd: Path, timeout_s: float) -> CommandRun: ...
 
 
 class Publisher(Protocol):

@@ -15,9 +15,11 @@ from shared.contracts import (
     POWorkerInput,
     POWorkerOutput,
     WorkerActivity,
+    WorkMode,
 )
 from shared.testing.fakes import FakePublisher
 from worker_wrapper.domain.ending import WhyStopped
+from worker_wrapper.domain.tester import CommandRun, RunEnd
 from worker_wrapper.domain.turns import AgentTurn, Stopped, TurnResult, TurnStatus
 from worker_wrapper.handlers import developer, po
 from worker_wrapper.handlers.lifecycle import keep_alive, say_last_words
@@ -47,13 +49,33 @@ class FakeAgent:
 
 
 class FakeGit:
-    def __init__(self, *, commits: bool = True, push_fails: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        commits: bool = True,
+        push_fails: bool = False,
+        files: dict[str, str] | None = None,
+        missing_commit: bool = False,
+    ) -> None:
         self.commits, self.push_fails = commits, push_fails
+        self.files, self.missing_commit = files or {}, missing_commit
         self.pushed: list[str] = []
+        self.checked_out: list[str] = []
 
     async def clone(self, url: str, branch: str, dest: Path) -> str:
         await asyncio.to_thread(dest.mkdir, parents=True)
         return "base"
+
+    async def check_out(self, url: str, commit: str, dest: Path) -> str:
+        if self.missing_commit:
+            raise GitError(f"commit {commit} is not in the repository")
+        for name in self.files:
+            await asyncio.to_thread((dest / name).parent.mkdir, parents=True, exist_ok=True)
+        self.checked_out.append(commit)
+        return commit.ljust(40, "0")
+
+    async def read_file(self, repo: Path, path: str) -> str | None:
+        return self.files.get(path)
 
     async def head(self, repo: Path) -> str:
         return "new" if self.commits else "base"
@@ -68,6 +90,21 @@ class FakeGit:
 
     async def ignore_locally(self, repo: Path, path: str) -> None:
         pass
+
+
+class FakeShell:
+    """Runs nothing: each command gets the next of `runs`."""
+
+    def __init__(self, *runs: CommandRun, clock: list[float] | None = None) -> None:
+        self.runs = list(runs)
+        self.commands: list[dict[str, Any]] = []
+        self.clock = clock
+
+    async def run(self, command: str, *, cwd: Path, timeout_s: float) -> CommandRun:
+        self.commands.append({"command": command, "cwd": cwd, "timeout_s": timeout_s})
+        if self.clock is not None:
+            self.clock[0] += 50  # each command takes 50 s of the run's time
+        return self.runs.pop(0)
 
 
 class FakeLifecycle:
@@ -118,18 +155,24 @@ TASK = DeveloperWorkerInput(
 
 
 async def run_task(
-    tmp_path: Path, agent: FakeAgent, git: FakeGit | None = None
+    tmp_path: Path,
+    agent: FakeAgent,
+    git: FakeGit | None = None,
+    *,
+    task: DeveloperWorkerInput = TASK,
+    shell: FakeShell | None = None,
 ) -> tuple[DeveloperWorkerOutput, FakeLifecycle, FakeHeartbeat, list[int]]:
     publisher, lifecycle, heartbeat = FakePublisher(), FakeLifecycle(), FakeHeartbeat()
     finished: list[int] = []
     await developer.handle_task(
-        TASK,
+        task,
         worker_id="dev-1",
         repo=tmp_path / "repo",
         instructions="Be careful.",
         extra_env={"EXTRA": "1"},
         agent=agent,
         git=git or FakeGit(),
+        shell=shell or FakeShell(),
         heartbeat=heartbeat,
         publisher=publisher,
         lifecycle=lifecycle,
@@ -209,6 +252,140 @@ async def test_a_stopped_task_publishes_its_output_and_leaves_the_ending_to_the_
     assert lifecycle.events == []
     assert finished == []
     assert heartbeat.shown[-1] == (WorkerActivity.DONE, {"task_id": "t-1", "status": "failed"})
+
+
+COMMIT = "c0ffee"
+TEST_TASK = TASK.model_copy(update={"mode": WorkMode.TEST, "commit_sha": COMMIT})
+TWO_TESTED = """
+services:
+  api:
+    run: python -m api
+    health: /
+    test: pytest -q
+    directory: api
+  web:
+    run: npm start
+    health: /
+  worker:
+    run: python -m worker
+    health: /
+    test: make check
+"""
+
+
+async def test_a_test_run_runs_each_declared_test_in_its_directory_and_never_the_agent(
+    tmp_path: Path,
+) -> None:
+    agent = FakeAgent()  # any turn would fail: it has no result to give
+    git = FakeGit(files={".project.yml": TWO_TESTED, "api/x": ""})
+    shell = FakeShell(CommandRun(RunEnd.EXITED, 0, "3 passed\n"), CommandRun(RunEnd.EXITED, 0))
+    output, lifecycle, heartbeat, finished = await run_task(
+        tmp_path, agent, git, task=TEST_TASK, shell=shell
+    )
+
+    assert agent.turns == []
+    assert not (tmp_path / "repo" / "CLAUDE.md").exists()
+    assert git.checked_out == [COMMIT]
+    assert [(c["command"], c["cwd"]) for c in shell.commands] == [
+        ("pytest -q", tmp_path / "repo" / "api"),
+        ("make check", tmp_path / "repo" / "."),
+    ]
+    assert all(0 < c["timeout_s"] <= 60 for c in shell.commands)
+    full = COMMIT.ljust(40, "0")
+    assert (output.status, output.commit_sha, output.exit_code) == ("success", full, 0)
+    assert output.output_tail == "[api] $ pytest -q\n3 passed\n[worker] $ make check\n"
+    assert output.request_id == TEST_TASK.request_id
+    assert lifecycle.events == [
+        (
+            LifecycleEventKind.COMPLETED,
+            {
+                "task_id": "t-1",
+                "exit_code": 0,
+                "error": None,
+                "correlation_id": TEST_TASK.correlation_id,
+                "result": {"status": "success", "commit_sha": full},
+            },
+        )
+    ]
+    assert finished == [0]
+    assert [state for state, _ in heartbeat.shown] == [WorkerActivity.BUSY, WorkerActivity.DONE]
+
+
+async def test_a_failing_test_ends_the_run_there_and_fails_the_worker(tmp_path: Path) -> None:
+    git = FakeGit(files={".project.yml": TWO_TESTED, "api/x": ""})
+    shell = FakeShell(CommandRun(RunEnd.EXITED, 1, "E  boom\n"))
+    output, lifecycle, _, finished = await run_task(
+        tmp_path, FakeAgent(), git, task=TEST_TASK, shell=shell
+    )
+    assert len(shell.commands) == 1
+    assert output.status == "failed"
+    assert str(output.error).startswith("tests failed: api: `pytest -q` exited 1\n")
+    assert [event for event, _ in lifecycle.events] == [LifecycleEventKind.FAILED]
+    assert finished == [1]
+
+
+async def test_a_declared_directory_missing_at_the_commit_fails_without_running(
+    tmp_path: Path,
+) -> None:
+    git = FakeGit(files={".project.yml": TWO_TESTED})  # no api/
+    shell = FakeShell()
+    output, _, _, finished = await run_task(tmp_path, FakeAgent(), git, task=TEST_TASK, shell=shell)
+    assert shell.commands == []
+    assert output.status == "failed"
+    assert output.error == (
+        "tests failed: api: `pytest -q` could not start: no directory 'api' at this commit"
+    )
+    assert finished == [1]
+
+
+async def test_a_commit_that_cannot_be_checked_out_is_an_error_and_runs_nothing(
+    tmp_path: Path,
+) -> None:
+    shell = FakeShell()
+    output, _, _, finished = await run_task(
+        tmp_path, FakeAgent(), FakeGit(missing_commit=True), task=TEST_TASK, shell=shell
+    )
+    assert (output.status, output.error, output.commit_sha) == (
+        "error",
+        f"commit {COMMIT} is not in the repository",
+        COMMIT,
+    )
+    assert shell.commands == []
+    assert finished == [1]
+
+
+async def test_a_test_run_stopped_midway_says_so_and_leaves_the_ending_to_the_runtime(
+    tmp_path: Path,
+) -> None:
+    git = FakeGit(files={".project.yml": TWO_TESTED, "api/x": ""})
+    shell = FakeShell(CommandRun(RunEnd.STOPPED, -15))
+    output, lifecycle, _, finished = await run_task(
+        tmp_path, FakeAgent(), git, task=TEST_TASK, shell=shell
+    )
+    assert (output.status, output.commit_sha) == ("failed", COMMIT)
+    assert str(output.error).startswith("stopped")
+    assert lifecycle.events == []
+    assert finished == []
+
+
+async def test_the_time_limit_is_for_the_whole_run_not_each_command(tmp_path: Path) -> None:
+    clock = [1000.0]
+    git = FakeGit(files={".project.yml": TWO_TESTED, "api/x": ""})
+    shell = FakeShell(CommandRun(RunEnd.EXITED, 0), clock=clock)
+    long_task = TEST_TASK.model_copy(update={"timeout": 40})
+
+    output = await developer.run_tests(
+        long_task,
+        worker_id="dev-1",
+        repo=tmp_path / "repo",
+        git=git,
+        shell=shell,
+        clock=lambda: clock[0],
+    )
+
+    assert [c["timeout_s"] for c in shell.commands] == [40]  # none left for the second
+    assert output.status == "timeout"
+    assert str(output.error).startswith("tests timed out after 40s: worker: `make check`")
 
 
 async def test_a_po_message_gets_one_answer_and_the_session_goes_on(tmp_path: Path) -> None:

@@ -1,12 +1,17 @@
-"""git, run by the wrapper itself (never trusted to the agent): clone, read the commit, push."""
+"""git, run by the wrapper itself (never trusted to the agent): clone, read the commit, push;
+for a test run, check a commit out and read a file of it."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from pathlib import Path
 
 from worker_wrapper.ports import GitError
+
+# A file read from a commit (the project file) larger than this is refused, not read.
+MAX_FILE_BYTES = 1024 * 1024
 
 
 class GitCli:
@@ -29,7 +34,7 @@ class GitCli:
                 GIT_CONFIG_VALUE_0=f"Authorization: Bearer {token}",
             )
 
-    async def _git(self, *args: str, cwd: Path | None = None) -> str:
+    async def _git(self, *args: str, cwd: Path | None = None, strip: bool = True) -> str:
         process = await asyncio.create_subprocess_exec(
             "git",
             *args,
@@ -41,7 +46,8 @@ class GitCli:
         out, err = await process.communicate()
         if process.returncode != 0:
             raise GitError(f"git {args[0]} failed: {err.decode(errors='replace').strip()[-1000:]}")
-        return out.decode().strip()
+        text = out.decode(errors="replace")
+        return text.strip() if strip else text
 
     async def clone(self, url: str, branch: str, dest: Path) -> str:
         """Clone `url` into `dest` on `branch` (created from the default branch if new);
@@ -56,6 +62,46 @@ class GitCli:
         await self._git("config", "user.name", self._author[0], cwd=dest)
         await self._git("config", "user.email", self._author[1], cwd=dest)
         return await self.head(dest)
+
+    async def check_out(self, url: str, commit: str, dest: Path) -> str:
+        """Clone `url` into `dest` with `commit` checked out, detached; its full sha. A commit
+        that no branch holds is asked of the remote by name (servers that allow it answer)."""
+        await self._git("clone", "--quiet", "--no-checkout", "--", url, str(dest))
+        found = await self._commit(dest, commit)
+        if found is None:
+            with contextlib.suppress(GitError):
+                await self._git("fetch", "--quiet", "origin", commit, cwd=dest)
+            found = await self._commit(dest, commit)
+        if found is None:
+            raise GitError(f"commit {commit} is not in the repository")
+        await self._git("checkout", "--quiet", "--detach", found, cwd=dest)
+        return found
+
+    async def _commit(self, repo: Path, name: str) -> str | None:
+        try:
+            return await self._git(
+                "rev-parse",
+                "--verify",
+                "--quiet",
+                "--end-of-options",
+                f"{name}^{{commit}}",
+                cwd=repo,
+            )
+        except GitError:
+            return None
+
+    async def read_file(self, repo: Path, path: str) -> str | None:
+        """`path` in HEAD's tree, from git's objects: a symbolic link gives its target's name,
+        never the file it points at."""
+        entry = await self._git("ls-tree", "-l", "HEAD", "--", path, cwd=repo)
+        if not entry:
+            return None
+        kind, size = entry.split()[1], entry.split()[3]
+        if kind != "blob":
+            return None
+        if int(size) > MAX_FILE_BYTES:
+            raise GitError(f"{path} is larger than {MAX_FILE_BYTES} bytes")
+        return await self._git("cat-file", "blob", f"HEAD:{path}", cwd=repo, strip=False)
 
     async def head(self, repo: Path) -> str:
         return await self._git("rev-parse", "HEAD", cwd=repo)

@@ -14,6 +14,7 @@ from shared.contracts import (
     LifecycleEventKind,
     OutcomeStatus,
     VerdictStatus,
+    WorkMode,
 )
 
 from worker_wrapper.domain.turns import Stopped, TurnResult, TurnStatus
@@ -33,6 +34,7 @@ class Outcome:
     commit_sha: str | None = None
     verdict: AgentVerdict | None = None
     exit_code: int | None = None
+    output_tail: str | None = None
 
 
 def build_prompt(task: DeveloperWorkerInput) -> str:
@@ -151,10 +153,12 @@ def task_output(
         exit_code=outcome.exit_code,
         verdict=outcome.verdict,
         usage=usage,
+        output_tail=outcome.output_tail,
     )
 
 
 def stopped_output(task: DeveloperWorkerInput, worker_id: str) -> DeveloperWorkerOutput:
+    """A test run names the commit it was testing; a develop task has pushed nothing."""
     return DeveloperWorkerOutput(
         request_id=task.request_id,
         correlation_id=task.correlation_id,
@@ -162,6 +166,7 @@ def stopped_output(task: DeveloperWorkerInput, worker_id: str) -> DeveloperWorke
         worker_id=worker_id,
         status=OutcomeStatus.FAILED,
         error=STOPPED_ERROR,
+        commit_sha=task.commit_sha if task.mode is WorkMode.TEST else None,
     )
 
 

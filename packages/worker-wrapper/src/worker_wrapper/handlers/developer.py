@@ -1,5 +1,6 @@
-"""A developer worker's one task: clone, let the agent work, read the commit from git, push,
-publish the output, then end the worker with the task's exit code."""
+"""A developer worker's one task, then the worker ends with the task's exit code. In `develop`
+mode: clone, let the agent work, read the commit from git, push. In `test` mode: check a commit
+out and run the tests its `.project.yml` declares; no agent. Either way one output is published."""
 
 from __future__ import annotations
 
@@ -13,14 +14,18 @@ from shared.contracts import (
     DeveloperWorkerOutput,
     OutcomeStatus,
     WorkerActivity,
+    WorkMode,
 )
+from shared.contracts.project_file import PROJECT_FILE
 from shared.streams.registry import DEVELOPER_OUTPUT
 
 from worker_wrapper.domain import task as rules
+from worker_wrapper.domain import tester
 from worker_wrapper.domain.task import Outcome
+from worker_wrapper.domain.tester import CommandRun, DeclaredTest
 from worker_wrapper.domain.turns import Stopped
 from worker_wrapper.domain.verdict import ASK_FOR_VERDICT
-from worker_wrapper.ports import Agent, Git, GitError, Heartbeat, Lifecycle, Publisher
+from worker_wrapper.ports import Agent, Git, GitError, Heartbeat, Lifecycle, Publisher, Shell
 
 
 async def handle_task(
@@ -32,6 +37,7 @@ async def handle_task(
     extra_env: Mapping[str, str],
     agent: Agent,
     git: Git,
+    shell: Shell,
     heartbeat: Heartbeat,
     publisher: Publisher,
     lifecycle: Lifecycle,
@@ -43,15 +49,18 @@ async def handle_task(
     await heartbeat.show(WorkerActivity.BUSY, task_id=task.task_id, request_id=task.request_id)
     stopped = False
     try:
-        output = await run_task(
-            task,
-            worker_id=worker_id,
-            repo=repo,
-            instructions=instructions,
-            extra_env=extra_env,
-            agent=agent,
-            git=git,
-        )
+        if task.mode is WorkMode.TEST:
+            output = await run_tests(task, worker_id=worker_id, repo=repo, git=git, shell=shell)
+        else:
+            output = await run_task(
+                task,
+                worker_id=worker_id,
+                repo=repo,
+                instructions=instructions,
+                extra_env=extra_env,
+                agent=agent,
+                git=git,
+            )
     except Stopped:
         output, stopped = rules.stopped_output(task, worker_id), True
     await publisher.publish(DEVELOPER_OUTPUT.pattern, output)
@@ -116,6 +125,52 @@ async def run_task(
     if outcome.status is OutcomeStatus.SUCCESS:
         outcome = await _deliver(task, outcome, repo=repo, base=base, git=git)
     return output(outcome)
+
+
+async def run_tests(
+    task: DeveloperWorkerInput,
+    *,
+    worker_id: str,
+    repo: Path,
+    git: Git,
+    shell: Shell,
+    clock: Callable[[], float] = time.monotonic,
+) -> DeveloperWorkerOutput:
+    """Test mode, everything but publishing: check the commit out, run each declared test in
+    order until one does not pass, all within the task's time limit; raises Stopped."""
+    started = clock()
+    assert task.commit_sha is not None  # the contract refuses a test input without one
+    commit = task.commit_sha
+
+    def output(outcome: Outcome) -> DeveloperWorkerOutput:
+        duration_ms = int((clock() - started) * 1000)
+        return rules.task_output(
+            task, outcome, worker_id=worker_id, duration_ms=duration_ms, usage=None
+        )
+
+    try:
+        commit = await git.check_out(task.repo_url, commit, repo)
+        tests = tester.declared_tests(await git.read_file(repo, PROJECT_FILE), commit=commit)
+    except (GitError, tester.NotTestable) as exc:
+        return output(tester.not_tested(commit, str(exc)))
+
+    deadline = clock() + task.timeout
+    runs: list[tuple[DeclaredTest, CommandRun]] = []
+    for test in tests:
+        run = await _run_test(test, repo=repo, left_s=deadline - clock(), shell=shell)
+        runs.append((test, run))
+        if not run.passed:
+            break
+    return output(tester.tested(runs, commit=commit, timeout_s=task.timeout))
+
+
+async def _run_test(test: DeclaredTest, *, repo: Path, left_s: float, shell: Shell) -> CommandRun:
+    if left_s <= 0:
+        return tester.out_of_time()
+    cwd = repo / test.directory
+    if not cwd.is_dir():
+        return tester.not_started(f"no directory {test.directory!r} at this commit")
+    return await shell.run(test.command, cwd=cwd, timeout_s=left_s)
 
 
 async def write_instructions(repo: Path, name: str, role: str, *, git: Git) -> None:
