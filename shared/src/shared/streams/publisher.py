@@ -57,7 +57,7 @@ class RedisStreamPublisher:
             raise ValueError("publish_once needs a message with a request_id")
         marker = PUBLISHED.name(stream=stream, request_id=request_id)
         fields = [item for pair in encode(message).items() for item in pair]
-        entry_id = await self._redis.eval(  # type: ignore[misc]
+        entry_id = await self._redis.eval(
             _PUBLISH_ONCE, 2, stream, marker, remember_s, maxlen or "", *fields
         )
         if entry_id is None:

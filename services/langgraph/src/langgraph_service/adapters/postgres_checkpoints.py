@@ -1,0 +1,57 @@
+"""The checkpoints and the flows table in the API's Postgres, in a schema of their own
+(created at start-up, by one replica at a time)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+# Two replicas starting at once must not both create the same tables.
+SETUP_LOCK = "select pg_advisory_lock(hashtextextended('codegen-langgraph-setup', 0))"
+SETUP_UNLOCK = "select pg_advisory_unlock(hashtextextended('codegen-langgraph-setup', 0))"
+
+
+def connection_kwargs(schema: str) -> dict[str, Any]:
+    return {
+        "autocommit": True,
+        "prepare_threshold": None,
+        "row_factory": dict_row,
+        "options": f"-c search_path={schema}",
+    }
+
+
+def open_pool(conninfo: str, schema: str, *, max_size: int, name: str) -> AsyncConnectionPool[Any]:
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=1,
+        max_size=max_size,
+        kwargs=connection_kwargs(schema),
+        open=False,
+        name=name,
+        reset=_unlock_all,
+    )
+
+
+async def _unlock_all(connection: AsyncConnection[Any]) -> None:
+    # A connection goes back to the pool holding no flow's lock, whatever happened.
+    await connection.execute("select pg_advisory_unlock_all()")
+
+
+async def set_up(pool: AsyncConnectionPool[Any], schema: str, flows_ddl: list[str]) -> None:
+    async with pool.connection() as connection:
+        await connection.execute(SETUP_LOCK)
+        try:
+            await connection.execute(f'create schema if not exists "{schema}"')
+            await AsyncPostgresSaver(pool).setup()  # type: ignore[arg-type]
+            for statement in flows_ddl:
+                await connection.execute(statement)  # type: ignore[arg-type]
+        finally:
+            await connection.execute(SETUP_UNLOCK)
+
+
+def saver(pool: AsyncConnectionPool[Any]) -> AsyncPostgresSaver:
+    return AsyncPostgresSaver(pool)  # type: ignore[arg-type]

@@ -1,0 +1,226 @@
+"""The deploy graph: load the project and the commit to ship → allocate its server and port →
+infra-service deploys (wait for deploy:results) → smoke-check the live URL → finish.
+
+As in engineering, a waiting node publishes once and then waits; it runs from its start when
+resumed, so what precedes the wait is idempotent."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
+from shared.contracts import (
+    AnsibleDeployMessage,
+    AnsibleDeployResult,
+    DeployResult,
+    OutcomeStatus,
+    ProgressType,
+    ProjectStatus,
+    TaskStatus,
+    TaskType,
+)
+from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, DEPLOY_RESULTS
+
+from langgraph_service.domain.ids import request_id
+from langgraph_service.domain.waits import Ending, ending_of
+from langgraph_service.flows.toolkit import Toolkit
+
+GRAPH = "deploy"
+
+
+class DeployState(TypedDict, total=False):
+    task_id: str
+    project_id: str
+    user_id: str
+    correlation_id: str
+    callback_stream: str | None
+    started_at: float
+    requested_commit: str | None
+    project_name: str
+    modules: list[str]
+    repo_url: str
+    commit_sha: str
+    server: str
+    server_ip: str | None
+    port: int
+    deployed_url: str | None
+    health_url: str | None
+    outcome: str | None  # success | failed | cancelled; None while working
+    error: str | None
+
+
+def initial_state(message: dict[str, Any]) -> DeployState:
+    return DeployState(
+        task_id=message["task_id"],
+        project_id=message["project_id"],
+        user_id=message["user_id"],
+        correlation_id=message["correlation_id"],
+        callback_stream=message.get("callback_stream"),
+        requested_commit=message.get("commit_sha"),
+        started_at=time.time(),
+        outcome=None,
+    )
+
+
+def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph[Any]:
+    policy = kit.policy
+
+    async def load(state: DeployState) -> dict[str, Any]:
+        task = await kit.tasks.get(state["task_id"])
+        if task is None or task.type is not TaskType.DEPLOY:
+            return _ended("failed", "no such deploy task")
+        if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED):
+            return _ended("cancelled", f"the task is {task.status.value} already")
+        project = await kit.projects.get(state["project_id"])
+        if project is None or project.id != task.project_id:
+            return _ended("failed", "the task's project does not exist")
+        if not project.repository_url:
+            return _ended("failed", "the project has no repository yet: nothing to deploy")
+        commit = state.get("requested_commit") or project.commit_sha
+        if not commit:
+            return _ended("failed", "the project has no tested commit: run engineering first")
+        if task.status is TaskStatus.QUEUED:
+            await kit.close_task(task.id, TaskStatus.RUNNING, {}, None)
+        await kit.progress(
+            state, ProgressType.STARTED, "load", f"Deploying {project.name} at {commit[:12]}", pct=0
+        )
+        return {
+            "project_name": project.name,
+            "modules": project.modules,
+            "repo_url": project.repository_url,
+            "commit_sha": commit,
+        }
+
+    async def allocate(state: DeployState) -> dict[str, Any]:
+        server = await kit.servers.by_name(policy.deploy_server)
+        if server is None:
+            return _ended("failed", f"no server named {policy.deploy_server!r} is registered")
+        # The project's own port (its URL's) is kept under the project's name on the server.
+        port = await kit.servers.allocate_port(
+            server.id, state["project_id"], state["project_name"]
+        )
+        return {"server": server.name, "server_ip": server.address, "port": port}
+
+    async def deploy(state: DeployState) -> dict[str, Any]:
+        request = request_id(state["task_id"], "deploy")
+        await kit.move_project(state["project_id"], ProjectStatus.DEPLOYING)
+        await kit.progress(
+            state, ProgressType.PROGRESS, "deploy",
+            f"Deploying to {state['server']} on port {state['port']}", pct=20,
+        )  # fmt: skip
+        secrets = (
+            policy.secrets_ref_pattern.replace("{project}", state["project_name"])
+            if policy.secrets_ref_pattern
+            else None
+        )
+        await kit.publish(
+            ANSIBLE_DEPLOY_QUEUE.pattern,
+            AnsibleDeployMessage(
+                request_id=request,
+                correlation_id=state["correlation_id"],
+                task_id=state["task_id"],
+                project_id=state["project_id"],
+                project_name=state["project_name"],
+                repo_full_name=state["repo_url"],
+                commit_sha=state["commit_sha"],
+                server=state["server"],
+                port=state["port"],
+                modules=state.get("modules") or [],
+                github_token_ref=policy.github_token_ref,
+                secrets_ref=secrets,
+            ),
+        )
+        resumed = kit.wait(DEPLOY_RESULTS.pattern, request, policy.deploy_timeout_s)
+        ending = ending_of(resumed)
+        if ending is Ending.CANCELLED:
+            return _ended("cancelled", "cancelled while deploying")
+        if ending is Ending.TIMEOUT:
+            return _ended(
+                "failed", f"infra-service did not answer within {int(policy.deploy_timeout_s)} s"
+            )
+        result = AnsibleDeployResult.model_validate(resumed["result"])
+        if result.status is not OutcomeStatus.SUCCESS or not result.deployed_url:
+            return _ended("failed", f"the deploy failed: {result.error or result.status.value}")
+        return {
+            "deployed_url": result.deployed_url,
+            "health_url": result.health_url or result.deployed_url,
+            "server_ip": result.server_ip or state.get("server_ip"),
+            "port": result.port or state["port"],
+        }
+
+    async def smoke(state: DeployState) -> dict[str, Any]:
+        url = state.get("health_url") or state.get("deployed_url")
+        assert url is not None
+        await kit.progress(state, ProgressType.PROGRESS, "smoke", f"Checking {url}", pct=80)
+        delay = policy.smoke_first_delay_s
+        for attempt in range(1, policy.smoke_attempts + 1):
+            if await kit.health.answers(url):
+                return {"outcome": "success"}
+            if attempt < policy.smoke_attempts:
+                await kit.sleep(delay)
+                delay = min(delay * 2, 10.0)
+        return _ended("failed", f"{url} did not answer after {policy.smoke_attempts} tries")
+
+    async def finish(state: DeployState) -> dict[str, Any]:
+        task_id, outcome = state["task_id"], state.get("outcome") or "failed"
+        error = state.get("error")
+        summary = {
+            key: state.get(key)  # type: ignore[misc]
+            for key in ("deployed_url", "commit_sha", "server", "server_ip", "port")
+            if state.get(key) is not None  # type: ignore[misc]
+        }
+        if outcome == "success":
+            await kit.move_project(state["project_id"], ProjectStatus.ACTIVE)
+            await kit.close_task(task_id, TaskStatus.COMPLETED, summary, None)
+        elif outcome == "cancelled":
+            await kit.close_task(task_id, TaskStatus.CANCELLED, summary, error)
+        else:
+            if state.get("project_name"):
+                await kit.move_project(state["project_id"], ProjectStatus.FAILED)
+            await kit.close_task(task_id, TaskStatus.FAILED, summary, error)
+        success = outcome == "success"
+        await kit.result(
+            state,
+            DeployResult(
+                request_id=request_id(task_id, "result"),
+                correlation_id=state["correlation_id"],
+                task_id=task_id,
+                status=OutcomeStatus.SUCCESS if success else OutcomeStatus.FAILED,
+                error=None if success else (error or outcome)[:10_000],
+                deployed_url=state.get("deployed_url") if success else None,
+                server_ip=state.get("server_ip"),
+                port=state.get("port"),
+            ),
+        )
+        kind = ProgressType.COMPLETED if success else ProgressType.FAILED
+        text = f"Live at {state.get('deployed_url')}" if success else f"Ended: {outcome}"
+        await kit.progress(state, kind, "end", text, pct=100, error=error)
+        return {}
+
+    graph: StateGraph[DeployState] = StateGraph(DeployState)
+    graph.add_node("load", load)
+    graph.add_node("allocate", allocate)
+    graph.add_node("deploy", deploy)
+    graph.add_node("smoke", smoke)
+    graph.add_node("finish", finish)
+    graph.add_edge(START, "load")
+    graph.add_conditional_edges("load", _unless_ended("allocate"), ["allocate", "finish"])
+    graph.add_conditional_edges("allocate", _unless_ended("deploy"), ["deploy", "finish"])
+    graph.add_conditional_edges("deploy", _unless_ended("smoke"), ["smoke", "finish"])
+    graph.add_edge("smoke", "finish")
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer, name=GRAPH)
+
+
+def _ended(outcome: str, error: str) -> dict[str, Any]:
+    return {"outcome": outcome, "error": error}
+
+
+def _unless_ended(next_node: str) -> Any:
+    def route(state: DeployState) -> str:
+        return "finish" if state.get("outcome") else next_node
+
+    return route

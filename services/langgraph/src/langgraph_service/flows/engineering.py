@@ -1,0 +1,471 @@
+"""The engineering graph: load → scaffold if needed → per attempt: create a developer worker,
+develop, create a tester worker, test the commit → retry with the failure, or finish.
+
+Every node that waits publishes first (once: `Toolkit.publish`), then calls `Toolkit.wait`; a
+node resumed or re-run after a crash runs from its start, so what precedes a wait is idempotent
+(publish once, API writes that are the same the second time)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Literal, TypedDict
+
+from langgraph.graph import END, START, StateGraph
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Checkpointer
+from shared.contracts import (
+    Capability,
+    CreateWorkerCommand,
+    DeleteWorkerCommand,
+    DeveloperWorkerInput,
+    DeveloperWorkerOutput,
+    EngineeringResult,
+    OutcomeStatus,
+    ProgressType,
+    ProjectStatus,
+    ScaffolderMessage,
+    ScaffolderResult,
+    TaskStatus,
+    TaskType,
+    WorkerConfig,
+    WorkerResponse,
+    WorkerType,
+    WorkMode,
+)
+from shared.streams.registry import (
+    DEVELOPER_INPUT,
+    DEVELOPER_OUTPUT,
+    SCAFFOLDER_QUEUE,
+    SCAFFOLDER_RESULTS,
+    WORKER_COMMANDS,
+    WORKER_RESPONSES_DEVELOPER,
+)
+
+from langgraph_service.domain import attempts
+from langgraph_service.domain.attempts import Failure
+from langgraph_service.domain.ids import attempt_id, request_id
+from langgraph_service.domain.waits import Ending, Resumed, ending_of
+from langgraph_service.flows.toolkit import Toolkit
+
+GRAPH = "engineering"
+BRANCH = "main"
+
+
+class EngineeringState(TypedDict, total=False):
+    task_id: str
+    project_id: str
+    user_id: str
+    correlation_id: str
+    callback_stream: str | None
+    started_at: float
+    project_name: str
+    modules: list[str]
+    description: str
+    spec: str
+    repo_url: str | None
+    attempt: int
+    worker_id: str | None
+    workers: list[str]
+    commit_sha: str | None
+    files_changed: list[str] | None
+    failure: str | None
+    retryable: bool
+    stage_ok: bool
+    outcome: str | None  # success | failed | cancelled; None while working
+    error: str | None
+
+
+def initial_state(message: dict[str, Any]) -> EngineeringState:
+    return EngineeringState(
+        task_id=message["task_id"],
+        project_id=message["project_id"],
+        user_id=message["user_id"],
+        correlation_id=message["correlation_id"],
+        callback_stream=message.get("callback_stream"),
+        started_at=time.time(),
+        attempt=1,
+        workers=[],
+        outcome=None,
+    )
+
+
+def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph[Any]:
+    policy = kit.policy
+
+    async def load(state: EngineeringState) -> dict[str, Any]:
+        task = await kit.tasks.get(state["task_id"])
+        if task is None or task.type is not TaskType.ENGINEERING:
+            return _ended("failed", "no such engineering task")
+        if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED):
+            return _ended("cancelled", f"the task is {task.status.value} already")
+        project = await kit.projects.get(state["project_id"])
+        if project is None or project.id != task.project_id:
+            return _ended("failed", "the task's project does not exist")
+        if not task.spec.strip():
+            return _ended("failed", "the task has no spec: nothing to implement")
+        if task.status is TaskStatus.QUEUED:
+            await kit.close_task(task.id, TaskStatus.RUNNING, {}, None)
+        await kit.progress(state, ProgressType.STARTED, "load", f"Working on {project.name}", pct=0)
+        return {
+            "project_name": project.name,
+            "modules": project.modules,
+            "description": project.description,
+            "spec": task.spec,
+            "repo_url": project.repository_url,
+        }
+
+    async def scaffold(state: EngineeringState) -> dict[str, Any]:
+        request = request_id(state["task_id"], "scaffold")
+        await kit.progress(
+            state, ProgressType.PROGRESS, "scaffold", "Creating the repository", pct=5
+        )
+        await kit.publish(
+            SCAFFOLDER_QUEUE.pattern,
+            ScaffolderMessage(
+                request_id=request,
+                correlation_id=state["correlation_id"],
+                project_id=state["project_id"],
+                project_name=state["project_name"],
+                modules=state["modules"] or ["backend"],
+                task_id=state["task_id"],
+                description=state.get("description", "")[:2000],
+            ),
+        )
+        resumed = kit.wait(SCAFFOLDER_RESULTS.pattern, request, policy.scaffold_timeout_s)
+        ending = ending_of(resumed)
+        if ending is Ending.CANCELLED:
+            return _ended("cancelled", "cancelled while scaffolding")
+        if ending is Ending.TIMEOUT:
+            return _ended(
+                "failed",
+                attempts.lost("scaffold", "the scaffolder", policy.scaffold_timeout_s).text,
+            )
+        result = ScaffolderResult.model_validate(resumed["result"])
+        if result.status is not OutcomeStatus.SUCCESS or not result.repo_url:
+            return _ended("failed", f"scaffolding failed: {result.error or result.status.value}")
+        return {"repo_url": result.repo_url}
+
+    async def start_developer(state: EngineeringState) -> dict[str, Any]:
+        return await _start_worker(state, "develop", policy.developer_agent)
+
+    async def develop(state: EngineeringState) -> dict[str, Any]:
+        attempt = state["attempt"]
+        request = attempt_id(state["task_id"], attempt, "develop")
+        worker_id = state["worker_id"]
+        assert worker_id is not None
+        await kit.executions.start(request, state["task_id"], worker_id)
+        await kit.move_project(state["project_id"], ProjectStatus.DEVELOPING)
+        await kit.progress(
+            state, ProgressType.PROGRESS, f"a{attempt}.develop",
+            f"Attempt {attempt} of {policy.max_attempts}: the developer is working", pct=20,
+        )  # fmt: skip
+        await kit.publish(
+            DEVELOPER_INPUT.pattern,
+            DeveloperWorkerInput(
+                request_id=request,
+                correlation_id=state["correlation_id"],
+                task_id=state["task_id"],
+                project_id=state["project_id"],
+                prompt=_prompt(state),
+                timeout=policy.develop_timeout_s,
+                repo_url=state["repo_url"],
+                branch=BRANCH,
+                attempt=attempt,
+                previous_failure=state.get("failure"),
+            ),
+        )
+        within = policy.develop_timeout_s + policy.result_margin_s
+        resumed = kit.wait(DEVELOPER_OUTPUT.pattern, request, within)
+        output = await _worker_output(
+            state, request, worker_id, resumed, "the developer worker", within
+        )
+        await _delete_worker(state, worker_id)
+        left = _without(state, worker_id)
+        if output is None:
+            return {"outcome": "cancelled", "error": "cancelled while developing", "workers": left}
+        if isinstance(output, Failure):
+            return _failed_attempt(output, left)
+        if output.status is not OutcomeStatus.SUCCESS or not output.commit_sha:
+            return _failed_attempt(attempts.developer_failure(output), left)
+        return {"commit_sha": output.commit_sha, "worker_id": None, "stage_ok": True,
+                "workers": _without(state, worker_id)}  # fmt: skip
+
+    async def start_tester(state: EngineeringState) -> dict[str, Any]:
+        return await _start_worker(state, "test", policy.tester_agent)
+
+    async def test(state: EngineeringState) -> dict[str, Any]:
+        attempt, commit = state["attempt"], state["commit_sha"]
+        assert commit is not None
+        request = attempt_id(state["task_id"], attempt, "test")
+        worker_id = state["worker_id"]
+        assert worker_id is not None
+        await kit.executions.start(request, state["task_id"], worker_id)
+        await kit.move_project(state["project_id"], ProjectStatus.TESTING)
+        await kit.progress(
+            state, ProgressType.PROGRESS, f"a{attempt}.test",
+            f"Attempt {attempt}: running the project's tests at {commit[:12]}", pct=60,
+        )  # fmt: skip
+        await kit.publish(
+            DEVELOPER_INPUT.pattern,
+            DeveloperWorkerInput(
+                request_id=request,
+                correlation_id=state["correlation_id"],
+                task_id=state["task_id"],
+                project_id=state["project_id"],
+                prompt=f"Run the tests of commit {commit}.",
+                timeout=policy.test_timeout_s,
+                repo_url=state["repo_url"],
+                branch=BRANCH,
+                attempt=attempt,
+                mode=WorkMode.TEST,
+                commit_sha=commit,
+            ),
+        )
+        within = policy.test_timeout_s + policy.result_margin_s
+        resumed = kit.wait(DEVELOPER_OUTPUT.pattern, request, within)
+        output = await _worker_output(
+            state, request, worker_id, resumed, "the tester worker", within
+        )
+        await _delete_worker(state, worker_id)
+        left = _without(state, worker_id)
+        if output is None:
+            return {"outcome": "cancelled", "error": "cancelled while testing", "workers": left}
+        if isinstance(output, Failure):
+            return _failed_attempt(output, left)
+        if output.status is not OutcomeStatus.SUCCESS:
+            return _failed_attempt(attempts.test_failure(output, commit), left)
+        return {"outcome": "success", "worker_id": None, "stage_ok": True,
+                "workers": _without(state, worker_id)}  # fmt: skip
+
+    async def retry(state: EngineeringState) -> dict[str, Any]:
+        failure = state.get("failure") or "the attempt failed"
+        if not (state.get("retryable", True) and state["attempt"] < policy.max_attempts):
+            return _ended("failed", failure)
+        await kit.progress(
+            state, ProgressType.PROGRESS, f"a{state['attempt']}.retry",
+            f"Attempt {state['attempt']} failed; trying again", error=failure,
+        )  # fmt: skip
+        return {"attempt": state["attempt"] + 1, "commit_sha": None, "worker_id": None,
+                "stage_ok": False}  # fmt: skip
+
+    async def finish(state: EngineeringState) -> dict[str, Any]:
+        task_id, outcome = state["task_id"], state.get("outcome") or "failed"
+        for worker_id in state.get("workers", []):
+            await _delete_worker(state, worker_id)
+        duration_ms = int(max(0.0, time.time() - state["started_at"]) * 1000)
+        commit = state.get("commit_sha") if outcome == "success" else None
+        if outcome == "success":
+            await kit.move_project(state["project_id"], ProjectStatus.READY, commit_sha=commit)
+            await kit.close_task(task_id, TaskStatus.COMPLETED, _summary(state, commit), None)
+        elif outcome == "failed" and state.get("project_name"):
+            await kit.move_project(state["project_id"], ProjectStatus.FAILED)
+            await kit.close_task(
+                task_id, TaskStatus.FAILED, _summary(state, None), state.get("error")
+            )
+        elif outcome == "cancelled":
+            await kit.close_task(
+                task_id, TaskStatus.CANCELLED, _summary(state, None), state.get("error")
+            )
+        else:
+            await kit.close_task(task_id, TaskStatus.FAILED, {}, state.get("error"))
+        status = OutcomeStatus.SUCCESS if outcome == "success" else OutcomeStatus.FAILED
+        await kit.result(
+            state,
+            EngineeringResult(
+                request_id=request_id(task_id, "result"),
+                correlation_id=state["correlation_id"],
+                task_id=task_id,
+                status=status,
+                error=None if outcome == "success" else (state.get("error") or outcome)[:10_000],
+                duration_ms=duration_ms,
+                commit_sha=commit,
+                branch=BRANCH if commit else None,
+            ),
+        )
+        kind = ProgressType.COMPLETED if outcome == "success" else ProgressType.FAILED
+        text = "Done: the tests pass" if outcome == "success" else f"Ended: {outcome}"
+        await kit.progress(state, kind, "end", text, pct=100, error=state.get("error"))
+        return {"workers": []}
+
+    async def _start_worker(state: EngineeringState, stage: str, agent: str) -> dict[str, Any]:
+        attempt = state["attempt"]
+        request = attempt_id(state["task_id"], attempt, stage, "create")
+        await kit.publish(
+            WORKER_COMMANDS.pattern,
+            CreateWorkerCommand(
+                request_id=request,
+                correlation_id=state["correlation_id"],
+                config=WorkerConfig(
+                    name=f"{stage}-{state['project_name']}-{attempt}",
+                    worker_type=WorkerType.DEVELOPER,
+                    agent_type=agent,
+                    instructions=policy.developer_instructions if stage == "develop" else "",
+                    capabilities=[Capability.GIT],
+                ),
+                context={
+                    "user_id": state["user_id"],
+                    "project_id": state["project_id"],
+                    "task_id": state["task_id"],
+                },
+            ),
+        )
+        resumed = kit.wait(
+            WORKER_RESPONSES_DEVELOPER.pattern, request, policy.worker_start_timeout_s
+        )
+        ending = ending_of(resumed)
+        if ending is Ending.CANCELLED:
+            return {"outcome": "cancelled", "error": f"cancelled while starting the {stage} worker"}
+        if ending is Ending.TIMEOUT:
+            return _failed_attempt(
+                attempts.lost("start", "worker-manager", policy.worker_start_timeout_s),
+                state.get("workers", []),
+            )
+        response = WorkerResponse.model_validate(resumed["result"])
+        if not response.success or not response.worker_id:
+            return _failed_attempt(attempts.not_started(response.error), state.get("workers", []))
+        workers = [*state.get("workers", []), response.worker_id]
+        return {"worker_id": response.worker_id, "workers": workers, "stage_ok": True}
+
+    async def _worker_output(
+        state: EngineeringState,
+        request: str,
+        worker_id: str,
+        resumed: Resumed,
+        who: str,
+        within: float,
+    ) -> DeveloperWorkerOutput | Failure | None:
+        """The run's output, recorded on its execution row; a Failure when it never came;
+        None when the task was cancelled."""
+        run = {"task_id": state["task_id"], "worker_id": worker_id}
+        ending = ending_of(resumed)
+        if ending is Ending.CANCELLED:
+            await kit.executions.finish(
+                request, **run, status=OutcomeStatus.FAILED, duration_ms=None, exit_code=None,
+                result={"error": "cancelled"},
+            )  # fmt: skip
+            return None
+        if ending is Ending.TIMEOUT:
+            failure = attempts.lost("run", who, within)
+            await kit.executions.finish(
+                request, **run, status=OutcomeStatus.TIMEOUT, duration_ms=None, exit_code=None,
+                result={"error": failure.text},
+            )  # fmt: skip
+            return failure
+        output = DeveloperWorkerOutput.model_validate(resumed["result"])
+        await kit.executions.finish(
+            request,
+            **run,
+            status=output.status,
+            duration_ms=output.duration_ms,
+            exit_code=output.exit_code,
+            result=_execution_result(output),
+        )
+        return output
+
+    async def _delete_worker(state: EngineeringState, worker_id: str) -> None:
+        await kit.publish(
+            WORKER_COMMANDS.pattern,
+            DeleteWorkerCommand(
+                request_id=request_id(state["task_id"], "delete", worker_id),
+                correlation_id=state["correlation_id"],
+                worker_id=worker_id,
+                reply_to=WorkerType.DEVELOPER,
+            ),
+        )
+
+    graph: StateGraph[EngineeringState] = StateGraph(EngineeringState)
+    graph.add_node("load", load)
+    graph.add_node("scaffold", scaffold)
+    graph.add_node("start_developer", start_developer)
+    graph.add_node("develop", develop)
+    graph.add_node("start_tester", start_tester)
+    graph.add_node("test", test)
+    graph.add_node("retry", retry)
+    graph.add_node("finish", finish)
+    graph.add_edge(START, "load")
+    graph.add_conditional_edges("load", _after_load, ["scaffold", "start_developer", "finish"])
+    graph.add_conditional_edges(
+        "scaffold", _unless_ended("start_developer"), ["start_developer", "finish"]
+    )
+    graph.add_conditional_edges(
+        "start_developer", _next_or_retry("develop"), ["develop", "retry", "finish"]
+    )
+    graph.add_conditional_edges(
+        "develop", _next_or_retry("start_tester"), ["start_tester", "retry", "finish"]
+    )
+    graph.add_conditional_edges("start_tester", _next_or_retry("test"), ["test", "retry", "finish"])
+    graph.add_conditional_edges("test", _next_or_retry("finish"), ["retry", "finish"])
+    graph.add_conditional_edges(
+        "retry", _unless_ended("start_developer"), ["start_developer", "finish"]
+    )
+    graph.add_edge("finish", END)
+    return graph.compile(checkpointer=checkpointer, name=GRAPH)
+
+
+def _ended(outcome: Literal["failed", "cancelled"], error: str) -> dict[str, Any]:
+    return {"outcome": outcome, "error": error}
+
+
+def _failed_attempt(failure: Failure, workers: list[str]) -> dict[str, Any]:
+    return {
+        "failure": failure.text,
+        "retryable": failure.retryable,
+        "worker_id": None,
+        "stage_ok": False,
+        "workers": workers,
+    }
+
+
+def _without(state: EngineeringState, worker_id: str) -> list[str]:
+    return [worker for worker in state.get("workers", []) if worker != worker_id]
+
+
+def _after_load(state: EngineeringState) -> str:
+    if state.get("outcome"):
+        return "finish"
+    return "start_developer" if state.get("repo_url") else "scaffold"
+
+
+def _unless_ended(next_node: str) -> Any:
+    def route(state: EngineeringState) -> str:
+        return "finish" if state.get("outcome") else next_node
+
+    return route
+
+
+def _next_or_retry(next_node: str) -> Any:
+    def route(state: EngineeringState) -> str:
+        if state.get("outcome"):
+            return "finish"
+        return next_node if state.get("stage_ok") else "retry"
+
+    return route
+
+
+def _prompt(state: EngineeringState) -> str:
+    spec = state["spec"]
+    description = state.get("description") or ""
+    header = f"Project {state['project_name']}: {description}\n\n" if description else ""
+    return f"{header}Task:\n{spec}"
+
+
+def _execution_result(output: DeveloperWorkerOutput) -> dict[str, Any]:
+    result: dict[str, Any] = {"commit_sha": output.commit_sha, "error": output.error}
+    if output.verdict is not None:
+        result["verdict"] = output.verdict.model_dump(mode="json")
+    if output.usage is not None:
+        result["usage"] = output.usage.model_dump(mode="json", exclude_none=True)
+    if output.output_tail:
+        result["output_tail"] = output.output_tail[-4000:]
+    return {key: value for key, value in result.items() if value is not None}
+
+
+def _summary(state: EngineeringState, commit: str | None) -> dict[str, Any]:
+    summary: dict[str, Any] = {"attempts": state.get("attempt", 1)}
+    if commit:
+        summary |= {"commit_sha": commit, "branch": BRANCH}
+    if state.get("repo_url"):
+        summary["repository_url"] = state["repo_url"]
+    if state.get("failure") and not commit:
+        summary["last_failure"] = state["failure"]
+    return summary

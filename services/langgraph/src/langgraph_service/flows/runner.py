@@ -1,0 +1,147 @@
+"""Runs the graphs' threads: starts one per task, resumes a waiting one with the result it
+waits for, ends a wait at its deadline or on cancellation, and continues a thread a dead process
+left half-way. One process at a time runs a thread (its lock); every step is checkpointed before
+the next one starts, so a process can die anywhere and another takes the thread on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any
+
+import structlog
+from langgraph.graph.state import CompiledStateGraph
+from langgraph.types import Command, StateSnapshot
+
+from langgraph_service.domain.waits import Resumed, WaitFor, as_wait, deadline_of
+from langgraph_service.ports import Crash, Flows, Locks
+
+log = structlog.get_logger("langgraph_service")
+
+
+class FlowRunner:
+    def __init__(
+        self,
+        graphs: Mapping[str, CompiledStateGraph[Any]],
+        *,
+        flows: Flows,
+        locks: Locks,
+        clock: Callable[[], datetime],
+        crash: Crash,
+    ) -> None:
+        self._graphs = graphs
+        self._flows = flows
+        self._locks = locks
+        self._clock = clock
+        self._crash = crash
+
+    async def start(self, graph: str, thread_id: str, initial: dict[str, Any]) -> None:
+        """Start the task's thread; a thread that exists already is continued if a dead process
+        left it half-way, and otherwise left as it is (the intent was delivered again)."""
+        async with self._locks.hold(thread_id):
+            state = await self._state(graph, thread_id)
+            if not state.values and not state.next:
+                await self._run(graph, thread_id, initial)
+            elif _waiting(state) is None and state.next:
+                await self._run(graph, thread_id, None)
+            else:
+                log.info("flow started already", thread_id=thread_id, graph=graph)
+
+    async def deliver(self, thread_id: str, request_id: str, resume: Resumed) -> bool:
+        """Resume the thread with `resume` if it waits for `request_id`; False when nobody
+        waits for it (a duplicate, a late or a stranger's result)."""
+        graph = await self._flows.graph_of(thread_id)
+        if graph is None:
+            return False
+        async with self._locks.hold(thread_id):
+            return await self._resume_if_waiting(graph, thread_id, request_id, resume)
+
+    async def end_wait(self, thread_id: str, request_id: str | None, resume: Resumed) -> bool:
+        """For the sweeper: resume the thread with a timeout or a cancellation if it is still
+        waiting (for `request_id`, or for anything when None). Skips a busy thread."""
+        graph = await self._flows.graph_of(thread_id)
+        if graph is None:
+            return False
+        async with self._locks.try_hold(thread_id) as held:
+            if not held:
+                return False
+            state = await self._state(graph, thread_id)
+            wait = _waiting(state)
+            if wait is None:
+                return False
+            return await self._resume_if_waiting(
+                graph, thread_id, request_id or wait["request_id"], resume
+            )
+
+    async def continue_stalled(self, thread_id: str) -> bool:
+        """For the sweeper: run on a thread a dead process left half-way (not if it is held)."""
+        graph = await self._flows.graph_of(thread_id)
+        if graph is None:
+            return False
+        async with self._locks.try_hold(thread_id) as held:
+            if not held:
+                return False
+            state = await self._state(graph, thread_id)
+            if not state.values:
+                return False  # never started: its intent is still pending and comes again
+            if _waiting(state) is not None or not state.next:
+                await self._record(graph, thread_id, state)
+                return False
+            log.info("continuing a flow left half-way", thread_id=thread_id, graph=graph)
+            await self._run(graph, thread_id, None)
+            return True
+
+    async def waiting_for(self, thread_id: str) -> WaitFor | None:
+        graph = await self._flows.graph_of(thread_id)
+        if graph is None:
+            return None
+        return _waiting(await self._state(graph, thread_id))
+
+    async def _resume_if_waiting(
+        self, graph: str, thread_id: str, request_id: str, resume: Resumed
+    ) -> bool:
+        state = await self._state(graph, thread_id)
+        if _waiting(state) is None and state.next:
+            # Left half-way by a dead process: run on to the wait it was heading for.
+            state = await self._run(graph, thread_id, None)
+        wait = _waiting(state)
+        if wait is None or wait["request_id"] != request_id:
+            return False
+        await self._run(graph, thread_id, Command(resume=resume))
+        return True
+
+    async def _run(self, graph: str, thread_id: str, payload: Any) -> StateSnapshot:
+        await self._flows.running(thread_id, graph)
+        compiled = self._graphs[graph]
+        await compiled.ainvoke(payload, _config(thread_id), durability="sync")
+        self._crash.point("after_checkpoint")
+        state = await self._state(graph, thread_id)
+        await self._record(graph, thread_id, state)
+        return state
+
+    async def _record(self, graph: str, thread_id: str, state: StateSnapshot) -> None:
+        wait = _waiting(state)
+        if wait is not None:
+            await self._flows.waiting(
+                thread_id,
+                request_id=wait["request_id"],
+                stream=wait["stream"],
+                deadline=deadline_of(wait),
+            )
+        elif not state.next:
+            await self._flows.done(thread_id)
+
+    async def _state(self, graph: str, thread_id: str) -> StateSnapshot:
+        return await self._graphs[graph].aget_state(_config(thread_id))
+
+
+def _config(thread_id: str) -> Any:
+    return {"configurable": {"thread_id": thread_id}}
+
+
+def _waiting(state: StateSnapshot) -> WaitFor | None:
+    for interrupt in state.interrupts:
+        wait = as_wait(interrupt.value)
+        if wait is not None:
+            return wait
+    return None

@@ -1,0 +1,149 @@
+"""What every node of both graphs uses: publish once, wait, tell the task's watchers, move the
+project and the task along. Nodes get it through the graph's closure, never build an adapter."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import structlog
+from langgraph.types import interrupt
+from pydantic import BaseModel
+from shared.contracts import (
+    ProgressEvent,
+    ProgressType,
+    ProjectStatus,
+    TaskStatus,
+)
+from shared.streams.registry import REGISTRY, TASK_PROGRESS, UnknownStream
+
+from langgraph_service.domain.ids import request_id
+from langgraph_service.domain.waits import Resumed, wait_for
+from langgraph_service.ports import (
+    Crash,
+    Executions,
+    Health,
+    Projects,
+    Publisher,
+    Refused,
+    Servers,
+    Sleep,
+    Tasks,
+)
+
+log = structlog.get_logger("langgraph_service")
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_attempts: int = 3
+    developer_agent: str = "claude"
+    developer_instructions: str = ""
+    tester_agent: str = "scripted"
+    develop_timeout_s: int = 1800
+    test_timeout_s: int = 900
+    worker_start_timeout_s: float = 300
+    scaffold_timeout_s: float = 900
+    deploy_timeout_s: float = 2400
+    result_margin_s: float = 300
+    deploy_server: str = "local"
+    github_token_ref: str | None = None
+    secrets_ref_pattern: str = ""
+    smoke_attempts: int = 10
+    smoke_first_delay_s: float = 0.5
+
+
+@dataclass(frozen=True)
+class Toolkit:
+    publisher: Publisher
+    projects: Projects
+    tasks: Tasks
+    executions: Executions
+    servers: Servers
+    health: Health
+    sleep: Sleep
+    clock: Callable[[], datetime]
+    crash: Crash
+    policy: Policy
+
+    async def publish(self, stream: str, message: BaseModel) -> None:
+        self.crash.point("before_publish")
+        entry = await self.publisher.publish_once(stream, message)
+        if entry is not None:  # a step run again publishes nothing and is no new crash point
+            self.crash.point("after_publish")
+
+    def wait(self, stream: str, request: str, within_s: float) -> Resumed:
+        """Suspend the thread until the result of `request` arrives on `stream`, its deadline
+        passes or the task is cancelled (the listener and the sweeper resume it)."""
+        value: Resumed = interrupt(wait_for(stream, request, now=self.clock(), within_s=within_s))
+        return value
+
+    async def progress(
+        self,
+        state: dict[str, Any],
+        kind: ProgressType,
+        step: str,
+        message: str,
+        *,
+        pct: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        task_id = state["task_id"]
+        event = ProgressEvent(
+            request_id=request_id(task_id, "progress", step),
+            correlation_id=state["correlation_id"],
+            type=kind,
+            task_id=task_id,
+            message=message[:2000],
+            current_step=step,
+            progress_pct=pct,
+            error=error[:2000] if error else None,
+        )
+        await self.publish(TASK_PROGRESS.name(task_id=task_id), event)
+
+    async def result(self, state: dict[str, Any], message: BaseModel) -> None:
+        """The flow's final result: on the task's progress stream, and on the callback stream
+        the intent named if it is one that carries it."""
+        task_id = state["task_id"]
+        await self.publish(TASK_PROGRESS.name(task_id=task_id), message)
+        callback = state.get("callback_stream")
+        if (
+            callback
+            and callback != TASK_PROGRESS.name(task_id=task_id)
+            and accepts(callback, message)
+        ):
+            await self.publish(callback, message)
+
+    async def move_project(
+        self, project_id: str, status: ProjectStatus, *, commit_sha: str | None = None
+    ) -> None:
+        """Move the project along; a move the API refuses (someone moved it elsewhere) is
+        logged, never fatal to the flow. The tested commit is recorded whatever the status."""
+        if commit_sha is not None:
+            await self.projects.update(project_id, commit_sha=commit_sha)
+        project = await self.projects.get(project_id)
+        if project is None or project.status is status:
+            return
+        try:
+            await self.projects.update(project_id, status=status)
+        except Refused as exc:
+            log.info("project not moved", project_id=project_id, to=status.value, reason=str(exc))
+
+    async def close_task(
+        self, task_id: str, status: TaskStatus, result: dict[str, Any], error: str | None
+    ) -> None:
+        """The task's terminal status; one written already (a cancel) wins."""
+        try:
+            await self.tasks.update(task_id, status=status, result=result, error=error)
+        except Refused as exc:
+            log.info("task status kept", task_id=task_id, refused=status.value, reason=str(exc))
+
+
+def accepts(stream: str, message: BaseModel) -> bool:
+    try:
+        REGISTRY.check_message(stream, message)
+    except (UnknownStream, TypeError, ValueError):
+        return False
+    return True

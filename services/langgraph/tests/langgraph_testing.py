@@ -1,0 +1,175 @@
+"""The langgraph service as a real process for tests, and what its tests do to it."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, cast
+
+import httpx
+from api.testing import LiveApi
+from langgraph_service.config import LanggraphSettings
+from redis.asyncio import Redis
+from shared.contracts import DeployMessage, EngineeringMessage
+from shared.streams import RedisStreamPublisher
+from shared.testing.processes import ServiceProcess, settings_env
+from shared.testing.waiting import eventually
+
+LANGGRAPH = str(Path(sys.executable).parent / "langgraph-service")
+TERMINAL = {"completed", "failed", "cancelled"}
+
+
+def fast_settings(live_api: LiveApi, redis_url: str, **overrides: Any) -> LanggraphSettings:
+    values: dict[str, Any] = {
+        "redis_url": redis_url,
+        "api_url": live_api.url,
+        "api_key": live_api.service_key,
+        "database_url": live_api.database_url,
+        "developer_agent": "scripted",
+        "sweep_interval_s": 0.2,
+        "stalled_after_s": 1.0,
+        "claim_idle_s": 2,
+        "smoke_first_delay_s": 0.05,
+        "shutdown_grace_s": 10,
+        "log_format": "json",
+    }
+    return LanggraphSettings(**(values | overrides))
+
+
+class Langgraph:
+    def __init__(self, settings: LanggraphSettings, log: Path) -> None:
+        self.settings, self.log = settings, log
+        self.process: ServiceProcess | None = None
+
+    def start(self, **overrides: Any) -> Langgraph:
+        settings = self.settings.model_copy(update=overrides)
+        env = {"PATH": os.environ["PATH"], "HOME": str(self.log.parent)}
+        self.process = ServiceProcess([LANGGRAPH], env | settings_env(settings), self.log)
+        return self
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.stop()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.process.send_signal(signal.SIGKILL)
+        self.process.process.wait(30)
+
+    async def died(self, within: float = 120) -> int:
+        assert self.process is not None
+        return await self.process.exited(within)
+
+
+class Api:
+    """The API as the tests use it: a service's key."""
+
+    def __init__(self, client: httpx.AsyncClient, live_api: LiveApi) -> None:
+        self.client, self.live = client, live_api
+
+    async def project(self, name: str, **fields: Any) -> dict[str, Any]:
+        body = {"name": name, "modules": ["backend"], "owner_id": self.live.admin_user_id}
+        response = await self.client.post("/api/projects", json=body)
+        assert response.status_code == 201, response.text
+        project = cast(dict[str, Any], response.json())
+        if fields:
+            response = await self.client.patch(f"/api/projects/{project['id']}", json=fields)
+            assert response.status_code == 200, response.text
+            project = response.json()
+        return project
+
+    async def tested_project(self, name: str, commit_sha: str) -> dict[str, Any]:
+        """A project as engineering leaves it: scaffolded, its commit tested, ready to deploy."""
+        project = await self.project(name, repository_url=f"/srv/repositories/{name}.git")
+        for status in ("scaffolding", "scaffolded", "developing", "testing", "ready"):
+            response = await self.client.patch(
+                f"/api/projects/{project['id']}", json={"status": status}
+            )
+            assert response.status_code == 200, response.text
+        response = await self.client.patch(
+            f"/api/projects/{project['id']}", json={"commit_sha": commit_sha}
+        )
+        assert response.status_code == 200, response.text
+        return cast(dict[str, Any], response.json())
+
+    async def task(self, project: dict[str, Any], kind: str, spec: str = "Add /hello") -> str:
+        body = {"project_id": project["id"], "type": kind, "spec": spec}
+        response = await self.client.post("/api/tasks", json=body)
+        assert response.status_code == 201, response.text
+        return str(response.json()["id"])
+
+    async def get(self, path: str, **params: Any) -> Any:
+        response = await self.client.get(path, params=params)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def finished(self, task_id: str, within: float = 60) -> dict[str, Any]:
+        async def terminal() -> dict[str, Any] | None:
+            task = await self.get(f"/api/tasks/{task_id}")
+            return task if task["status"] in TERMINAL else None
+
+        return await eventually(terminal, within)
+
+    async def cancel(self, task_id: str) -> None:
+        response = await self.client.patch(f"/api/tasks/{task_id}", json={"status": "cancelled"})
+        assert response.status_code == 200, response.text
+
+    async def server(self, name: str = "local") -> dict[str, Any]:
+        found = await self.get("/api/servers", name=name)
+        if found:
+            return cast(dict[str, Any], found[0])
+        body = {"name": name, "address": "127.0.0.1", "is_local": True}
+        response = await self.client.post("/api/servers", json=body)
+        assert response.status_code == 201, response.text
+        return cast(dict[str, Any], response.json())
+
+
+async def engineering(redis: Redis, api: Api, project: dict[str, Any], task_id: str) -> None:
+    await RedisStreamPublisher(redis).publish(
+        "engineering:queue",
+        EngineeringMessage(task_id=task_id, project_id=project["id"], user_id=project["owner_id"]),
+    )
+
+
+async def deploy(redis: Redis, project: dict[str, Any], task_id: str, **fields: Any) -> None:
+    await RedisStreamPublisher(redis).publish(
+        "deploy:queue",
+        DeployMessage(
+            task_id=task_id, project_id=project["id"], user_id=project["owner_id"], **fields
+        ),
+    )
+
+
+async def entries(redis: Redis, stream: str) -> list[dict[str, Any]]:
+    raw = cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream))
+    return [json.loads(fields["data"]) for _, fields in raw]
+
+
+@contextmanager
+def live_site() -> Iterator[str]:
+    """A deployed project's stand-in: answers 200 on every path."""
+
+    class Ok(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/"
+    finally:
+        server.shutdown()
+        server.server_close()
