@@ -26,7 +26,7 @@ from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, DEPLOY_RESULTS
 
 from langgraph_service.domain.ids import request_id
 from langgraph_service.domain.waits import Ending, ending_of
-from langgraph_service.flows.toolkit import Toolkit
+from langgraph_service.flows.toolkit import TaskClosed, Toolkit
 
 GRAPH = "deploy"
 
@@ -69,21 +69,15 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     policy = kit.policy
 
     async def load(state: DeployState) -> dict[str, Any]:
-        task = await kit.tasks.get(state["task_id"])
-        if task is None or task.type is not TaskType.DEPLOY:
-            return _ended("failed", "no such deploy task")
-        if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED):
-            return _ended("cancelled", f"the task is {task.status.value} already")
-        project = await kit.projects.get(state["project_id"])
-        if project is None or project.id != task.project_id:
-            return _ended("failed", "the task's project does not exist")
+        try:
+            _, project = await kit.open_task(dict(state), TaskType.DEPLOY)
+        except TaskClosed as closed:
+            return _ended(closed.outcome, closed.error)
         if not project.repository_url:
             return _ended("failed", "the project has no repository yet: nothing to deploy")
         commit = state.get("requested_commit") or project.commit_sha
         if not commit:
             return _ended("failed", "the project has no tested commit: run engineering first")
-        if task.status is TaskStatus.QUEUED:
-            await kit.close_task(task.id, TaskStatus.RUNNING, {}, None)
         await kit.progress(
             state, ProgressType.STARTED, "load", f"Deploying {project.name} at {commit[:12]}", pct=0
         )

@@ -8,7 +8,7 @@ node resumed or re-run after a crash runs from its start, so what precedes a wai
 from __future__ import annotations
 
 import time
-from typing import Any, Literal, TypedDict
+from typing import Any, TypedDict
 
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
@@ -45,7 +45,7 @@ from langgraph_service.domain import attempts
 from langgraph_service.domain.attempts import Failure
 from langgraph_service.domain.ids import attempt_id, request_id
 from langgraph_service.domain.waits import Ending, Resumed, ending_of
-from langgraph_service.flows.toolkit import Toolkit
+from langgraph_service.flows.toolkit import TaskClosed, Toolkit
 
 GRAPH = "engineering"
 BRANCH = "main"
@@ -93,18 +93,12 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     policy = kit.policy
 
     async def load(state: EngineeringState) -> dict[str, Any]:
-        task = await kit.tasks.get(state["task_id"])
-        if task is None or task.type is not TaskType.ENGINEERING:
-            return _ended("failed", "no such engineering task")
-        if task.status in (TaskStatus.CANCELLED, TaskStatus.COMPLETED, TaskStatus.FAILED):
-            return _ended("cancelled", f"the task is {task.status.value} already")
-        project = await kit.projects.get(state["project_id"])
-        if project is None or project.id != task.project_id:
-            return _ended("failed", "the task's project does not exist")
+        try:
+            task, project = await kit.open_task(dict(state), TaskType.ENGINEERING)
+        except TaskClosed as closed:
+            return _ended(closed.outcome, closed.error)
         if not task.spec.strip():
             return _ended("failed", "the task has no spec: nothing to implement")
-        if task.status is TaskStatus.QUEUED:
-            await kit.close_task(task.id, TaskStatus.RUNNING, {}, None)
         await kit.progress(state, ProgressType.STARTED, "load", f"Working on {project.name}", pct=0)
         return {
             "project_name": project.name,
@@ -402,7 +396,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     return graph.compile(checkpointer=checkpointer, name=GRAPH)
 
 
-def _ended(outcome: Literal["failed", "cancelled"], error: str) -> dict[str, Any]:
+def _ended(outcome: str, error: str) -> dict[str, Any]:
     return {"outcome": outcome, "error": error}
 
 

@@ -12,10 +12,14 @@ import structlog
 from langgraph.types import interrupt
 from pydantic import BaseModel
 from shared.contracts import (
+    TERMINAL_TASK_STATUSES,
     ProgressEvent,
     ProgressType,
+    ProjectRead,
     ProjectStatus,
+    TaskRead,
     TaskStatus,
+    TaskType,
 )
 from shared.streams.registry import REGISTRY, TASK_PROGRESS, UnknownStream
 
@@ -55,6 +59,14 @@ class Policy:
     smoke_first_delay_s: float = 0.5
 
 
+class TaskClosed(Exception):
+    """The flow has nothing to do: its task or project is gone, or the task ended already."""
+
+    def __init__(self, outcome: str, error: str) -> None:
+        super().__init__(error)
+        self.outcome, self.error = outcome, error
+
+
 @dataclass(frozen=True)
 class Toolkit:
     publisher: Publisher
@@ -67,6 +79,22 @@ class Toolkit:
     clock: Callable[[], datetime]
     crash: Crash
     policy: Policy
+
+    async def open_task(
+        self, state: dict[str, Any], kind: TaskType
+    ) -> tuple[TaskRead, ProjectRead]:
+        """The flow's task and project, the task marked running; raises TaskClosed."""
+        task = await self.tasks.get(state["task_id"])
+        if task is None or task.type is not kind:
+            raise TaskClosed("failed", f"no such {kind.value} task")
+        if task.status in TERMINAL_TASK_STATUSES:
+            raise TaskClosed("cancelled", f"the task is {task.status.value} already")
+        project = await self.projects.get(state["project_id"])
+        if project is None or project.id != task.project_id:
+            raise TaskClosed("failed", "the task's project does not exist")
+        if task.status is TaskStatus.QUEUED:
+            await self.close_task(task.id, TaskStatus.RUNNING, {}, None)
+        return task, project
 
     async def publish(self, stream: str, message: BaseModel) -> None:
         self.crash.point("before_publish")
