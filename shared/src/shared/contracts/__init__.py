@@ -60,6 +60,7 @@ from shared.contracts.project_file import (
 )
 from shared.contracts.projects import (
     PROJECT_TRANSITIONS,
+    RESTING_PROJECT_STATUSES,
     ModuleName,
     ProjectCreate,
     ProjectRead,
@@ -140,6 +141,7 @@ __all__ = [
     "PROJECT_FILE",
     "PROJECT_FILE_VERSION",
     "PROJECT_TRANSITIONS",
+    "RESTING_PROJECT_STATUSES",
     "TASK_TRANSITIONS",
     "TERMINAL_TASK_STATUSES",
     "AgentConfigCreate",

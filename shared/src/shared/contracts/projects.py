@@ -27,19 +27,28 @@ class ProjectStatus(StrEnum):
 _S = ProjectStatus
 # The main line, plus the loops a living project takes (new work on an active project, a failed
 # test run going back to development, a redeploy), failure from any working state, and archive.
+# A change that fails or is cancelled returns the project to the state it rested in before
+# (scaffolded, ready, active or failed): a failed feature does not make a live app `failed`.
 PROJECT_TRANSITIONS: dict[ProjectStatus, frozenset[ProjectStatus]] = {
     _S.DRAFT: frozenset({_S.SCAFFOLDING, _S.FAILED, _S.ARCHIVED}),
     _S.SCAFFOLDING: frozenset({_S.SCAFFOLDED, _S.FAILED, _S.ARCHIVED}),
     _S.SCAFFOLDED: frozenset({_S.DEVELOPING, _S.FAILED, _S.ARCHIVED}),
-    _S.DEVELOPING: frozenset({_S.TESTING, _S.FAILED, _S.ARCHIVED}),
-    _S.TESTING: frozenset({_S.DEVELOPING, _S.READY, _S.DEPLOYING, _S.FAILED, _S.ARCHIVED}),
+    _S.DEVELOPING: frozenset(
+        {_S.TESTING, _S.SCAFFOLDED, _S.READY, _S.ACTIVE, _S.FAILED, _S.ARCHIVED}
+    ),
+    _S.TESTING: frozenset(
+        {_S.DEVELOPING, _S.SCAFFOLDED, _S.READY, _S.DEPLOYING, _S.ACTIVE, _S.FAILED, _S.ARCHIVED}
+    ),
     # Engineering done and tested, nothing deployed it yet: a resting state.
     _S.READY: frozenset({_S.DEVELOPING, _S.DEPLOYING, _S.FAILED, _S.ARCHIVED}),
-    _S.DEPLOYING: frozenset({_S.ACTIVE, _S.FAILED, _S.ARCHIVED}),
+    _S.DEPLOYING: frozenset({_S.ACTIVE, _S.READY, _S.FAILED, _S.ARCHIVED}),
     _S.ACTIVE: frozenset({_S.DEVELOPING, _S.DEPLOYING, _S.FAILED, _S.ARCHIVED}),
     _S.FAILED: frozenset({_S.SCAFFOLDING, _S.DEVELOPING, _S.DEPLOYING, _S.ARCHIVED}),
     _S.ARCHIVED: frozenset(),
 }
+
+# Where a project waits between changes; a failed or cancelled change returns it there.
+RESTING_PROJECT_STATUSES = frozenset({_S.SCAFFOLDED, _S.READY, _S.ACTIVE, _S.FAILED})
 
 ModuleName = Annotated[
     str, StringConstraints(min_length=1, max_length=50, pattern=r"^[a-z][a-z0-9_-]*$")

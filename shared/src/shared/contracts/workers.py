@@ -272,3 +272,8 @@ class DeveloperWorkerOutput(Message):
         max_length=20_000,
         description="In `test` mode, the last lines of the tests' output (what failed).",
     )
+    retryable: bool = Field(
+        default=True,
+        description="False when another attempt cannot succeed (the repository does not "
+        "exist or cannot be read): the task fails at once.",
+    )

@@ -19,12 +19,15 @@ class Failure:
 
 def developer_failure(output: DeveloperWorkerOutput) -> Failure:
     """A developer run that did not deliver a commit. Crashes, out-of-memory kills, time-outs
-    and the agent's own failures are all worth another attempt with the failure as context."""
+    and the agent's own failures are all worth another attempt with the failure as context;
+    a run that says no attempt can succeed (a missing repository) is not."""
     reason = output.error or f"the developer worker ended {output.status.value}"
     if output.status is OutcomeStatus.SUCCESS and not output.commit_sha:
         reason = "the developer reported success but pushed no commit"
     return Failure(
-        "develop", _bounded(f"The previous attempt failed ({output.status.value}): {reason}")
+        "develop",
+        _bounded(f"The previous attempt failed ({output.status.value}): {reason}"),
+        retryable=output.retryable,
     )
 
 
@@ -34,7 +37,7 @@ def test_failure(output: DeveloperWorkerOutput, commit_sha: str) -> Failure:
     text = f"The tests of commit {commit_sha[:12]} failed ({output.status.value}): {reason}"
     if output.output_tail and output.output_tail not in text:
         text += f"\n\nLast lines of the test output:\n{output.output_tail}"
-    return Failure("test", _bounded(text))
+    return Failure("test", _bounded(text), retryable=output.retryable)
 
 
 def lost(stage: str, what: str, within_s: float) -> Failure:
@@ -43,10 +46,6 @@ def lost(stage: str, what: str, within_s: float) -> Failure:
 
 def not_started(error: str | None) -> Failure:
     return Failure("start", f"the worker could not be created: {error or 'no reason given'}")
-
-
-def may_retry(failure: Failure, attempt: int, max_attempts: int) -> bool:
-    return failure.retryable and attempt < max_attempts
 
 
 def _bounded(text: str) -> str:

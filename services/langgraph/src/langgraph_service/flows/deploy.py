@@ -26,7 +26,7 @@ from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, DEPLOY_RESULTS
 
 from langgraph_service.domain.ids import request_id
 from langgraph_service.domain.waits import Ending, ending_of
-from langgraph_service.flows.toolkit import TaskClosed, Toolkit
+from langgraph_service.flows.toolkit import TaskClosed, Toolkit, resting_status
 
 GRAPH = "deploy"
 
@@ -43,11 +43,13 @@ class DeployState(TypedDict, total=False):
     modules: list[str]
     repo_url: str
     commit_sha: str
+    rest: str  # the project's status to return to if the deploy fails or is cancelled
     server: str
     server_ip: str | None
     port: int
     deployed_url: str | None
     health_url: str | None
+    unhealthy: bool
     outcome: str | None  # success | failed | cancelled; None while working
     error: str | None
 
@@ -86,6 +88,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
             "modules": project.modules,
             "repo_url": project.repository_url,
             "commit_sha": commit,
+            "rest": resting_status(project).value,
         }
 
     async def allocate(state: DeployState) -> dict[str, Any]:
@@ -156,7 +159,8 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
             if attempt < policy.smoke_attempts:
                 await kit.sleep(delay)
                 delay = min(delay * 2, 10.0)
-        return _ended("failed", f"{url} did not answer after {policy.smoke_attempts} tries")
+        error = f"{url} did not answer after {policy.smoke_attempts} tries"
+        return _ended("failed", error) | {"unhealthy": True}
 
     async def finish(state: DeployState) -> dict[str, Any]:
         task_id, outcome = state["task_id"], state.get("outcome") or "failed"
@@ -169,12 +173,15 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         if outcome == "success":
             await kit.move_project(state["project_id"], ProjectStatus.ACTIVE)
             await kit.close_task(task_id, TaskStatus.COMPLETED, summary, None)
-        elif outcome == "cancelled":
-            await kit.close_task(task_id, TaskStatus.CANCELLED, summary, error)
         else:
+            # A deploy that failed leaves the previous release running (infra-service's rule):
+            # the project goes back to where it rested; a release that is up but does not
+            # answer makes it `failed`.
             if state.get("project_name"):
-                await kit.move_project(state["project_id"], ProjectStatus.FAILED)
-            await kit.close_task(task_id, TaskStatus.FAILED, summary, error)
+                rest = ProjectStatus.FAILED if state.get("unhealthy") else state["rest"]
+                await kit.move_project(state["project_id"], ProjectStatus(rest))
+            status = TaskStatus.CANCELLED if outcome == "cancelled" else TaskStatus.FAILED
+            await kit.close_task(task_id, status, summary, error)
         success = outcome == "success"
         await kit.result(
             state,

@@ -45,7 +45,7 @@ from langgraph_service.domain import attempts
 from langgraph_service.domain.attempts import Failure
 from langgraph_service.domain.ids import attempt_id, request_id
 from langgraph_service.domain.waits import Ending, Resumed, ending_of
-from langgraph_service.flows.toolkit import TaskClosed, Toolkit
+from langgraph_service.flows.toolkit import TaskClosed, Toolkit, resting_status
 
 GRAPH = "engineering"
 BRANCH = "main"
@@ -63,6 +63,7 @@ class EngineeringState(TypedDict, total=False):
     description: str
     spec: str
     repo_url: str | None
+    rest: str  # the project's status to return to if the task fails or is cancelled
     attempt: int
     worker_id: str | None
     workers: list[str]
@@ -106,6 +107,10 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
             "description": project.description,
             "spec": task.spec,
             "repo_url": project.repository_url,
+            # With no repository yet, only a scaffold that succeeds gives the project a rest.
+            "rest": (
+                resting_status(project) if project.repository_url else ProjectStatus.FAILED
+            ).value,
         }
 
     async def scaffold(state: EngineeringState) -> dict[str, Any]:
@@ -137,7 +142,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         result = ScaffolderResult.model_validate(resumed["result"])
         if result.status is not OutcomeStatus.SUCCESS or not result.repo_url:
             return _ended("failed", f"scaffolding failed: {result.error or result.status.value}")
-        return {"repo_url": result.repo_url}
+        return {"repo_url": result.repo_url, "rest": ProjectStatus.SCAFFOLDED.value}
 
     async def start_developer(state: EngineeringState) -> dict[str, Any]:
         return await _start_worker(state, "develop", policy.developer_agent)
@@ -251,17 +256,14 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         if outcome == "success":
             await kit.move_project(state["project_id"], ProjectStatus.READY, commit_sha=commit)
             await kit.close_task(task_id, TaskStatus.COMPLETED, _summary(state, commit), None)
-        elif outcome == "failed" and state.get("project_name"):
-            await kit.move_project(state["project_id"], ProjectStatus.FAILED)
-            await kit.close_task(
-                task_id, TaskStatus.FAILED, _summary(state, None), state.get("error")
-            )
-        elif outcome == "cancelled":
-            await kit.close_task(
-                task_id, TaskStatus.CANCELLED, _summary(state, None), state.get("error")
-            )
+        elif state.get("project_name"):
+            # A failed or cancelled change leaves the project where it rested before.
+            await kit.move_project(state["project_id"], ProjectStatus(state["rest"]))
+            status = TaskStatus.CANCELLED if outcome == "cancelled" else TaskStatus.FAILED
+            await kit.close_task(task_id, status, _summary(state, None), state.get("error"))
         else:
-            await kit.close_task(task_id, TaskStatus.FAILED, {}, state.get("error"))
+            status = TaskStatus.CANCELLED if outcome == "cancelled" else TaskStatus.FAILED
+            await kit.close_task(task_id, status, {}, state.get("error"))
         status = OutcomeStatus.SUCCESS if outcome == "success" else OutcomeStatus.FAILED
         await kit.result(
             state,

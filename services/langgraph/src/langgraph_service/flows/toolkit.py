@@ -12,6 +12,7 @@ import structlog
 from langgraph.types import interrupt
 from pydantic import BaseModel
 from shared.contracts import (
+    RESTING_PROJECT_STATUSES,
     TERMINAL_TASK_STATUSES,
     ProgressEvent,
     ProgressType,
@@ -167,6 +168,13 @@ class Toolkit:
             await self.tasks.update(task_id, status=status, result=result, error=error)
         except Refused as exc:
             log.info("task status kept", task_id=task_id, refused=status.value, reason=str(exc))
+
+
+def resting_status(project: ProjectRead) -> ProjectStatus:
+    """Where the project goes back to if the change now starting fails or is cancelled."""
+    if project.status in RESTING_PROJECT_STATUSES:
+        return project.status
+    return ProjectStatus.READY if project.commit_sha else ProjectStatus.SCAFFOLDED
 
 
 def accepts(stream: str, message: BaseModel) -> bool:
