@@ -85,6 +85,18 @@ class Api:
             project = response.json()
         return project
 
+    async def scaffolded_project(self, name: str) -> dict[str, Any]:
+        """A project as the scaffolder leaves it: a repository, status `scaffolded`."""
+        project = await self.project(name, repository_url=f"/srv/repositories/{name}.git")
+        for status in ("scaffolding", "scaffolded"):
+            project = await self.patch_project(project, status=status)
+        return project
+
+    async def patch_project(self, project: dict[str, Any], **fields: Any) -> dict[str, Any]:
+        response = await self.client.patch(f"/api/projects/{project['id']}", json=fields)
+        assert response.status_code == 200, response.text
+        return cast(dict[str, Any], response.json())
+
     async def tested_project(self, name: str, commit_sha: str) -> dict[str, Any]:
         """A project as engineering leaves it: scaffolded, its commit tested, ready to deploy."""
         project = await self.project(name, repository_url=f"/srv/repositories/{name}.git")
