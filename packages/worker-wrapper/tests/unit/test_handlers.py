@@ -18,12 +18,14 @@ from shared.contracts import (
     WorkMode,
 )
 from shared.testing.fakes import FakePublisher
+from worker_wrapper.adapters.git_cli import GitCli
 from worker_wrapper.domain.ending import WhyStopped
+from worker_wrapper.domain.task import NO_REPOSITORY
 from worker_wrapper.domain.tester import CommandRun, RunEnd
 from worker_wrapper.domain.turns import AgentTurn, Stopped, TurnResult, TurnStatus
 from worker_wrapper.handlers import developer, po
 from worker_wrapper.handlers.lifecycle import keep_alive, say_last_words
-from worker_wrapper.ports import GitError
+from worker_wrapper.ports import Git, GitError
 
 VERDICT = '<result>{"status": "success", "summary": "did it", "data": {}}</result>'
 
@@ -157,7 +159,7 @@ TASK = DeveloperWorkerInput(
 async def run_task(
     tmp_path: Path,
     agent: FakeAgent,
-    git: FakeGit | None = None,
+    git: Git | None = None,
     *,
     task: DeveloperWorkerInput = TASK,
     shell: FakeShell | None = None,
@@ -239,6 +241,23 @@ async def test_a_push_that_fails_is_an_error_naming_the_commit(tmp_path: Path) -
     )
     assert output.status == "error"
     assert output.error == "could not push new: git push failed: rejected"
+    assert output.retryable
+    assert finished == [1]
+
+
+async def test_a_repository_that_does_not_exist_fails_the_task_for_good_before_the_agent(
+    tmp_path: Path,
+) -> None:
+    agent = FakeAgent()  # any turn would fail: it has no result to give
+    missing = TASK.model_copy(update={"repo_url": str(tmp_path / "missing")})
+    git = GitCli(author_name="test", author_email="test@example.com")
+    output, lifecycle, _, finished = await run_task(tmp_path, agent, git, task=missing)
+
+    assert (output.status, output.retryable) == ("error", False)
+    assert str(output.error).startswith(f"{NO_REPOSITORY}: git clone failed: fatal: repository")
+    assert f"'{tmp_path / 'missing'}' does not exist" in str(output.error)
+    assert agent.turns == []
+    assert [event for event, _ in lifecycle.events] == [LifecycleEventKind.FAILED]
     assert finished == [1]
 
 
@@ -350,7 +369,39 @@ async def test_a_commit_that_cannot_be_checked_out_is_an_error_and_runs_nothing(
         f"commit {COMMIT} is not in the repository",
         COMMIT,
     )
+    assert output.retryable  # the next attempt's developer makes a new commit
     assert shell.commands == []
+    assert finished == [1]
+
+
+async def test_a_project_file_missing_at_the_commit_is_an_error_the_next_attempt_may_fix(
+    tmp_path: Path,
+) -> None:
+    shell = FakeShell()
+    output, _, _, finished = await run_task(
+        tmp_path, FakeAgent(), FakeGit(), task=TEST_TASK, shell=shell
+    )
+    assert (output.status, output.retryable) == ("error", True)
+    assert str(output.error).startswith("no .project.yml at commit ")
+    assert shell.commands == []
+    assert finished == [1]
+
+
+async def test_a_test_run_of_a_repository_that_does_not_exist_fails_for_good(
+    tmp_path: Path,
+) -> None:
+    shell = FakeShell()
+    missing = TEST_TASK.model_copy(update={"repo_url": f"file://{tmp_path}/missing"})
+    git = GitCli(author_name="test", author_email="test@example.com")
+    output, lifecycle, _, finished = await run_task(
+        tmp_path, FakeAgent(), git, task=missing, shell=shell
+    )
+
+    assert (output.status, output.retryable, output.commit_sha) == ("error", False, COMMIT)
+    assert str(output.error).startswith(f"{NO_REPOSITORY}: git clone failed: fatal: '")
+    assert "does not appear to be a git repository" in str(output.error)
+    assert shell.commands == []
+    assert [event for event, _ in lifecycle.events] == [LifecycleEventKind.FAILED]
     assert finished == [1]
 
 

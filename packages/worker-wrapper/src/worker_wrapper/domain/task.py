@@ -3,6 +3,7 @@ lifecycle event it makes."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
@@ -16,6 +17,7 @@ from shared.contracts import (
     VerdictStatus,
     WorkMode,
 )
+from shared.logging import scrub_text
 
 from worker_wrapper.domain.turns import Stopped, TurnResult, TurnStatus
 from worker_wrapper.domain.verdict import PROTOCOL, VerdictError, parse_verdict
@@ -25,6 +27,20 @@ VERDICT_FOLLOW_UP_S = 300
 STOPPED_ERROR = "stopped: the worker was asked to stop before the task finished"
 NO_VERDICT = "the agent gave no <result> verdict"
 NO_COMMIT = "the agent reported success but made no commit"
+NO_REPOSITORY = "the repository does not exist or is not a git repository; no attempt can succeed"
+
+# What says a repository is not there, in git's own (untranslated: git runs without LANG)
+# words: a path that does not exist or is no repository, local, file:// or ssh; an HTTP(S) 404
+# (GitHub's answer too for a private repository the token may not read); and GitHub's over ssh.
+# Nothing else is final: a refused or missing credential may be an installation token that has
+# expired (the next worker gets a fresh one), a refused connection, an unknown host, a timeout or
+# a 5xx may pass, and "Could not read from remote repository" follows all of these.
+_NO_REPOSITORY = re.compile(
+    r"fatal: repository '.*' (?:does not exist|not found)$"
+    r"|fatal: '.*' does not appear to be a git repository$"
+    r"|ERROR: Repository not found\.?$",
+    re.MULTILINE,
+)
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,7 @@ class Outcome:
     verdict: AgentVerdict | None = None
     exit_code: int | None = None
     output_tail: str | None = None
+    retryable: bool = True
 
 
 def build_prompt(task: DeveloperWorkerInput) -> str:
@@ -118,6 +135,24 @@ def judge_follow_up(task: DeveloperWorkerInput, result: TurnResult) -> Outcome:
     )
 
 
+def repository_missing(git_error: str) -> bool:
+    """Whether git's error (a GitError's text: `git clone failed: ` and the tail of its stderr)
+    says the repository does not exist or is not a git repository, so no attempt can clone it."""
+    return _NO_REPOSITORY.search(git_error) is not None
+
+
+def git_failed(git_error: str, *, commit_sha: str | None = None) -> Outcome:
+    """Cloning (or checking a commit out) failed: an error another attempt may get past, unless
+    the repository is not there (the task then fails at once). Scrubbed: a URL may hold a
+    password."""
+    error = scrub_text(git_error)
+    if repository_missing(git_error):
+        return Outcome(
+            OutcomeStatus.ERROR, f"{NO_REPOSITORY}: {error}", commit_sha=commit_sha, retryable=False
+        )
+    return Outcome(OutcomeStatus.ERROR, error, commit_sha=commit_sha)
+
+
 def delivered(claimed: Outcome, *, base: str, head: str, push_error: str | None) -> Outcome:
     """A success the agent claims, checked against git: the commit is read from git, never from
     the agent's words, and must have been pushed."""
@@ -154,6 +189,7 @@ def task_output(
         verdict=outcome.verdict,
         usage=usage,
         output_tail=outcome.output_tail,
+        retryable=outcome.retryable,
     )
 
 

@@ -81,7 +81,8 @@ def out_of_time() -> CommandRun:
 
 
 def not_tested(commit: str, error: str) -> Outcome:
-    """The commit could not be checked out, or its project file not read."""
+    """The commit has no project file, or an invalid one: the next attempt's developer may fix
+    it (git's own failures are `task.git_failed`)."""
     return Outcome(OutcomeStatus.ERROR, scrub_text(error), commit_sha=commit)
 
 

@@ -103,7 +103,7 @@ async def run_task(
         base = await git.clone(task.repo_url, task.branch, repo)
         await write_instructions(repo, agent.instructions_file, instructions, git=git)
     except GitError as exc:
-        return output(Outcome(OutcomeStatus.ERROR, str(exc)))
+        return output(rules.git_failed(str(exc)))
 
     env = rules.turn_env(extra_env, task)
     first = await agent.turn(
@@ -151,7 +151,9 @@ async def run_tests(
     try:
         commit = await git.check_out(task.repo_url, commit, repo)
         tests = tester.declared_tests(await git.read_file(repo, PROJECT_FILE), commit=commit)
-    except (GitError, tester.NotTestable) as exc:
+    except GitError as exc:
+        return output(rules.git_failed(str(exc), commit_sha=commit))
+    except tester.NotTestable as exc:
         return output(tester.not_tested(commit, str(exc)))
 
     deadline = clock() + task.timeout
