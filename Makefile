@@ -2,13 +2,15 @@
 UV := $(shell ./scripts/ensure-uv)
 RUN := $(UV) run --frozen
 
-.PHONY: help sync host-tools agents containers run test lint fmt typecheck unit test-redis7 contracts bench
+.PHONY: help sync host-tools agents containers run test lint fmt typecheck unit test-redis7 contracts docs \
+	bench
 
 help:
 	@echo "make run          run the system on this machine (embedded mode)"
 	@echo "make test         lint, type-check and run every test"
 	@echo "make fmt          format the code"
 	@echo "make contracts    regenerate docs/CONTRACTS.md from the stream registry and DTOs"
+	@echo "make docs         regenerate every generated document (CONTRACTS.md, LANGGRAPH.md)"
 	@echo "make bench        run the benchmarks in bench/"
 
 sync:
@@ -56,6 +58,7 @@ typecheck: sync
 	MYPYPATH=services/infra-service/tests $(RUN) mypy services/infra-service/src \
 		services/infra-service/tests
 	MYPYPATH=services/scaffolder/tests $(RUN) mypy services/scaffolder/src services/scaffolder/tests
+	MYPYPATH=services/langgraph/tests $(RUN) mypy services/langgraph/src services/langgraph/tests
 
 test: lint typecheck host-tools agents containers
 	$(RUN) pytest
@@ -66,6 +69,10 @@ test-redis7: sync
 
 contracts: sync
 	$(RUN) python -m shared.contracts_doc > docs/CONTRACTS.md
+
+# Each generated document has a test that fails when it is stale.
+docs: contracts
+	$(RUN) python -m langgraph_service.diagram > docs/LANGGRAPH.md
 
 # -P: bench/api.py must not shadow the api package.
 bench: sync
