@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, cast
 
 import httpx
+import psycopg
 from api.testing import LiveApi
 from langgraph_service.config import LanggraphSettings
+from psycopg import sql
 from redis.asyncio import Redis
 from shared.contracts import DeployMessage, EngineeringMessage
 from shared.streams import RedisStreamPublisher
@@ -44,28 +46,35 @@ def fast_settings(live_api: LiveApi, redis_url: str, **overrides: Any) -> Langgr
 
 
 class Langgraph:
+    """langgraph-service processes (replicas, or one after another after a crash); every one
+    started is stopped at the end."""
+
     def __init__(self, settings: LanggraphSettings, log: Path) -> None:
         self.settings, self.log = settings, log
-        self.process: ServiceProcess | None = None
+        self.processes: list[ServiceProcess] = []
 
-    def start(self, **overrides: Any) -> Langgraph:
+    @property
+    def process(self) -> ServiceProcess:
+        return self.processes[-1]
+
+    def start(self, **overrides: Any) -> ServiceProcess:
         settings = self.settings.model_copy(update=overrides)
         env = {"PATH": os.environ["PATH"], "HOME": str(self.log.parent)}
-        self.process = ServiceProcess([LANGGRAPH], env | settings_env(settings), self.log)
-        return self
+        process = ServiceProcess([LANGGRAPH], env | settings_env(settings), self.log)
+        self.processes.append(process)
+        return process
 
     def stop(self) -> None:
-        if self.process is not None:
-            self.process.stop()
+        for process in self.processes:
+            process.stop()
 
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.process.send_signal(signal.SIGKILL)
-        self.process.process.wait(30)
+    def kill(self, process: ServiceProcess | None = None) -> None:
+        process = process or self.process
+        process.process.send_signal(signal.SIGKILL)
+        process.process.wait(30)
 
-    async def died(self, within: float = 120) -> int:
-        assert self.process is not None
-        return await self.process.exited(within)
+    def running(self) -> bool:
+        return bool(self.processes) and self.process.exit_code is None
 
 
 class Api:
@@ -157,6 +166,18 @@ async def deploy(redis: Redis, project: dict[str, Any], task_id: str, **fields: 
             task_id=task_id, project_id=project["id"], user_id=project["owner_id"], **fields
         ),
     )
+
+
+async def flow_status(database_url: str, thread_id: str, schema: str = "langgraph") -> str | None:
+    """The service's own record of a flow: running, waiting or done (None: never started)."""
+    query = sql.SQL("select status from {}.flows where thread_id = %s")
+    async with await psycopg.AsyncConnection.connect(database_url) as connection:
+        try:
+            cursor = await connection.execute(query.format(sql.Identifier(schema)), (thread_id,))
+        except psycopg.errors.UndefinedTable:
+            return None  # the service has not set its schema up yet
+        row = await cursor.fetchone()
+    return str(row[0]) if row else None
 
 
 async def entries(redis: Redis, stream: str) -> list[dict[str, Any]]:

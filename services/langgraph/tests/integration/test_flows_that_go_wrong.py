@@ -90,7 +90,8 @@ async def test_a_task_cancelled_while_its_developer_works_stops_and_deletes_the_
     assert task["status"] == "cancelled"
     [execution] = await api.get("/api/task-executions", task_id=task_id)
     assert execution["request_id"] == working.request_id
-    assert execution["status"] == "failed" and execution["finished_at"]
+    assert execution["status"] == "failed"
+    assert execution["finished_at"]
     assert (await api.get(f"/api/projects/{project['id']}"))["status"] == "scaffolded"
     assert len(developer.requests) == 1
 
@@ -111,7 +112,8 @@ async def test_a_deploy_cancelled_while_infra_works_leaves_the_project_ready(
     await api.cancel(task_id)
     [result] = await results(redis_client, task_id, "deploy_result")
 
-    assert result["status"] == "failed" and result["deployed_url"] is None
+    assert result["status"] == "failed"
+    assert result["deployed_url"] is None
     assert (await api.get(f"/api/projects/{project['id']}"))["status"] == "ready"
     assert job.request_id == f"{task_id}.deploy"
 
@@ -144,9 +146,11 @@ async def test_duplicate_late_and_stray_results_are_acknowledged_and_change_noth
     late = [
         # The first attempt's developer, once more, with another commit.
         DeveloperWorkerOutput(
-            request_id=f"{task_id}.a1.develop", task_id=task_id,
-            status=OutcomeStatus.SUCCESS, commit_sha="f" * 40,
-        ),  # fmt: skip
+            request_id=f"{task_id}.a1.develop",
+            task_id=task_id,
+            status=OutcomeStatus.SUCCESS,
+            commit_sha="f" * 40,
+        ),
         # A result for a thread that does not exist, and one for no thread at all.
         DeveloperWorkerOutput(
             request_id="no-such-task.a1.develop", task_id=task_id, status=OutcomeStatus.ERROR
