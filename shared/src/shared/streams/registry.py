@@ -215,8 +215,10 @@ PO_OUTPUT = StreamSpec(
     description="A PO worker's answers.",
 )  # fmt: skip
 DEVELOPER_INPUT = StreamSpec(
-    "worker:developer:input", DeveloperWorkerInput, ("langgraph",), (Group.DEVELOPER_WORKERS,),
-    description="Tasks for developer workers, shared through one group.",
+    "worker:developer:{worker_id}:input", DeveloperWorkerInput, ("langgraph",),
+    (Group.DEVELOPER_WORKERS,),
+    description="A developer worker's own input: the runs the flow created it for (a worker "
+    "is made for one role and one task, so no other worker may take them).",
 )  # fmt: skip
 DEVELOPER_OUTPUT = StreamSpec(
     "worker:developer:output", DeveloperWorkerOutput, ("worker-wrapper", "worker-manager"),

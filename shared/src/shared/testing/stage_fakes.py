@@ -94,6 +94,7 @@ class FakeStages:
     seen: dict[str, list[Any]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _workers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _developer_inputs: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._publisher = RedisStreamPublisher(self.redis)
@@ -103,13 +104,22 @@ class FakeStages:
         routes: list[tuple[StreamSpec, str, Callable[[Any], Awaitable[None]]]] = [
             (SCAFFOLDER_QUEUE, Group.SCAFFOLDER, self._scaffold),
             (WORKER_COMMANDS, Group.WORKER_MANAGER, self._command),
-            (DEVELOPER_INPUT, Group.DEVELOPER_WORKERS, self._develop),
             (ANSIBLE_DEPLOY_QUEUE, Group.INFRA_SERVICE, self._deploy),
         ]
         for spec, group, handle in routes:
-            with contextlib.suppress(ResponseError):
-                await self.redis.xgroup_create(spec.pattern, group, id="0", mkstream=True)
-            self._tasks.append(asyncio.create_task(self._serve(spec, group, handle)))
+            await self._group(spec.pattern, group)
+            self._tasks.append(
+                asyncio.create_task(self._serve(spec, group, handle, lambda p=spec.pattern: [p]))
+            )
+        # Each developer worker reads its own input stream, made when the worker is created.
+        self._tasks.append(
+            asyncio.create_task(
+                self._serve(
+                    DEVELOPER_INPUT, Group.DEVELOPER_WORKERS, self._develop,
+                    lambda: list(self._developer_inputs),
+                )
+            )
+        )  # fmt: skip
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -120,24 +130,37 @@ class FakeStages:
     def of(self, stream: str) -> list[Any]:
         return self.seen.get(stream, [])
 
+    async def _group(self, stream: str, group: str) -> None:
+        with contextlib.suppress(ResponseError):
+            await self.redis.xgroup_create(stream, group, id="0", mkstream=True)
+
     async def _serve(
-        self, spec: StreamSpec, group: str, handle: Callable[[Any], Awaitable[None]]
+        self,
+        spec: StreamSpec,
+        group: str,
+        handle: Callable[[Any], Awaitable[None]],
+        streams: Callable[[], list[str]],
     ) -> None:
+        """Requests are kept under the spec's pattern, whichever of its streams they came on."""
         while not self._stopping.is_set():
             raise_if_cancelled()  # redis-py's wait_for can swallow a cancellation (3.11)
+            names = streams()
+            if not names:
+                await asyncio.sleep(0.01)
+                continue
             batches = cast(
                 list[tuple[Any, list[tuple[Any, Any]]]],
                 await self.redis.xreadgroup(
-                    group, "fake", {spec.pattern: ">"}, count=100, block=200
+                    group, "fake", dict.fromkeys(names, ">"), count=100, block=100
                 ),
             )
-            for _, entries in batches or []:
+            for stream, entries in batches or []:
                 for entry_id, fields in entries:
                     text = {_text(k): _text(v) for k, v in cast(dict[Any, Any], fields).items()}
                     message = decode(text, spec.adapter)
                     self.seen.setdefault(spec.pattern, []).append(message)
                     await handle(message)
-                    await self.redis.xack(spec.pattern, group, entry_id)
+                    await self.redis.xack(_text(stream), group, entry_id)
 
     async def _answer(self, reply: Reply, message: Any, stream: str) -> None:
         answer = reply(message)
@@ -157,11 +180,13 @@ class FakeStages:
     async def _command(
         self, message: CreateWorkerCommand | DeleteWorkerCommand | StatusWorkerCommand
     ) -> None:
-        worker_id = (
-            f"developer-fake-{next(self._workers)}"
-            if isinstance(message, CreateWorkerCommand)
-            else message.worker_id
-        )
+        if isinstance(message, CreateWorkerCommand):
+            worker_id = f"developer-fake-{next(self._workers)}"
+            stream = DEVELOPER_INPUT.name(worker_id=worker_id)
+            await self._group(stream, Group.DEVELOPER_WORKERS)
+            self._developer_inputs.append(stream)
+        else:
+            worker_id = message.worker_id
         await self._publisher.publish(
             WORKER_RESPONSES_DEVELOPER.pattern,
             WorkerResponse(

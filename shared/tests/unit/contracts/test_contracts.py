@@ -94,7 +94,7 @@ def test_every_contract_field_is_described(model: type[BaseModel]) -> None:
 
 
 def test_a_field_of_the_wrong_type_is_named_in_the_decoding_error() -> None:
-    spec = REGISTRY.resolve("worker:developer:input")
+    spec = REGISTRY.resolve("worker:developer:developer-1:input")
     entry = {
         "data": json.dumps(
             {"task_id": "t", "project_id": "p", "prompt": "x", "repo_url": "r", "timeout": "soon"}

@@ -159,7 +159,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
             f"Attempt {attempt} of {policy.max_attempts}: the developer is working", pct=20,
         )  # fmt: skip
         await kit.publish(
-            DEVELOPER_INPUT.pattern,
+            DEVELOPER_INPUT.name(worker_id=worker_id),
             DeveloperWorkerInput(
                 request_id=request,
                 correlation_id=state["correlation_id"],
@@ -205,7 +205,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
             f"Attempt {attempt}: running the project's tests at {commit[:12]}", pct=60,
         )  # fmt: skip
         await kit.publish(
-            DEVELOPER_INPUT.pattern,
+            DEVELOPER_INPUT.name(worker_id=worker_id),
             DeveloperWorkerInput(
                 request_id=request,
                 correlation_id=state["correlation_id"],
