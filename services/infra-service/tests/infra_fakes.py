@@ -65,6 +65,8 @@ class FakeInventory:
         self.statuses: list[tuple[str, ServerStatus]] = []
         self.incidents: list[tuple[str, IncidentSeverity, str, str]] = []
         self.deployments: list[dict[str, Any]] = []
+        # (server, project, service name) → port, as the API's /api/port-allocations keeps them.
+        self.ports: dict[tuple[str, str, str], int] = {}
         self.refuse_records = False
 
     async def server(self, handle: str) -> ServerRead | None:
@@ -84,7 +86,20 @@ class FakeInventory:
     async def port_for(
         self, server_id: str, project_id: str, service_name: str, port: int | None = None
     ) -> int:
-        return port or 21000
+        """As the API answers: the key's existing port again, else `port` (or the lowest free
+        from 21000); a port held under another key is a 409."""
+        key = (server_id, project_id, service_name)
+        taken = {p for (server, *_), p in self.ports.items() if server == server_id}
+        if key in self.ports:
+            if port is not None and port != self.ports[key]:
+                raise InventoryRefused(f"the service already has port {self.ports[key]} (409)")
+            return self.ports[key]
+        if port is None:
+            port = min(set(range(21000, 21100)) - taken)
+        elif port in taken:
+            raise InventoryRefused(f"the API answered 409: port {port} is taken on this server")
+        self.ports[key] = port
+        return port
 
     async def record_deployment(self, **record: Any) -> None:
         if self.refuse_records:

@@ -47,7 +47,18 @@ async def test_a_commit_is_deployed_and_answers_on_its_health_path(
     repo = tiny_app_repo(tmp_path)
     sha = commit(repo, "2")
     project = await harness.project("tiny")
-    port = free_port()
+    # As the deploy flow does: the project's port is allocated under its name, then deployed.
+    allocated = await harness.api.post(
+        "/api/port-allocations",
+        json={
+            "server_id": local_server["id"],
+            "project_id": project["id"],
+            "service_name": project["name"],
+            "port": free_port(),
+        },
+    )
+    allocated.raise_for_status()
+    port = allocated.json()["port"]
     message = local_deploy(repo, sha, port, project, secrets_ref="env:CANARY_SECRETS")
 
     result = await harness.deploy(message)
@@ -74,6 +85,10 @@ async def test_a_commit_is_deployed_and_answers_on_its_health_path(
     assert deployment["status"] == "running"
     assert deployment["commit_sha"] == sha
     assert deployment["url"] == result["deployed_url"]
+    # The entry point runs on the caller's allocation; it is recorded under its own name.
+    assert (deployment["service_name"], deployment["port"]) == ("web", port)
+    [allocation] = await harness.get("/api/port-allocations", project_id=project["id"])
+    assert (allocation["service_name"], allocation["port"]) == ("tiny", port)
 
 
 async def test_the_same_commit_again_changes_nothing_and_a_new_commit_replaces_it(

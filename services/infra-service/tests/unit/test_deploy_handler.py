@@ -131,6 +131,77 @@ async def test_a_deploy_runs_under_its_lock_and_records_every_service(tmp_path: 
     assert not list((tmp_path / "jobs").iterdir()), "the checkout is removed"
 
 
+async def test_the_entry_points_port_is_the_one_the_caller_allocated_under_the_projects_name(
+    tmp_path: Path,
+) -> None:
+    """The deploy flow allocates the project's port (service name: the project's name) before it
+    asks for the deploy: the entry point takes that allocation, it does not ask for its port
+    again under its own name (which the API refuses: the port is taken)."""
+    deploy = Deploy(tmp_path)
+    server, project = deploy.server.id, deploy.project_id
+    port = await deploy.inventory.port_for(server, project, "shop", port=20001)
+
+    report = await deploy.run(port=port)
+
+    assert isinstance(report.outcome, RunOutcome), report
+    assert report.outcome.succeeded
+    [job] = deploy.playbooks.jobs
+    assert [(s["name"], s["port"]) for s in job.extravars["services"]] == [
+        ("web", 20001),
+        ("worker", 21000),
+    ]
+    assert deploy.inventory.ports == {
+        (server, project, "shop"): 20001,
+        (server, project, "worker"): 21000,
+    }
+    # The records name the services as the project file does.
+    assert [(d["service_name"], d["port"]) for d in deploy.inventory.deployments] == [
+        ("web", 20001),
+        ("worker", 21000),
+    ]
+    assert report.url == "http://203.0.113.7:20001"
+
+
+async def test_a_redeploy_keeps_every_services_port(tmp_path: Path) -> None:
+    deploy = Deploy(tmp_path)
+
+    await deploy.run()
+    await deploy.run()
+
+    first, again = (job.extravars["services"] for job in deploy.playbooks.jobs)
+    assert first == again
+    assert len(deploy.inventory.ports) == 2
+
+
+async def test_a_service_named_like_the_project_but_not_its_entry_point_is_refused(
+    tmp_path: Path,
+) -> None:
+    """Its port would be kept under the entry point's key (the project's name)."""
+    deploy = Deploy(tmp_path, project_file=PROJECT_FILE.replace("worker:", "shop:"))
+
+    report = await deploy.run()
+
+    assert refusal(report) == (
+        "service 'shop' is named like the project but is not its entry point ('web'): "
+        "rename it in .project.yml"
+    )
+    assert deploy.playbooks.jobs == []
+    assert deploy.inventory.ports == {}, "a port was allocated before the refusal"
+    assert deploy.inventory.deployments == []
+
+
+async def test_an_entry_point_named_like_the_project_is_deployed(tmp_path: Path) -> None:
+    deploy = Deploy(tmp_path, project_file=PROJECT_FILE.replace("web:", "shop:"))
+
+    report = await deploy.run()
+
+    assert isinstance(report.outcome, RunOutcome), report
+    assert [(d["service_name"], d["port"]) for d in deploy.inventory.deployments] == [
+        ("shop", 20001),
+        ("worker", 21000),
+    ]
+
+
 async def test_a_repository_without_a_project_file_is_refused_naming_it(tmp_path: Path) -> None:
     deploy = Deploy(tmp_path, project_file=None)
 

@@ -270,14 +270,29 @@ def _resolve(message: AnsibleDeployMessage, server: ServerRead, secrets: Secrets
 async def _services(
     message: AnsibleDeployMessage, server: ServerRead, spec: ProjectFile, inventory: Inventory
 ) -> list[dict[str, Any]]:
-    """What the playbook runs: each service with its port (the entry point gets the project's)."""
+    """What the playbook runs: each service with its port (the entry point gets the project's).
+
+    Allocations are keyed by (server, project, name). The project's port — the message's
+    `port` — is the caller's allocation, made before the deploy under the project's name: the
+    entry point takes it under that same key, which the API answers idempotently with that port
+    (asking for it under the entry point's own name would be refused, the port being taken).
+    Every other service has its port under its own name. A non-entry service named like the
+    project would share the entry point's key, so its deploy is refused before any allocation.
+    The names the services run and are recorded under are the project file's either way.
+    """
+    entry_point = spec.entry_point
+    if message.project_name != entry_point and message.project_name in spec.services:
+        raise ProjectFileError(
+            f"service {message.project_name!r} is named like the project but is not its entry "
+            f"point ({entry_point!r}): rename it in {PROJECT_FILE}"
+        )
     services = []
     for name, declared in spec.services.items():
-        port = await inventory.port_for(
-            server.id,
-            message.project_id,
-            name,
-            port=message.port if name == spec.entry_point else None,
-        )
+        if name == entry_point:
+            port = await inventory.port_for(
+                server.id, message.project_id, message.project_name, port=message.port
+            )
+        else:
+            port = await inventory.port_for(server.id, message.project_id, name)
         services.append({"name": name, "port": port, **deployed(declared)})
     return services
