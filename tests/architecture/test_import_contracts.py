@@ -18,6 +18,7 @@ STREAM_CUBES = {
     "worker_wrapper": ROOT / "packages/worker-wrapper/src/worker_wrapper",
     "infra_service": ROOT / "services/infra-service/src/infra_service",
     "scaffolder": ROOT / "services/scaffolder/src/scaffolder",
+    "langgraph_service": ROOT / "services/langgraph/src/langgraph_service",
 }
 
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import functools
 from datetime import UTC, datetime
+from typing import Any
 
+from psycopg_pool import AsyncConnectionPool
 from shared.api_client import api_client
 from shared.lifetime import Lifetime
 from shared.runtime import Service
@@ -87,7 +89,7 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
         executions=ApiExecutions(http),
         servers=ApiServers(http),
         health=health,
-        sleep=asyncio.sleep,
+        sleep=_sleep,
         clock=utc_now,
         crash=crash,
         policy=policy_of(settings),
@@ -166,8 +168,12 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
     )
 
 
+async def _sleep(seconds: float) -> None:
+    await asyncio.sleep(seconds)
+
+
 class _Closing:
-    def __init__(self, pool: postgres_checkpoints.AsyncConnectionPool) -> None:  # type: ignore[type-arg]
+    def __init__(self, pool: AsyncConnectionPool[Any]) -> None:
         self._pool = pool
 
     async def aclose(self) -> None:

@@ -164,14 +164,14 @@ async def test_duplicate_late_and_stray_results_are_acknowledged_and_change_noth
     assert task["status"] == "completed"
     assert task["result"]["commit_sha"] == commit_of(task_id, 2)
     assert (await api.get(f"/api/tasks/{task_id}"))["result"] == task["result"]
-    inputs = stages.of("worker:developer:{worker_id}:input")
+    inputs = stages.runs()
     assert [(i.mode, i.attempt) for i in inputs] == [
         (WorkMode.DEVELOP, 1), (WorkMode.TEST, 1), (WorkMode.DEVELOP, 2), (WorkMode.TEST, 2),
     ]  # fmt: skip
     executions = await api.get("/api/task-executions", task_id=task_id)
     assert len(executions) == 4
-    [result] = await results(redis_client, task_id, "engineering_result")
-    assert result["commit_sha"] == commit_of(task_id, 2)
+    [final] = await results(redis_client, task_id, "engineering_result")
+    assert final["commit_sha"] == commit_of(task_id, 2)
 
 
 async def test_a_result_that_never_comes_times_the_attempt_out_and_the_next_one_runs(
@@ -192,7 +192,7 @@ async def test_a_result_that_never_comes_times_the_attempt_out_and_the_next_one_
 
     assert task["status"] == "completed", task
     assert task["result"]["commit_sha"] == commit_of(task_id, 2)
-    developing = [i for i in stages.of("worker:developer:{worker_id}:input") if i.mode is WorkMode.DEVELOP]
+    developing = [i for i in stages.runs() if i.mode is WorkMode.DEVELOP]
     assert "did not answer within 1 s" in (developing[1].previous_failure or "")
     executions = {e["request_id"]: e for e in await api.get("/api/task-executions",
                                                             task_id=task_id)}  # fmt: skip
@@ -221,5 +221,5 @@ async def test_a_worker_that_says_no_attempt_can_succeed_fails_the_task_at_once(
 
     assert task["status"] == "failed"
     assert "repository not found" in task["error"]
-    assert len(stages.of("worker:developer:{worker_id}:input")) == 1
+    assert len(stages.runs()) == 1
     assert (await api.get(f"/api/projects/{project['id']}"))["status"] == "scaffolded"

@@ -27,7 +27,7 @@ async def test_a_task_on_a_new_project_is_scaffolded_developed_tested_and_closed
     commit = commit_of(task_id, 1)
     assert task["status"] == "completed", task
     assert task["result"]["commit_sha"] == commit
-    inputs = stages.of("worker:developer:{worker_id}:input")
+    inputs = stages.runs()
     assert [(i.mode, i.attempt) for i in inputs] == [(WorkMode.DEVELOP, 1), (WorkMode.TEST, 1)]
     assert inputs[0].repo_url == "/srv/repositories/todo.git"
     assert inputs[1].commit_sha == commit
@@ -78,7 +78,7 @@ async def test_a_failing_test_run_sends_its_failure_to_the_next_attempt(
 
     assert task["status"] == "completed", task
     assert task["result"]["commit_sha"] == commit_of(task_id, 2)
-    developing = [i for i in stages.of("worker:developer:{worker_id}:input") if i.mode is WorkMode.DEVELOP]
+    developing = [i for i in stages.runs() if i.mode is WorkMode.DEVELOP]
     assert [i.attempt for i in developing] == [1, 2]
     assert developing[0].previous_failure is None
     assert "assert 404 == 200" in (developing[1].previous_failure or "")
@@ -107,7 +107,7 @@ async def test_attempts_run_out_and_the_task_fails_with_the_last_failure(
 
     assert task["status"] == "failed"
     assert "attempt 2" in task["error"]
-    assert len(stages.of("worker:developer:{worker_id}:input")) == 2
+    assert len(stages.runs()) == 2
 
     async def final_result() -> list[dict[str, object]]:
         return [p for p in await entries(redis_client, f"task_progress:{task_id}")

@@ -3,10 +3,10 @@
 from shared.streams.consumer import (
     ConsumerOptions,
     Handler,
-    PermanentFailure,
     StreamConsumer,
     raise_if_cancelled,
 )
+from shared.streams.errors import PermanentFailure
 from shared.streams.events import read_events
 from shared.streams.idempotency import Idempotency, Outcome, RequestInProgress
 from shared.streams.publisher import RedisStreamPublisher

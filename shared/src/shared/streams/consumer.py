@@ -31,6 +31,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from shared.contracts import DeadLetter
 from shared.keys import CONSUMER_FAILURES
 from shared.streams import raw
+from shared.streams.errors import PermanentFailure
 from shared.streams.idempotency import RequestInProgress
 from shared.streams.raw import RawEntry
 from shared.streams.registry import REGISTRY, StreamKind, StreamRegistry, dlq_stream
@@ -49,11 +50,6 @@ Handler = Callable[[Any], Awaitable[None]]
 REDIS_UNAVAILABLE = (RedisConnectionError, RedisTimeoutError, BusyLoadingError, OSError)
 
 log = structlog.get_logger("shared.streams")
-
-
-class PermanentFailure(Exception):
-    """Raised by a handler when the entry can never succeed (bad input the contract let through,
-    a 4xx from the API): the entry is dead-lettered at once instead of retried."""
 
 
 def raise_if_cancelled() -> None:

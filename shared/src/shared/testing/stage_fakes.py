@@ -130,6 +130,10 @@ class FakeStages:
     def of(self, stream: str) -> list[Any]:
         return self.seen.get(stream, [])
 
+    def runs(self) -> list[DeveloperWorkerInput]:
+        """Every developer and tester run asked for, whichever worker it was sent to."""
+        return cast(list[DeveloperWorkerInput], self.of(DEVELOPER_INPUT.pattern))
+
     async def _group(self, stream: str, group: str) -> None:
         with contextlib.suppress(ResponseError):
             await self.redis.xgroup_create(stream, group, id="0", mkstream=True)

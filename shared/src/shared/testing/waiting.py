@@ -11,7 +11,7 @@ T = TypeVar("T")
 
 
 async def eventually(
-    check: Callable[[], Awaitable[T]], within: float = 30.0, interval: float = 0.05
+    check: Callable[[], Awaitable[T | None]], within: float = 30.0, interval: float = 0.05
 ) -> T:
     """Call `check` until it returns something true, and return that; fail after `within` s."""
     loop = asyncio.get_running_loop()

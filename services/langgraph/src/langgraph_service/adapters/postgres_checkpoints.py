@@ -46,12 +46,12 @@ async def set_up(pool: AsyncConnectionPool[Any], schema: str, flows_ddl: list[st
         await connection.execute(SETUP_LOCK)
         try:
             await connection.execute(f'create schema if not exists "{schema}"')
-            await AsyncPostgresSaver(pool).setup()  # type: ignore[arg-type]
+            await AsyncPostgresSaver(pool).setup()
             for statement in flows_ddl:
-                await connection.execute(statement)  # type: ignore[arg-type]
+                await connection.execute(statement)
         finally:
             await connection.execute(SETUP_UNLOCK)
 
 
 def saver(pool: AsyncConnectionPool[Any]) -> AsyncPostgresSaver:
-    return AsyncPostgresSaver(pool)  # type: ignore[arg-type]
+    return AsyncPostgresSaver(pool)

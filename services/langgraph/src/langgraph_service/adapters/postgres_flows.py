@@ -30,7 +30,7 @@ class PostgresFlows:
 
     async def _execute(self, query: str, params: dict[str, Any]) -> list[dict[str, Any]]:
         async with self._pool.connection() as connection:
-            cursor = await connection.execute(query, params)  # type: ignore[arg-type]
+            cursor = await connection.execute(query, params)
             return list(await cursor.fetchall()) if cursor.description else []
 
     async def graph_of(self, thread_id: str) -> str | None:

@@ -29,7 +29,7 @@ class PostgresLocks:
                 await connection.execute(
                     "select set_config('lock_timeout', %(ms)s, false)", {"ms": self._timeout_ms}
                 )
-                await connection.execute(f"select pg_advisory_lock({KEY})", {"thread": thread_id})  # type: ignore[arg-type]
+                await connection.execute(f"select pg_advisory_lock({KEY})", {"thread": thread_id})
             except errors.LockNotAvailable as exc:
                 raise LockTimeout(f"flow {thread_id} stayed locked by another process") from exc
             try:
@@ -42,10 +42,10 @@ class PostgresLocks:
         async with self._pool.connection() as connection:
             cursor = await connection.execute(
                 f"select pg_try_advisory_lock({KEY}) as held",
-                {"thread": thread_id},  # type: ignore[arg-type]
+                {"thread": thread_id},
             )
             row = await cursor.fetchone()
-            held = bool(row and row["held"])  # type: ignore[call-overload]
+            held = bool(row and row["held"])
             try:
                 yield held
             finally:
@@ -56,4 +56,4 @@ class PostgresLocks:
 async def _unlock(connection: AsyncConnection[Any], thread_id: str) -> None:
     # A broken connection took the lock with it; the pool's reset unlocks a healthy one anyway.
     with contextlib.suppress(psycopg.Error):
-        await connection.execute(f"select pg_advisory_unlock({KEY})", {"thread": thread_id})  # type: ignore[arg-type]
+        await connection.execute(f"select pg_advisory_unlock({KEY})", {"thread": thread_id})

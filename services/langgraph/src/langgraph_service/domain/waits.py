@@ -62,7 +62,7 @@ def cancelled() -> Resumed:
 def ending_of(value: Any) -> Ending:
     if isinstance(value, dict):
         try:
-            return Ending(value.get("ending"))
+            return Ending(str(value.get("ending")))
         except ValueError:
             pass
     raise ValueError(f"a wait was resumed with something that is not an ending: {value!r:.200}")

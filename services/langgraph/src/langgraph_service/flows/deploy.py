@@ -166,9 +166,9 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         task_id, outcome = state["task_id"], state.get("outcome") or "failed"
         error = state.get("error")
         summary = {
-            key: state.get(key)  # type: ignore[misc]
+            key: state.get(key)
             for key in ("deployed_url", "commit_sha", "server", "server_ip", "port")
-            if state.get(key) is not None  # type: ignore[misc]
+            if state.get(key) is not None
         }
         if outcome == "success":
             await kit.move_project(state["project_id"], ProjectStatus.ACTIVE)

@@ -259,11 +259,11 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         elif state.get("project_name"):
             # A failed or cancelled change leaves the project where it rested before.
             await kit.move_project(state["project_id"], ProjectStatus(state["rest"]))
-            status = TaskStatus.CANCELLED if outcome == "cancelled" else TaskStatus.FAILED
-            await kit.close_task(task_id, status, _summary(state, None), state.get("error"))
+            ended = TaskStatus.CANCELLED if outcome == "cancelled" else TaskStatus.FAILED
+            await kit.close_task(task_id, ended, _summary(state, None), state.get("error"))
         else:
-            status = TaskStatus.CANCELLED if outcome == "cancelled" else TaskStatus.FAILED
-            await kit.close_task(task_id, status, {}, state.get("error"))
+            ended = TaskStatus.CANCELLED if outcome == "cancelled" else TaskStatus.FAILED
+            await kit.close_task(task_id, ended, {}, state.get("error"))
         status = OutcomeStatus.SUCCESS if outcome == "success" else OutcomeStatus.FAILED
         await kit.result(
             state,

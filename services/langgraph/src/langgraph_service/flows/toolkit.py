@@ -3,7 +3,7 @@ project and the task along. Nodes get it through the graph's closure, never buil
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -82,7 +82,7 @@ class Toolkit:
     policy: Policy
 
     async def open_task(
-        self, state: dict[str, Any], kind: TaskType
+        self, state: Mapping[str, Any], kind: TaskType
     ) -> tuple[TaskRead, ProjectRead]:
         """The flow's task and project, the task marked running; raises TaskClosed."""
         task = await self.tasks.get(state["task_id"])
@@ -111,7 +111,7 @@ class Toolkit:
 
     async def progress(
         self,
-        state: dict[str, Any],
+        state: Mapping[str, Any],
         kind: ProgressType,
         step: str,
         message: str,
@@ -132,7 +132,7 @@ class Toolkit:
         )
         await self.publish(TASK_PROGRESS.name(task_id=task_id), event)
 
-    async def result(self, state: dict[str, Any], message: BaseModel) -> None:
+    async def result(self, state: Mapping[str, Any], message: BaseModel) -> None:
         """The flow's final result: on the task's progress stream, and on the callback stream
         the intent named if it is one that carries it."""
         task_id = state["task_id"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import structlog
 from shared.contracts import DeployMessage, EngineeringMessage
-from shared.streams import PermanentFailure
+from shared.streams.errors import PermanentFailure
 
 from langgraph_service.domain.ids import MAX_TASK_ID, SEPARATOR
 from langgraph_service.flows import deploy, engineering
