@@ -82,8 +82,9 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
     flows = PostgresFlows(data_pool)
     tasks = ApiTasks(http)
     crash = SignalCrash(settings.crash_at)
+    publisher = RedisStreamPublisher(redis)
     kit = Toolkit(
-        publisher=RedisStreamPublisher(redis),
+        publisher=publisher,
         projects=ApiProjects(http),
         tasks=tasks,
         executions=ApiExecutions(http),
@@ -144,7 +145,9 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
         for spec in RESULT_STREAMS
         for consumer in consumers(
             spec.pattern,
-            functools.partial(handle_result, runner=runner, stream=spec.pattern),
+            functools.partial(
+                handle_result, runner=runner, publisher=publisher, stream=spec.pattern
+            ),
             settings.listener_concurrency,
         )
     ]

@@ -5,6 +5,7 @@ stand-ins (shared.testing.stage_fakes) told to misbehave."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import pytest
@@ -12,6 +13,7 @@ from langgraph_testing import Api, Langgraph, deploy, engineering, entries
 from redis.asyncio import Redis
 from shared.contracts import (
     AnsibleDeployMessage,
+    CreateWorkerCommand,
     DeleteWorkerCommand,
     DeveloperWorkerInput,
     DeveloperWorkerOutput,
@@ -94,6 +96,34 @@ async def test_a_task_cancelled_while_its_developer_works_stops_and_deletes_the_
     assert execution["finished_at"]
     assert (await api.get(f"/api/projects/{project['id']}"))["status"] == "scaffolded"
     assert len(developer.requests) == 1
+
+
+async def test_a_worker_created_after_its_task_was_cancelled_is_deleted(
+    langgraph: Langgraph, stages: FakeStages, api: Api, redis_client: Redis
+) -> None:
+    worker_manager_answers = asyncio.Event()
+    stages.hold_creates = worker_manager_answers
+    langgraph.start()
+    project = await api.scaffolded_project("todo")
+    task_id = await api.task(project, "engineering")
+    await engineering(redis_client, api, project, task_id)
+
+    async def create_asked() -> list[CreateWorkerCommand]:
+        return [c for c in stages.of("worker:commands") if isinstance(c, CreateWorkerCommand)]
+
+    await eventually(create_asked, 30)
+    await api.cancel(task_id)
+    [result] = await results(redis_client, task_id, "engineering_result")
+    worker_manager_answers.set()  # the worker comes to life after its flow ended
+
+    async def worker_deleted() -> list[DeleteWorkerCommand]:
+        return [c for c in stages.of("worker:commands") if isinstance(c, DeleteWorkerCommand)]
+
+    [delete] = await eventually(worker_deleted, 30)
+    assert delete.worker_id == "developer-fake-1"
+    assert "cancelled" in str(result["error"])
+    assert stages.runs() == []
+    await nothing_pending(redis_client)
 
 
 async def test_a_deploy_cancelled_while_infra_works_leaves_the_project_ready(

@@ -88,6 +88,8 @@ class FakeStages:
     scaffolder: Reply = scaffolded
     developer: Reply = developed
     deployer: Reply | None = None
+    # When set, worker-manager's stand-in answers no create before the event is set.
+    hold_creates: asyncio.Event | None = None
     # With the API (a service's client), the scaffold stand-in records the repository and moves
     # the project to `scaffolded`, as the real scaffolder does.
     api: httpx.AsyncClient | None = None
@@ -185,6 +187,8 @@ class FakeStages:
         self, message: CreateWorkerCommand | DeleteWorkerCommand | StatusWorkerCommand
     ) -> None:
         if isinstance(message, CreateWorkerCommand):
+            if self.hold_creates is not None:
+                await self.hold_creates.wait()
             worker_id = f"developer-fake-{next(self._workers)}"
             stream = DEVELOPER_INPUT.name(worker_id=worker_id)
             await self._group(stream, Group.DEVELOPER_WORKERS)

@@ -22,3 +22,8 @@ def thread_of(request_id: str) -> str:
     """The thread (task) a request id belongs to; for ids not made here, whatever precedes the
     first separator (no flow has that id, so the result is acknowledged and dropped)."""
     return request_id.split(SEPARATOR, 1)[0]
+
+
+def is_create(request_id: str) -> bool:
+    """A worker-create request of a flow (`…{stage}.create`)."""
+    return request_id.endswith(SEPARATOR + "create")

@@ -91,6 +91,17 @@ class FlowRunner:
             await self._run(graph, thread_id, None)
             return True
 
+    async def workers_of(self, thread_id: str) -> set[str]:
+        """The workers the thread knows it created and has not deleted yet."""
+        graph = await self._flows.graph_of(thread_id)
+        if graph is None:
+            return set()
+        values = (await self._state(graph, thread_id)).values
+        return {
+            *values.get("workers", []),
+            *([values["worker_id"]] if values.get("worker_id") else []),
+        }
+
     async def waiting_for(self, thread_id: str) -> WaitFor | None:
         graph = await self._flows.graph_of(thread_id)
         if graph is None:
