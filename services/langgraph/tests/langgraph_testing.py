@@ -146,7 +146,7 @@ class Api:
         found = await self.get("/api/servers", name=name)
         if found:
             return cast(dict[str, Any], found[0])
-        body = {"name": name, "address": "127.0.0.1", "is_local": True}
+        body = {"name": name, "address": "127.0.0.1", "is_local": True, "status": "active"}
         response = await self.client.post("/api/servers", json=body)
         assert response.status_code == 201, response.text
         return cast(dict[str, Any], response.json())
