@@ -149,37 +149,12 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
 
     async def develop(state: EngineeringState) -> dict[str, Any]:
         attempt = state["attempt"]
-        request = attempt_id(state["task_id"], attempt, "develop")
-        worker_id = state["worker_id"]
-        assert worker_id is not None
-        await kit.executions.start(request, state["task_id"], worker_id)
-        await kit.move_project(state["project_id"], ProjectStatus.DEVELOPING)
-        await kit.progress(
-            state, ProgressType.PROGRESS, f"a{attempt}.develop",
+        output = await _run_on_worker(
+            state, WorkMode.DEVELOP, ProjectStatus.DEVELOPING,
             f"Attempt {attempt} of {policy.max_attempts}: the developer is working", pct=20,
+            prompt=_prompt(state), previous_failure=state.get("failure"),
         )  # fmt: skip
-        await kit.publish(
-            DEVELOPER_INPUT.name(worker_id=worker_id),
-            DeveloperWorkerInput(
-                request_id=request,
-                correlation_id=state["correlation_id"],
-                task_id=state["task_id"],
-                project_id=state["project_id"],
-                prompt=_prompt(state),
-                timeout=policy.develop_timeout_s,
-                repo_url=state["repo_url"],
-                branch=BRANCH,
-                attempt=attempt,
-                previous_failure=state.get("failure"),
-            ),
-        )
-        within = policy.develop_timeout_s + policy.result_margin_s
-        resumed = kit.wait(DEVELOPER_OUTPUT.pattern, request, within)
-        output = await _worker_output(
-            state, request, worker_id, resumed, "the developer worker", within
-        )
-        await _delete_worker(state, worker_id)
-        left = _without(state, worker_id)
+        left = _without(state, state["worker_id"])
         if output is None:
             return {"outcome": "cancelled", "error": "cancelled while developing", "workers": left}
         if isinstance(output, Failure):
@@ -187,23 +162,47 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         if output.status is not OutcomeStatus.SUCCESS or not output.commit_sha:
             return _failed_attempt(attempts.developer_failure(output), left)
         return {"commit_sha": output.commit_sha, "worker_id": None, "stage_ok": True,
-                "workers": _without(state, worker_id)}  # fmt: skip
+                "workers": left}  # fmt: skip
 
     async def start_tester(state: EngineeringState) -> dict[str, Any]:
         return await _start_worker(state, "test", policy.tester_agent)
 
     async def test(state: EngineeringState) -> dict[str, Any]:
-        attempt, commit = state["attempt"], state["commit_sha"]
+        commit = state["commit_sha"]
         assert commit is not None
-        request = attempt_id(state["task_id"], attempt, "test")
-        worker_id = state["worker_id"]
-        assert worker_id is not None
-        await kit.executions.start(request, state["task_id"], worker_id)
-        await kit.move_project(state["project_id"], ProjectStatus.TESTING)
-        await kit.progress(
-            state, ProgressType.PROGRESS, f"a{attempt}.test",
-            f"Attempt {attempt}: running the project's tests at {commit[:12]}", pct=60,
+        output = await _run_on_worker(
+            state, WorkMode.TEST, ProjectStatus.TESTING,
+            f"Attempt {state['attempt']}: running the project's tests at {commit[:12]}", pct=60,
+            prompt=f"Run the tests of commit {commit}.", commit_sha=commit,
         )  # fmt: skip
+        left = _without(state, state["worker_id"])
+        if output is None:
+            return {"outcome": "cancelled", "error": "cancelled while testing", "workers": left}
+        if isinstance(output, Failure):
+            return _failed_attempt(output, left)
+        if output.status is not OutcomeStatus.SUCCESS:
+            return _failed_attempt(attempts.test_failure(output, commit), left)
+        return {"outcome": "success", "worker_id": None, "stage_ok": True, "workers": left}
+
+    async def _run_on_worker(
+        state: EngineeringState,
+        mode: WorkMode,
+        project_status: ProjectStatus,
+        text: str,
+        *,
+        pct: int,
+        **fields: Any,
+    ) -> DeveloperWorkerOutput | Failure | None:
+        """One run on the attempt's worker: recorded as a task execution, sent to the worker's
+        own input, waited for; the worker deleted after. The output, a Failure when none came,
+        None when the task was cancelled."""
+        attempt, worker_id = state["attempt"], state["worker_id"]
+        assert worker_id is not None
+        request = attempt_id(state["task_id"], attempt, mode.value)
+        timeout = policy.develop_timeout_s if mode is WorkMode.DEVELOP else policy.test_timeout_s
+        await kit.executions.start(request, state["task_id"], worker_id)
+        await kit.move_project(state["project_id"], project_status)
+        await kit.progress(state, ProgressType.PROGRESS, f"a{attempt}.{mode.value}", text, pct=pct)
         await kit.publish(
             DEVELOPER_INPUT.name(worker_id=worker_id),
             DeveloperWorkerInput(
@@ -211,30 +210,20 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 correlation_id=state["correlation_id"],
                 task_id=state["task_id"],
                 project_id=state["project_id"],
-                prompt=f"Run the tests of commit {commit}.",
-                timeout=policy.test_timeout_s,
+                timeout=timeout,
                 repo_url=state["repo_url"],
                 branch=BRANCH,
                 attempt=attempt,
-                mode=WorkMode.TEST,
-                commit_sha=commit,
+                mode=mode,
+                **fields,
             ),
         )
-        within = policy.test_timeout_s + policy.result_margin_s
+        within = timeout + policy.result_margin_s
         resumed = kit.wait(DEVELOPER_OUTPUT.pattern, request, within)
-        output = await _worker_output(
-            state, request, worker_id, resumed, "the tester worker", within
-        )
+        who = "the developer worker" if mode is WorkMode.DEVELOP else "the tester worker"
+        output = await _worker_output(state, request, worker_id, resumed, who, within)
         await _delete_worker(state, worker_id)
-        left = _without(state, worker_id)
-        if output is None:
-            return {"outcome": "cancelled", "error": "cancelled while testing", "workers": left}
-        if isinstance(output, Failure):
-            return _failed_attempt(output, left)
-        if output.status is not OutcomeStatus.SUCCESS:
-            return _failed_attempt(attempts.test_failure(output, commit), left)
-        return {"outcome": "success", "worker_id": None, "stage_ok": True,
-                "workers": _without(state, worker_id)}  # fmt: skip
+        return output
 
     async def retry(state: EngineeringState) -> dict[str, Any]:
         failure = state.get("failure") or "the attempt failed"
@@ -412,7 +401,7 @@ def _failed_attempt(failure: Failure, workers: list[str]) -> dict[str, Any]:
     }
 
 
-def _without(state: EngineeringState, worker_id: str) -> list[str]:
+def _without(state: EngineeringState, worker_id: str | None) -> list[str]:
     return [worker for worker in state.get("workers", []) if worker != worker_id]
 
 
