@@ -5,8 +5,9 @@ Each round runs both sides, alternating (A B A B …):
   clone and branch, write the instructions file, run the scripted agent, read HEAD, push, XADD
   the output. `agent_ms` is the agent process alone.
 - B, the wrapper: a developer worker process is started; `startup_ms` runs to its `started`
-  lifecycle event (ready: it reads its input next). Then the task is published and `task_ms`
-  runs until its output is in `worker:developer:output`.
+  lifecycle event (ready: it reads its input next). Then the task is published to the worker's
+  own stream (`worker:developer:{worker_id}:input`) and `task_ms` runs until its output is in
+  `worker:developer:output`.
 `overhead_ms` is B's task_ms minus A's task time in the same round: what the wrapper adds to the
 same work (asyncio subprocesses, the stream consumer, heartbeat and lifecycle writes, parsing).
 `python_ms` and `import_ms` (a bare interpreter; one importing the wrapper) show how much of
@@ -30,6 +31,7 @@ from typing import cast
 
 import redis
 from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput, OutcomeStatus
+from shared.streams.registry import DEVELOPER_INPUT
 from shared.streams.wire import encode
 from shared.testing.servers import RedisServer
 
@@ -43,7 +45,7 @@ SCRIPT = {
     ]
 }
 WRAPPER = str(Path(sys.executable).parent / "worker-wrapper")
-INPUT, OUTPUT, LIFECYCLE = "worker:developer:input", "worker:developer:output", "worker:lifecycle"
+OUTPUT, LIFECYCLE = "worker:developer:output", "worker:lifecycle"
 WAIT_S = 60
 AGENT = [sys.executable, "-m", "worker_wrapper.scripted_agent"]  # as the scripted runner runs it
 
@@ -126,6 +128,7 @@ def through_wrapper(
     """A wrapper started, then given the task; (start-up seconds, task seconds)."""
     repo = bare_repo(root / f"w{n}")
     worker_id = f"bench-{n}"
+    its_input = DEVELOPER_INPUT.name(worker_id=worker_id)  # the worker's own stream
     env = {
         "PATH": os.environ["PATH"],
         "HOME": str(root / f"wh{n}"),
@@ -149,7 +152,7 @@ def through_wrapper(
         _, event = read_after(client, LIFECYCLE, lifecycle_from)
         ready = time.perf_counter()
         assert json.loads(event["data"])["worker_id"] == worker_id
-        client.xadd(INPUT, encode(task))  # type: ignore[arg-type]
+        client.xadd(its_input, encode(task))  # type: ignore[arg-type]
         published = time.perf_counter()
         _, fields = read_after(client, OUTPUT, output_from)
         finished = time.perf_counter()

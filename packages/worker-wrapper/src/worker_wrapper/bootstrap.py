@@ -43,8 +43,9 @@ WHY_STOPPED = {
 
 
 def build(settings: WrapperSettings, lifetime: Lifetime) -> Service:
-    """A developer worker consumes one task, then finishes with its exit code; a PO worker
-    answers its own input stream until it is stopped. Both beat and report their lifecycle."""
+    """A developer worker consumes one task from its own input stream, then finishes with its
+    exit code; a PO worker answers its own input stream until it is stopped. Both beat and report
+    their lifecycle."""
     redis = connect_redis(settings.redis_url)
     publisher = RetryingPublisher(redis)
     lifecycle = RedisLifecycle(publisher, worker_id=settings.worker_id)
@@ -111,11 +112,13 @@ def _developer(
         consumer.stop()
         lifetime.finish(exit_code)
 
-    # One task, then exit: a batch of one, and no reclaiming of other workers' entries while the
-    # worker-manager reports their deaths (the single listener decides on retries).
+    # One task, then exit: a batch of one, from the worker's own stream (the flow made this worker
+    # for its run; no other worker may take it). The consumer makes the group from the stream's
+    # start, so a run published before the worker first reads is taken. An entry it held when it
+    # died is reported by worker-manager, not retried (the single listener decides on retries).
     consumer = StreamConsumer(
         redis,
-        stream=DEVELOPER_INPUT.pattern,
+        stream=DEVELOPER_INPUT.name(worker_id=settings.worker_id),
         group=Group.DEVELOPER_WORKERS,
         consumer=settings.worker_id,
         handler=partial(

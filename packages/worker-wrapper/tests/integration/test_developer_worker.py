@@ -27,12 +27,15 @@ from wrapper_testing import (
     wrapper_env,
 )
 
+INPUT = "worker:developer:dev-1:input"  # the worker's own: WORKER_ID is dev-1
 OUTPUT = "worker:developer:output"
 HEARTBEAT = "worker:heartbeat:dev-1"
 StartWrapper = Callable[[dict[str, str]], Wrapper]
 
 
-async def publish_task(redis: Redis, repo: Path, **fields: object) -> DeveloperWorkerInput:
+async def publish_task(
+    redis: Redis, repo: Path, stream: str = INPUT, **fields: object
+) -> DeveloperWorkerInput:
     task = DeveloperWorkerInput.model_validate(
         {
             "task_id": "t-1",
@@ -44,7 +47,7 @@ async def publish_task(redis: Redis, repo: Path, **fields: object) -> DeveloperW
             **fields,
         }
     )
-    await redis.xadd("worker:developer:input", encode(task))  # type: ignore[arg-type]
+    await redis.xadd(stream, encode(task))  # type: ignore[arg-type]
     return task
 
 
@@ -236,15 +239,50 @@ async def test_the_scripted_agent_does_its_declared_work(
 async def test_an_invalid_input_is_dead_lettered_and_the_worker_takes_the_next_valid_one(
     start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:
-    await redis_client.xadd("worker:developer:input", {"data": json.dumps({"task_id": "broken"})})
+    await redis_client.xadd(INPUT, {"data": json.dumps({"task_id": "broken"})})
     await publish_task(redis_client, repo)
     raw, code = await run_one_task(
         start_wrapper, redis_url, redis_client, tmp_path, MOCK_COMMIT="1"
     )
     assert code == 0
     assert raw["status"] == "success"
-    [letter] = await read_stream(redis_client, "worker:developer:input:dlq")
+    [letter] = await read_stream(redis_client, f"{INPUT}:dlq")
     assert letter["reason"] == "invalid"
+
+
+async def test_a_run_sent_to_one_worker_is_never_taken_by_another(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
+) -> None:
+    # Two developer workers, both reading (each has made its group on its own stream).
+    mine = start_wrapper(wrapper_env(redis_url, tmp_path / "ws-1", MOCK_COMMIT="1"))
+    theirs = start_wrapper(
+        wrapper_env(redis_url, tmp_path / "ws-2", WORKER_ID="dev-2", MOCK_COMMIT="1")
+    )
+    other_input = "worker:developer:dev-2:input"
+
+    async def reading() -> bool:
+        for stream in (INPUT, other_input):
+            if not await redis_client.exists(stream) or not await redis_client.xinfo_groups(stream):
+                return False
+        return True
+
+    await eventually(reading, within=30)
+
+    their_task = await publish_task(
+        redis_client, repo, other_input, task_id="t-2", branch="feature/t-2"
+    )
+    [first] = await wait_for(redis_client, OUTPUT, 1, wrapper=theirs)
+    assert await theirs.exited() == 0
+    assert (first["worker_id"], first["request_id"]) == ("dev-2", their_task.request_id)
+    assert mine.exit_code is None  # still waiting for a run of its own
+    assert (await redis_client.xpending(INPUT, "developer-workers"))["pending"] == 0
+
+    my_task = await publish_task(redis_client, repo)
+    outputs = await wait_for(redis_client, OUTPUT, 2, wrapper=mine)
+    assert await mine.exited() == 0
+    assert (outputs[1]["worker_id"], outputs[1]["request_id"]) == ("dev-1", my_task.request_id)
+    assert branch_head(repo, "feature/t-1") == outputs[1]["commit_sha"]
+    assert branch_head(repo, "feature/t-2") == first["commit_sha"]
 
 
 async def test_the_heartbeat_is_refreshed_while_the_agent_works(

@@ -66,7 +66,7 @@ async def test_claude_code_writes_and_commits_and_the_wrapper_reports_the_sha_fr
         Text(f"Done.\n{VERDICT}"),
     ]
     with FakeAnthropic(turns) as fake:
-        await publish(redis_client, "worker:developer:input", developer_task(repo))
+        await publish(redis_client, "worker:developer:dev-1:input", developer_task(repo))
         wrapper = start_wrapper(
             wrapper_env(
                 redis_url,
@@ -142,7 +142,7 @@ async def test_codex_runs_a_shell_tool_that_commits_and_the_wrapper_reports_it(
         Message(f"Done.\n{VERDICT}"),
     ]
     with FakeOpenAI(turns) as fake:
-        await publish(redis_client, "worker:developer:input", developer_task(repo))
+        await publish(redis_client, "worker:developer:dev-1:input", developer_task(repo))
         wrapper = start_wrapper(
             wrapper_env(
                 redis_url,

@@ -26,6 +26,7 @@ from wrapper_testing import (
     wrapper_env,
 )
 
+INPUT = "worker:developer:dev-1:input"  # the worker's own: WORKER_ID is dev-1
 OUTPUT = "worker:developer:output"
 StartWrapper = Callable[[dict[str, str]], Wrapper]
 
@@ -83,7 +84,7 @@ async def publish_test(
             **fields,
         }
     )
-    await redis.xadd("worker:developer:input", encode(task))  # type: ignore[arg-type]
+    await redis.xadd(INPUT, encode(task))  # type: ignore[arg-type]
     return task
 
 
@@ -129,7 +130,7 @@ async def test_a_commit_whose_tests_pass_is_a_success_tested_at_that_very_commit
     events = await lifecycle(redis_client)
     assert [e.event for e in events] == ["started", "completed"]
     assert events[1].result == {"status": "success", "commit_sha": tested}
-    assert await redis_client.xpending("worker:developer:input", "developer-workers") == {
+    assert await redis_client.xpending(INPUT, "developer-workers") == {
         "pending": 0,
         "min": None,
         "max": None,

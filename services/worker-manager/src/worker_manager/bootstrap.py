@@ -89,6 +89,7 @@ def build(
     keys = ApiWorkerKeys(http)
     unfinished = RedisUnfinishedWork(redis)
     workspaces = LocalWorkspaces(settings.workspace_root)
+    inputs = RedisWorkerInputs(redis)
     launch = WorkerLaunch(
         redis_url=settings.redis_url,
         api_url=settings.api_url,
@@ -146,7 +147,7 @@ def build(
         unfinished=unfinished,
         keys=keys,
         heartbeats=RedisHeartbeats(redis),
-        inputs=RedisWorkerInputs(redis),
+        inputs=inputs,
         idle_timeout_s=settings.idle_timeout_s,
         engine_grace_s=settings.engine_grace_s,
     )
@@ -155,6 +156,7 @@ def build(
         store=store,
         backend=backend,
         workspaces=workspaces,
+        inputs=inputs,
         stop_grace_s=settings.stop_grace_s,
     )
     collect = (
@@ -178,6 +180,7 @@ def build(
             unfinished=unfinished,
             keys=keys,
             workspaces=workspaces,
+            inputs=inputs,
             stop_grace_s=settings.stop_grace_s,
         )
         tasks[ENGINE_EVENTS] = _death_follower(

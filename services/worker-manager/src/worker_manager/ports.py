@@ -110,8 +110,9 @@ class UnfinishedWork(Protocol):
     async def report(
         self, worker_id: str, worker_type: WorkerType, reason: str, exit_code: int | None
     ) -> list[str]:
-        """Answer every input the dead worker took and did not acknowledge, each exactly once
-        whoever else tries; the request ids answered."""
+        """Answer every input the dead worker took and did not acknowledge (and, a developer
+        worker's stream being its own, every run it never took), each exactly once whoever else
+        tries; the request ids answered."""
         ...
 
 
@@ -124,6 +125,11 @@ class Heartbeats(Protocol):
 class WorkerInputs(Protocol):
     async def has_work(self, worker_id: str, worker_type: WorkerType) -> bool:
         """Whether input waits for the worker or is held by it unacknowledged."""
+        ...
+
+    async def remove(self, worker_id: str, worker_type: WorkerType) -> None:
+        """Delete an ended worker's input stream once its unfinished work is answered: a
+        developer worker's (one per worker, read by nobody else); a PO worker's is kept."""
         ...
 
 

@@ -9,7 +9,7 @@ from shared.streams.registry import DEVELOPER_INPUT, Group
 from shared.testing.hostile import xadd_raw
 from worker_manager.adapters.redis_unfinished_work import RedisUnfinishedWork
 
-STREAM = DEVELOPER_INPUT.pattern
+STREAM = DEVELOPER_INPUT.name(worker_id="developer-1")
 DEVELOPER_GROUP = Group.DEVELOPER_WORKERS
 
 

@@ -139,18 +139,19 @@ async def test_a_developer_worker_is_created_runs_a_task_completes_and_leaves_no
 ) -> None:
     script = harness.script({"run": "echo x > x.txt && git add x.txt && git commit -qm x"})
     repo = bare_repo(harness.tmp)
-    await harness.publisher.publish(
-        "worker:developer:input",
-        DeveloperWorkerInput(
-            task_id="t-1", project_id="p-1", prompt="go", repo_url=str(repo), timeout=60
-        ),
-    )
 
     response = await harness.create(WorkerType.DEVELOPER, script)
 
     assert response.success is True, response
     assert response.worker_id is not None
     worker_id = response.worker_id
+    # As the flow does: the run goes to the worker's own stream once its id is known.
+    await harness.publisher.publish(
+        f"worker:developer:{worker_id}:input",
+        DeveloperWorkerInput(
+            task_id="t-1", project_id="p-1", prompt="go", repo_url=str(repo), timeout=60
+        ),
+    )
     handle = await _handle(harness, worker_id)
     [output] = await eventually(lambda: entries(harness.redis, "worker:developer:output"), 60)
     assert output["status"] == "success"
@@ -171,10 +172,10 @@ async def test_a_worker_killed_mid_task_is_failed_with_one_failed_output_and_its
     task = DeveloperWorkerInput(
         task_id="t-9", project_id="p-1", prompt="go", repo_url=str(repo), timeout=120
     )
-    await harness.publisher.publish("worker:developer:input", task)
     response = await harness.create(WorkerType.DEVELOPER, script)
     assert response.worker_id is not None
     worker_id = response.worker_id
+    await harness.publisher.publish(f"worker:developer:{worker_id}:input", task)
 
     await eventually(lambda: _busy(harness, worker_id))
     handle = await _handle(harness, worker_id)
@@ -192,10 +193,9 @@ async def test_a_worker_killed_mid_task_is_failed_with_one_failed_output_and_its
     status = await harness.store.status(worker_id)
     assert status is not None
     assert status.exit_code == 137
-    summary = await harness.redis.xpending("worker:developer:input", "developer-workers")
-    assert summary["pending"] == 0
     assert await _key_revoked(harness, worker_id)
-    await _left_nothing(harness, worker_id, handle)
+    await _left_nothing(harness, worker_id, handle)  # its input stream included, once reported
+    assert len(await entries(harness.redis, "worker:developer:output")) == 1
 
 
 async def test_a_po_worker_killed_mid_message_answers_its_user_once_with_an_error(
@@ -362,13 +362,18 @@ async def _busy(harness: Harness, worker_id: str) -> bool:
 
 
 async def _left_nothing(harness: Harness, worker_id: str, handle: str) -> None:
-    """An ended worker leaves no process, no workspace, and keys that expire."""
+    """An ended worker leaves no process, no workspace, no input stream if it was a developer
+    worker (a PO worker's is kept), and keys that expire."""
 
     def cleaned() -> bool:
         gone = not worker_processes(worker_id) and not Path(f"/proc/{handle}").exists()
         return gone and not (harness.workspaces / worker_id).exists()
 
     async def cleaned_up() -> bool:
+        if worker_id.startswith("developer-") and await harness.redis.exists(
+            f"worker:developer:{worker_id}:input"
+        ):
+            return False
         return await asyncio.to_thread(cleaned)
 
     await eventually(cleaned_up)

@@ -160,13 +160,15 @@ class FakeKeys:
 
 
 class FakeUnfinished:
-    def __init__(self) -> None:
+    def __init__(self, journal: list[str]) -> None:
         self.reports: list[tuple[str, str, int | None]] = []
+        self.journal = journal
 
     async def report(
         self, worker_id: str, worker_type: WorkerType, reason: str, exit_code: int | None
     ) -> list[str]:
         self.reports.append((worker_id, reason, exit_code))
+        self.journal.append(f"report {worker_id}")
         return []
 
 
@@ -179,11 +181,15 @@ class FakeHeartbeats:
 
 
 class FakeInputs:
-    def __init__(self) -> None:
+    def __init__(self, journal: list[str]) -> None:
         self.waiting: set[str] = set()
+        self.journal = journal
 
     async def has_work(self, worker_id: str, worker_type: WorkerType) -> bool:
         return worker_id in self.waiting
+
+    async def remove(self, worker_id: str, worker_type: WorkerType) -> None:
+        self.journal.append(f"remove input {worker_id} ({worker_type.value})")
 
 
 class FakeWorkspaces:
@@ -219,9 +225,10 @@ class World:
         self.store = FakeStore()
         self.backend = FakeBackend()
         self.keys = FakeKeys()
-        self.unfinished = FakeUnfinished()
+        self.journal: list[str] = []  # what reports and removals of input streams did, in order
+        self.unfinished = FakeUnfinished(self.journal)
         self.heartbeats = FakeHeartbeats()
-        self.inputs = FakeInputs()
+        self.inputs = FakeInputs(self.journal)
         self.workspaces = FakeWorkspaces()
         self.creations = FakeCreations()
         self.publisher = FakePublisher()
@@ -241,6 +248,15 @@ class World:
             backend=self.backend,
             unfinished=self.unfinished,
             keys=self.keys,
+        )
+
+    async def remove_ended(self) -> None:
+        await remove_ended(
+            store=self.store,
+            backend=self.backend,
+            workspaces=self.workspaces,
+            inputs=self.inputs,
+            stop_grace_s=STOP_GRACE_S,
         )
 
     async def watch(self) -> None:
@@ -421,23 +437,17 @@ class TestEndings:
         handle = await world.live_worker("po-1")
         await world.store.update("po-1", WorkerState.COMPLETED)
 
-        async def remove() -> None:
-            await remove_ended(
-                store=world.store,
-                backend=world.backend,
-                workspaces=world.workspaces,
-                stop_grace_s=STOP_GRACE_S,
-            )
-
-        await remove()
+        await world.remove_ended()
         assert world.workspaces.removed == []
+        assert world.journal == []
         assert await world.store.ended() == ["po-1"]
 
         long_ago = datetime.now(UTC) - timedelta(seconds=STOP_GRACE_S + 1)
         world.store.fields["po-1"]["updated_at"] = _stamp(long_ago)
-        await remove()
+        await world.remove_ended()
         assert world.backend.calls[-2:] == [("stop", handle), ("remove", handle)]
         assert world.workspaces.removed == ["po-1"]
+        assert world.journal == ["remove input po-1 (po)"]  # the adapter keeps a PO's stream
         assert await world.store.ended() == []
 
     async def test_a_death_ends_the_worker_and_removes_what_it_left(self, world: World) -> None:
@@ -452,13 +462,42 @@ class TestEndings:
             unfinished=world.unfinished,
             keys=world.keys,
             workspaces=world.workspaces,
+            inputs=world.inputs,
             stop_grace_s=STOP_GRACE_S,
         )
 
         assert world.store.state("developer-1") is WorkerState.FAILED
         assert ("remove", handle) in world.backend.calls
         assert world.workspaces.removed == ["developer-1"]
+        # Its input stream goes only after what it held was reported.
+        assert world.journal == ["report developer-1", "remove input developer-1 (developer)"]
         assert await world.store.ended() == []
+
+    async def test_a_deleted_developer_workers_input_goes_after_the_report_with_its_remains(
+        self, world: World
+    ) -> None:
+        await world.live_worker("developer-1")
+
+        await world.command(DeleteWorkerCommand(worker_id="developer-1"))
+        assert world.journal == ["report developer-1"]  # the stream stays until the remains go
+
+        await world.remove_ended()
+        assert world.journal == ["report developer-1", "remove input developer-1 (developer)"]
+
+    async def test_the_input_of_a_worker_without_a_final_state_is_kept_until_it_has_one(
+        self, world: World
+    ) -> None:
+        handle = await world.live_worker("developer-1")
+        world.backend.exits[handle] = 1
+        world.store.ended_ids.add("developer-1")  # listed as ended, its end not handled yet
+
+        await world.remove_ended()
+        assert world.workspaces.removed == ["developer-1"]
+        assert world.journal == []
+
+        await world.watch()  # its end: reported, then the final state
+        await world.remove_ended()
+        assert world.journal == ["report developer-1", "remove input developer-1 (developer)"]
 
 
 def create(request_id: str = "r-1", **context: str) -> CreateWorkerCommand:

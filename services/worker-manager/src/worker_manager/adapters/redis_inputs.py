@@ -1,4 +1,5 @@
-"""Workers' input streams in Redis: whether work waits for a worker, or is held by it."""
+"""Workers' input streams in Redis: whether work waits for a worker, or is held by it, and the
+removal of an ended developer worker's stream."""
 
 from __future__ import annotations
 
@@ -9,11 +10,11 @@ from shared.streams.registry import DEVELOPER_INPUT, PO_INPUT, Group
 
 
 def input_of(worker_id: str, worker_type: WorkerType) -> tuple[str, str]:
-    """The stream a worker reads and its group: a PO worker's own, or the developers' shared
-    one."""
+    """The stream a worker reads and its group: every worker has its own stream, which no other
+    worker reads (a developer worker is made for one run of one task)."""
     if worker_type is WorkerType.PO:
         return PO_INPUT.name(worker_id=worker_id), Group.PO_WORKER
-    return DEVELOPER_INPUT.pattern, Group.DEVELOPER_WORKERS
+    return DEVELOPER_INPUT.name(worker_id=worker_id), Group.DEVELOPER_WORKERS
 
 
 class RedisWorkerInputs:
@@ -28,6 +29,13 @@ class RedisWorkerInputs:
         return await self._holds_input(worker_id, stream, group) or await self._waiting(
             stream, group
         )
+
+    async def remove(self, worker_id: str, worker_type: WorkerType) -> None:
+        """Delete an ended developer worker's input stream; a PO worker's is kept."""
+        if worker_type is WorkerType.PO:
+            return
+        stream, _ = input_of(worker_id, worker_type)
+        await self._redis.delete(stream)
 
     async def _holds_input(self, worker_id: str, stream: str, group: str) -> bool:
         """Whether the worker has taken an input it has not acknowledged: it is working."""

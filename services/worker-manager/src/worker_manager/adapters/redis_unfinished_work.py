@@ -1,6 +1,10 @@
 """Answering for a dead worker, exactly once: a developer worker's unfinished task is reported
 to the single listener as failed, and a PO worker's unanswered message gets a reply for its
-user."""
+user.
+
+A developer worker's input stream is its own: a run it never took (it died before reading it, or
+before it even made its group) would wait there for nobody, so it is taken in the dead worker's
+name and answered like one it held."""
 
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import structlog
 from pydantic import ValidationError
 from redis.asyncio import Redis
 from redis.client import NEVER_DECODE
+from redis.exceptions import ResponseError
 from shared.contracts import (
     DeveloperWorkerInput,
     DeveloperWorkerOutput,
@@ -38,6 +43,7 @@ return acked
 """
 
 Reply = Callable[[str], POWorkerOutput | DeveloperWorkerOutput]
+_TAKE_BATCH = 100
 
 
 class RedisUnfinishedWork:
@@ -86,6 +92,8 @@ class RedisUnfinishedWork:
         self, worker_id: str, worker_type: WorkerType, output_stream: str, reply: Reply
     ) -> list[str]:
         stream, group = input_of(worker_id, worker_type)
+        if worker_type is WorkerType.DEVELOPER:
+            await self._take_waiting(worker_id, stream, group)
         try:
             pending = await self._redis.xpending_range(
                 stream, group, min="-", max="+", count=100, consumername=worker_id
@@ -106,7 +114,7 @@ class RedisUnfinishedWork:
             try:
                 output = reply(text_fields(found[0][1])[DATA_FIELD])
             except (InvalidEntry, ValidationError, KeyError):
-                continue  # the streams layer dead-letters it on its next delivery
+                continue  # unreadable: the streams layer dead-letters it if read again
             data: Any = encode(output)["data"]
             acked = await self._script(keys=[stream, output_stream], args=[group, entry_id, data])
             if acked == 1:
@@ -118,3 +126,24 @@ class RedisUnfinishedWork:
                 )
                 answered.append(output.request_id)
         return answered
+
+    async def _take_waiting(self, worker_id: str, stream: str, group: str) -> None:
+        """Take, in the dead developer worker's name, every run its own stream still holds for
+        it: they become pending to it and are answered with the rest."""
+        try:
+            # From the start, as the worker would have: its group may never have been made.
+            await self._redis.xgroup_create(stream, group, id="0")
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                return  # no stream: nothing was ever sent to it
+        while True:
+            taken = await raw.xreadgroup(
+                self._reader,
+                group=group,
+                consumer=worker_id,
+                stream=stream,
+                count=_TAKE_BATCH,
+                block_ms=1,
+            )
+            if len(taken) < _TAKE_BATCH:
+                return

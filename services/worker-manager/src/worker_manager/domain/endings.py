@@ -1,6 +1,7 @@
 """What every path that sees a worker end does (a lifecycle event, the watcher, the engine's
 `die` event, a delete), through the ports: its unfinished work answered and its key revoked
-before its final state is written, then its remains removed once its process has exited."""
+before its final state is written, then its remains removed once its process has exited (its
+input stream last: only a final state, written after the report, lets it go)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ import structlog
 
 from worker_manager.domain.exits import exit_verdict
 from worker_manager.domain.record import WorkerRecord
+from worker_manager.domain.status import worker_type_of
 from worker_manager.domain.watch import on_its_way_out
-from worker_manager.ports import StatusStore, UnfinishedWork, WorkerBackend, WorkerKeys, Workspaces
+from worker_manager.ports import (
+    StatusStore,
+    UnfinishedWork,
+    WorkerBackend,
+    WorkerInputs,
+    WorkerKeys,
+    Workspaces,
+)
 
 log = structlog.get_logger("worker_manager")
 
@@ -57,10 +66,12 @@ async def remove_remains(
     store: StatusStore,
     backend: WorkerBackend,
     workspaces: Workspaces,
+    inputs: WorkerInputs,
     stop_grace_s: float,
 ) -> None:
-    """Remove what an ended worker leaves (container, processes, workspace) once its process
-    has exited; one that lingers past `stop_grace_s` after its final state is stopped."""
+    """Remove what an ended worker leaves (container, processes, workspace, a developer
+    worker's input stream) once its process has exited; one that lingers past `stop_grace_s`
+    after its final state is stopped."""
     record = await store.record(worker_id)
     if record is not None and record.handle:
         if await backend.exit_code(record.handle) is None:
@@ -69,5 +80,11 @@ async def remove_remains(
             await backend.stop(record.handle, stop_grace_s)
         await backend.remove(record.handle, worker_id)
     await workspaces.remove(worker_id)
+    # Its final state (gone with the record once expired) is written only after its unfinished
+    # work was answered, and no process of it is left to make the stream again.
+    if record is None:
+        await inputs.remove(worker_id, worker_type_of(worker_id))
+    elif record.is_final:
+        await inputs.remove(worker_id, record.worker_type)
     await store.removed(worker_id)
     log.info("removed an ended worker", worker_id=worker_id)

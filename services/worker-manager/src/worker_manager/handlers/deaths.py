@@ -6,7 +6,14 @@ from __future__ import annotations
 import structlog
 
 from worker_manager.domain.endings import end_worker, remove_remains
-from worker_manager.ports import StatusStore, UnfinishedWork, WorkerBackend, WorkerKeys, Workspaces
+from worker_manager.ports import (
+    StatusStore,
+    UnfinishedWork,
+    WorkerBackend,
+    WorkerInputs,
+    WorkerKeys,
+    Workspaces,
+)
 
 log = structlog.get_logger("worker_manager")
 
@@ -20,6 +27,7 @@ async def handle_death(
     unfinished: UnfinishedWork,
     keys: WorkerKeys,
     workspaces: Workspaces,
+    inputs: WorkerInputs,
     stop_grace_s: float,
 ) -> None:
     record = await store.record(worker_id)
@@ -36,6 +44,7 @@ async def handle_death(
             store=store,
             backend=backend,
             workspaces=workspaces,
+            inputs=inputs,
             stop_grace_s=stop_grace_s,
         )
     except Exception:

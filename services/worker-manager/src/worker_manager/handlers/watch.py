@@ -123,6 +123,7 @@ async def remove_ended(
     store: StatusStore,
     backend: WorkerBackend,
     workspaces: Workspaces,
+    inputs: WorkerInputs,
     stop_grace_s: float,
 ) -> None:
     """One pass: remove what ended workers leave once their process has exited."""
@@ -133,6 +134,7 @@ async def remove_ended(
                 store=store,
                 backend=backend,
                 workspaces=workspaces,
+                inputs=inputs,
                 stop_grace_s=stop_grace_s,
             )
         except Exception:
