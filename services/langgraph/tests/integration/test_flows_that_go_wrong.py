@@ -17,6 +17,7 @@ from shared.contracts import (
     DeleteWorkerCommand,
     DeveloperWorkerInput,
     DeveloperWorkerOutput,
+    EngineeringMessage,
     OutcomeStatus,
     WorkMode,
 )
@@ -253,3 +254,50 @@ async def test_a_worker_that_says_no_attempt_can_succeed_fails_the_task_at_once(
     assert "repository not found" in task["error"]
     assert len(stages.runs()) == 1
     assert (await api.get(f"/api/projects/{project['id']}"))["status"] == "scaffolded"
+
+
+async def test_intents_that_name_the_wrong_task_change_nothing(
+    langgraph: Langgraph, stages: FakeStages, api: Api, redis_client: Redis
+) -> None:
+    developer = Withheld()
+    stages.developer = developer
+    langgraph.start()
+    project = await api.scaffolded_project("todo")
+    other = await api.scaffolded_project("other")
+    working = await api.task(project, "engineering")
+    await engineering(redis_client, api, project, working)
+    await developer.first()
+    queued = await api.task(other, "engineering")
+    publisher = RedisStreamPublisher(redis_client)
+    owner = project["owner_id"]
+
+    # A deploy for the engineering task that is running, an engineering intent for a task of
+    # another project, and one for a task that does not exist.
+    await deploy(redis_client, project, working)
+    await publisher.publish(
+        "engineering:queue",
+        EngineeringMessage(task_id=queued, project_id=project["id"], user_id=owner),
+    )
+    await publisher.publish(
+        "engineering:queue",
+        EngineeringMessage(task_id="f" * 32, project_id=project["id"], user_id=owner),
+    )
+
+    async def dead_lettered() -> list[dict[str, Any]]:
+        return await entries(redis_client, "deploy:queue:dlq")
+
+    [letter] = await eventually(dead_lettered, 30)
+    assert "runs a engineering flow" in str(letter)
+
+    async def both_read() -> bool:
+        pending = await redis_client.xpending("engineering:queue", Group.LANGGRAPH)
+        return (
+            pending["pending"] == 0 and len(await entries(redis_client, "engineering:queue")) == 3
+        )
+
+    await eventually(both_read, 30)
+    assert (await api.get(f"/api/tasks/{queued}"))["status"] == "queued"
+    assert (await api.get(f"/api/tasks/{working}"))["status"] == "running"
+    assert await entries(redis_client, f"task_progress:{queued}") == []
+    assert len(developer.requests) == 1
+    assert stages.of("ansible:deploy:queue") == []

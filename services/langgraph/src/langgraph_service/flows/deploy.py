@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import Any, TypedDict
 
+import structlog
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
@@ -26,7 +27,9 @@ from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, DEPLOY_RESULTS
 
 from langgraph_service.domain.ids import request_id
 from langgraph_service.domain.waits import Ending, ending_of
-from langgraph_service.flows.toolkit import TaskClosed, Toolkit, resting_status
+from langgraph_service.flows.toolkit import REJECTED, TaskClosed, Toolkit, resting_status
+
+log = structlog.get_logger("langgraph_service")
 
 GRAPH = "deploy"
 
@@ -50,7 +53,7 @@ class DeployState(TypedDict, total=False):
     deployed_url: str | None
     health_url: str | None
     unhealthy: bool
-    outcome: str | None  # success | failed | cancelled; None while working
+    outcome: str | None  # success | failed | cancelled | rejected; None while working
     error: str | None
 
 
@@ -74,7 +77,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         try:
             _, project = await kit.open_task(dict(state), TaskType.DEPLOY)
         except TaskClosed as closed:
-            return _ended(closed.outcome, closed.error)
+            return _ended(REJECTED, str(closed))
         if not project.repository_url:
             return _ended("failed", "the project has no repository yet: nothing to deploy")
         commit = state.get("requested_commit") or project.commit_sha
@@ -164,6 +167,9 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
 
     async def finish(state: DeployState) -> dict[str, Any]:
         task_id, outcome = state["task_id"], state.get("outcome") or "failed"
+        if outcome == REJECTED:
+            log.warning("intent rejected", task_id=task_id, reason=state.get("error"))
+            return {}
         error = state.get("error")
         summary = {
             key: state.get(key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any, TypedDict
 
+import structlog
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Checkpointer
@@ -45,7 +46,9 @@ from langgraph_service.domain import attempts
 from langgraph_service.domain.attempts import Failure
 from langgraph_service.domain.ids import attempt_id, request_id
 from langgraph_service.domain.waits import Ending, Resumed, ending_of
-from langgraph_service.flows.toolkit import TaskClosed, Toolkit, resting_status
+from langgraph_service.flows.toolkit import REJECTED, TaskClosed, Toolkit, resting_status
+
+log = structlog.get_logger("langgraph_service")
 
 GRAPH = "engineering"
 BRANCH = "main"
@@ -72,7 +75,7 @@ class EngineeringState(TypedDict, total=False):
     failure: str | None
     retryable: bool
     stage_ok: bool
-    outcome: str | None  # success | failed | cancelled; None while working
+    outcome: str | None  # success | failed | cancelled | rejected; None while working
     error: str | None
 
 
@@ -97,7 +100,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         try:
             task, project = await kit.open_task(dict(state), TaskType.ENGINEERING)
         except TaskClosed as closed:
-            return _ended(closed.outcome, closed.error)
+            return _ended(REJECTED, str(closed))
         if not task.spec.strip():
             return _ended("failed", "the task has no spec: nothing to implement")
         await kit.progress(state, ProgressType.STARTED, "load", f"Working on {project.name}", pct=0)
@@ -238,6 +241,9 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
 
     async def finish(state: EngineeringState) -> dict[str, Any]:
         task_id, outcome = state["task_id"], state.get("outcome") or "failed"
+        if outcome == REJECTED:
+            log.warning("intent rejected", task_id=task_id, reason=state.get("error"))
+            return {}
         for worker_id in state.get("workers", []):
             await _delete_worker(state, worker_id)
         duration_ms = int(max(0.0, time.time() - state["started_at"]) * 1000)

@@ -19,6 +19,10 @@ from langgraph_service.ports import Crash, Flows, Locks
 log = structlog.get_logger("langgraph_service")
 
 
+class WrongFlow(Exception):
+    """An intent for a task whose thread runs the other graph."""
+
+
 class FlowRunner:
     def __init__(
         self,
@@ -39,6 +43,9 @@ class FlowRunner:
         """Start the task's thread; a thread that exists already is continued if a dead process
         left it half-way, and otherwise left as it is (the intent was delivered again)."""
         async with self._locks.hold(thread_id):
+            existing = await self._flows.graph_of(thread_id)
+            if existing is not None and existing != graph:
+                raise WrongFlow(f"task {thread_id} runs a {existing} flow, not a {graph} one")
             state = await self._state(graph, thread_id)
             if not state.values and not state.next:
                 await self._run(graph, thread_id, initial)

@@ -40,6 +40,9 @@ from langgraph_service.ports import (
 
 log = structlog.get_logger("langgraph_service")
 
+# The outcome of a flow whose intent was not its to run (TaskClosed): it writes nothing.
+REJECTED = "rejected"
+
 
 @dataclass(frozen=True)
 class Policy:
@@ -61,11 +64,9 @@ class Policy:
 
 
 class TaskClosed(Exception):
-    """The flow has nothing to do: its task or project is gone, or the task ended already."""
-
-    def __init__(self, outcome: str, error: str) -> None:
-        super().__init__(error)
-        self.outcome, self.error = outcome, error
+    """The intent is not this flow's to run: its task does not exist, is of another kind or
+    project, or ended already. The flow ends without writing or publishing anything (an intent
+    anyone could have written must not close someone else's task)."""
 
 
 @dataclass(frozen=True)
@@ -87,12 +88,14 @@ class Toolkit:
         """The flow's task and project, the task marked running; raises TaskClosed."""
         task = await self.tasks.get(state["task_id"])
         if task is None or task.type is not kind:
-            raise TaskClosed("failed", f"no such {kind.value} task")
+            raise TaskClosed(f"no such {kind.value} task")
         if task.status in TERMINAL_TASK_STATUSES:
-            raise TaskClosed("cancelled", f"the task is {task.status.value} already")
-        project = await self.projects.get(state["project_id"])
-        if project is None or project.id != task.project_id:
-            raise TaskClosed("failed", "the task's project does not exist")
+            raise TaskClosed(f"the task is {task.status.value} already")
+        if task.project_id != state["project_id"]:
+            raise TaskClosed("the task belongs to another project than the intent names")
+        project = await self.projects.get(task.project_id)
+        if project is None:
+            raise TaskClosed("the task's project does not exist")
         if task.status is TaskStatus.QUEUED:
             await self.close_task(task.id, TaskStatus.RUNNING, {}, None)
         return task, project
