@@ -121,6 +121,12 @@ SCAFFOLDER_RESULT = KeySpec(
     "A scaffolding request's result: a redelivered request gets it again, nothing is redone.",
 )  # fmt: skip
 
+PO_SESSION = KeySpec(
+    "po:session:{user_id}", KeyType.HASH, ("telegram-bot",), ("telegram-bot",),
+    "24 h after the user's last message",
+    "A user's conversation: their PO worker and the agent session a new worker continues.",
+)  # fmt: skip
+
 PUBLISHED = KeySpec(
     "published:{stream}:{request_id}", KeyType.STRING, ("langgraph",), ("langgraph",), "1 week",
     "Marks a message published once (`publish_once`): a step re-run after a crash adds nothing.",
@@ -140,5 +146,6 @@ KEYS: tuple[KeySpec, ...] = (
     INFRA_DEPLOY_LOCK,
     INFRA_PROVISION_LOCK,
     SCAFFOLDER_RESULT,
+    PO_SESSION,
     PUBLISHED,
 )

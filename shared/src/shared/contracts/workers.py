@@ -225,6 +225,17 @@ class POWorkerOutput(Message):
     user_id: Identifier = Field(description="The user to answer.")
     text: str = Field(description="The answer.")
     is_final: bool = Field(default=True, description="False for interim messages.")
+    session_id: str | None = Field(
+        default=None,
+        max_length=200,
+        description="The agent's conversation after this turn: kept per user, so a replaced "
+        "worker continues it.",
+    )
+    worker_died: bool = Field(
+        default=False,
+        description="True when worker-manager answers for a worker that died before answering: "
+        "the message was not handled.",
+    )
 
 
 class DeveloperWorkerInput(Message):

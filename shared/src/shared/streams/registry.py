@@ -156,12 +156,13 @@ class StreamRegistry:
 
 
 ENGINEERING_QUEUE = StreamSpec(
-    "engineering:queue", EngineeringMessage, ("orchestrator-cli",), (Group.LANGGRAPH,),
-    description="Engineering intents from the PO.",
+    "engineering:queue", EngineeringMessage, ("orchestrator-cli",),
+    (Group.LANGGRAPH, Group.TELEGRAM_BOT),
+    description="Engineering intents from the PO (the bot reads them to follow its users' tasks).",
 )  # fmt: skip
 DEPLOY_QUEUE = StreamSpec(
-    "deploy:queue", DeployMessage, ("orchestrator-cli",), (Group.LANGGRAPH,),
-    description="Deploy intents from the PO.",
+    "deploy:queue", DeployMessage, ("orchestrator-cli",), (Group.LANGGRAPH, Group.TELEGRAM_BOT),
+    description="Deploy intents from the PO (the bot reads them to follow its users' tasks).",
 )  # fmt: skip
 SCAFFOLDER_QUEUE = StreamSpec(
     "scaffolder:queue", ScaffolderMessage, ("langgraph",), (Group.SCAFFOLDER,),
