@@ -66,11 +66,13 @@ goes to `finish` once the flow has an outcome (success, failed or cancelled).
 """
 
 ENGINEERING_NODES = {
-    "load": """reads the task (an engineering task of an existing project, else the flow fails;
-    a task already terminal, such as one cancelled before the flow started, ends it as
-    cancelled) and its project; a `queued` task is marked `running`. A task without a spec
-    fails. Remembers the status the project returns to if the change fails or is cancelled (its
-    resting status, `failed` while it has no repository). Next: `scaffold` without a repository,
+    "load": """reads the task and its project; a `queued` task is marked `running`. An intent
+    that is not this flow's to run (no such task, a task of another kind or of another project
+    than the intent names, a task ended already) is rejected: the flow ends without writing or
+    publishing anything, since anyone able to write the queue could have sent it. A task
+    without a spec fails. Remembers the status the project returns to if the change fails or is
+    cancelled (its resting status, `failed` while it has no repository). Next: `scaffold`
+    without a repository,
     else `start_developer`.""",
     "scaffold": """publishes a ScaffolderMessage and waits for its ScaffolderResult (at most
     `SCAFFOLD_TIMEOUT_S`). A failed scaffold, or none in time, fails the task: scaffolding is
@@ -149,7 +151,9 @@ A wait ends in one of three ways, each a `Command(resume=…)` (`domain/waits.py
   `langgraph`) takes the thread id from the result's request id (what precedes its first `.`)
   and resumes the thread only if it waits for exactly that request id. A duplicate, a late result
   of an earlier attempt, the answer to a worker's deletion or a stranger's result is logged,
-  acknowledged and changes nothing.
+  acknowledged and changes nothing — except a worker-manager answer that a worker was created
+  which its flow no longer waits for (cancelled or timed out meanwhile) and does not list: that
+  worker is deleted, or it would live on with nobody to end it.
 - **timeout**: every `SWEEP_INTERVAL_S` the sweeper resumes, with a timeout, each thread still
   waiting for a request whose deadline passed. A stage that timed out fails as that stage
   fails (see the retry policy).
@@ -205,7 +209,8 @@ DURABILITY = """## Durability
   a step run again publishes nothing twice, whoever reads the stream.
 - **Intake**: an intent is acknowledged once its thread has reached its first wait or its end. An
   intent delivered again for a thread that exists changes nothing (or continues it, if a dead
-  process left it half-way).
+  process left it half-way); an intent for a task whose thread runs the other graph is
+  dead-lettered.
 
 ## Crash safety
 
