@@ -203,8 +203,10 @@ def infra_incidents(
 
 
 @app.command("respond")
-def respond(message: Annotated[str, typer.Option(help="The answer for the user.")]) -> Outcome:
-    """Send an answer to the user this PO worker serves."""
+def respond(
+    message: Annotated[str, typer.Option(help="What the user should read now.")],
+) -> Outcome:
+    """Send the user an interim message during this turn; your final answer ends the turn."""
     ports = allow("respond")
     if not message.strip():
         raise InvalidArguments("--message must not be empty", {"field": "message"})

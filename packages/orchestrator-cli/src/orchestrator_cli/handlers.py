@@ -14,6 +14,8 @@ from orchestrator_cli.ports import Api, Queue
 TERMINAL = ("completed", "failed", "cancelled")
 WORKING = ("queued", "running")
 TASK_ID = re.compile(r"[0-9a-f]{32}")  # the API's ids (docs/API.md)
+# An interim reply's id: this much of the turn's, ":respond:" and 16 hex digits (128 at most).
+RESPOND_ID_BASE = 103
 
 
 def create_project(
@@ -148,21 +150,34 @@ def wait_for_task(
 
 
 def respond(text: str, *, queue: Queue, config: CliConfig) -> dict[str, Any]:
+    """An interim message for the user during the PO's turn (`is_final` false): the wrapper
+    publishes the turn's final answer itself, and leaves out what was already sent here."""
     from shared.contracts import POWorkerOutput
     from shared.streams.registry import PO_OUTPUT
 
     stream = PO_OUTPUT.name(worker_id=config.require("worker_id"))
     meta: dict[str, Any] = {}
     if config.request_id:
-        meta["request_id"] = config.request_id
+        meta["request_id"] = interim_request_id(config.request_id, text)
     if config.correlation_id:
         meta["correlation_id"] = config.correlation_id
-    message = POWorkerOutput(user_id=config.require("user_id"), text=text, is_final=True, **meta)
+    message = POWorkerOutput(user_id=config.require("user_id"), text=text, is_final=False, **meta)
     return {
         "stream": stream,
         "entry_id": queue.publish(stream, message),
         "request_id": message.request_id,
     }
+
+
+def interim_request_id(request_id: str, text: str) -> str:
+    """`<the turn's request id>:respond:<digest of the words>`: the turn's own id stays the
+    final answer's, and the same words sent twice in a turn are one request (the bot shows a
+    request once). Ids are at most 128 characters: a long turn id is cut to fit."""
+    import hashlib
+
+    words = " ".join(text.split())
+    digest = hashlib.sha256(words.encode()).hexdigest()[:16]
+    return f"{request_id[:RESPOND_ID_BASE]}:respond:{digest}"
 
 
 def diagnose_api(*, api: Api, config: CliConfig) -> dict[str, Any]:

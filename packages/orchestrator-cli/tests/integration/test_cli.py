@@ -198,11 +198,13 @@ def test_respond_publishes_to_the_workers_own_output_stream(
     assert code == 0, answer
     [entry] = stream_messages(redis_url, "worker:po:po-7:output")
     output = POWorkerOutput.model_validate_json(entry["data"])
-    assert (output.text, output.user_id, output.request_id) == (
+    assert (output.text, output.user_id, output.is_final) == (
         "Your API is being built.",
         worker.user_id,
-        "req-42",
+        False,
     )
+    assert output.request_id.startswith("req-42:respond:")  # never the turn's final answer
+    assert answer["data"]["request_id"] == output.request_id
 
 
 def test_the_typer_runner_drives_the_same_commands(make_worker: MakeWorker) -> None:

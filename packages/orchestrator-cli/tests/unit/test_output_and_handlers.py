@@ -8,9 +8,16 @@ from typing import Any
 import pytest
 from orchestrator_cli import errors
 from orchestrator_cli.config import CliConfig
-from orchestrator_cli.handlers import cancel_task, project_problem, start_task, wait_for_task
+from orchestrator_cli.handlers import (
+    cancel_task,
+    project_problem,
+    respond,
+    start_task,
+    wait_for_task,
+)
 from orchestrator_cli.output import failure, success
 from pydantic import BaseModel
+from shared.contracts import POWorkerOutput
 
 ERROR_KINDS = [
     errors.InvalidArguments,
@@ -98,6 +105,52 @@ class FakeQueue:
 
     def ping(self, streams: list[str]) -> dict[str, Any]:
         return {}
+
+
+class TestRespond:
+    """An interim message of the PO's turn: never the turn's final answer, which the wrapper
+    publishes with the input's request id."""
+
+    TURN = CliConfig.from_env(
+        {"USER_ID": "u1", "WORKER_ID": "po-1", "REQUEST_ID": "req-7", "CORRELATION_ID": "c-7"}
+    )
+
+    def sent(self, text: str, config: CliConfig = TURN) -> POWorkerOutput:
+        queue = FakeQueue()
+        respond(text, queue=queue, config=config)
+        [(stream, message)] = queue.published
+        assert stream == "worker:po:po-1:output"
+        assert isinstance(message, POWorkerOutput)
+        return message
+
+    def test_is_an_interim_message_for_the_user_in_the_turns_trace(self) -> None:
+        message = self.sent("Creating your project now.")
+        assert (message.text, message.user_id, message.correlation_id) == (
+            "Creating your project now.",
+            "u1",
+            "c-7",
+        )
+        assert message.is_final is False
+        assert message.session_id is None
+
+    def test_has_a_request_id_of_its_own_derived_from_the_turns(self) -> None:
+        first, second = self.sent("Creating it."), self.sent("Engineering started.")
+        assert first.request_id.startswith("req-7:respond:")
+        assert second.request_id.startswith("req-7:respond:")
+        assert first.request_id != second.request_id
+
+    def test_the_same_words_twice_in_a_turn_are_the_same_request(self) -> None:
+        assert self.sent("On it.").request_id == self.sent("  On   it.\n").request_id
+
+    def test_a_long_request_id_still_gives_a_valid_one(self) -> None:
+        long = CliConfig.from_env({"USER_ID": "u1", "WORKER_ID": "po-1", "REQUEST_ID": "r" * 128})
+        message = self.sent("On it.", long)
+        assert len(message.request_id) <= 128
+        assert message.request_id.startswith("r" * 90)
+
+    def test_outside_a_turn_it_gets_a_fresh_request_id(self) -> None:
+        config = CliConfig.from_env({"USER_ID": "u1", "WORKER_ID": "po-1"})
+        assert ":respond:" not in self.sent("Hello.", config).request_id
 
 
 class TestStartTask:
