@@ -18,6 +18,7 @@ from worker_wrapper.adapters.git_cli import GitCli
 from worker_wrapper.adapters.process_agent import ProcessAgent
 from worker_wrapper.adapters.process_group import AgentProcess
 from worker_wrapper.adapters.redis_heartbeat import RedisHeartbeat
+from worker_wrapper.adapters.redis_interim import RedisInterimReplies
 from worker_wrapper.adapters.redis_lifecycle import RedisLifecycle
 from worker_wrapper.adapters.redis_publisher import RetryingPublisher
 from worker_wrapper.adapters.redis_sessions import RedisSessions
@@ -160,8 +161,10 @@ def _po(settings: WrapperSettings, redis: Redis, ports: Ports) -> StreamConsumer
             cwd=settings.po_dir,
             timeout_s=settings.agent_timeout_s,
             extra_env=ports.extra_env,
+            inherited_session=settings.session_id,
             agent=ports.agent,
             sessions=RedisSessions(redis, worker_id=settings.worker_id),
+            interim=RedisInterimReplies(redis, worker_id=settings.worker_id),
             heartbeat=ports.heartbeat,
             publisher=ports.publisher,
         ),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pydantic import Field, SecretStr
-from shared.contracts import AgentType, WorkerType
+from shared.contracts import AgentType, Identifier, WorkerType
 from shared.settings import ApiClientSettings, RedisSettings, ServiceSettings
 
 # The exit code of a worker that was stopped (SIGTERM's, as a shell reports it).
@@ -20,7 +20,10 @@ class WrapperSettings(ServiceSettings, RedisSettings, ApiClientSettings):
     worker_id: str = Field(min_length=1, description="This worker's id.")
     worker_type: WorkerType = Field(description="po (a chat loop) or developer (one task).")
     agent_type: AgentType = Field(default=AgentType.SCRIPTED, description="The agent to run.")
-    session_id: str | None = Field(default=None, description="The chat session (PO workers).")
+    session_id: Identifier | None = Field(
+        default=None,
+        description="The agent session a PO worker continues when it has none of its own yet.",
+    )
     user_id: str | None = Field(default=None, description="The user this worker acts for.")
     allowed_commands: str = Field(default="", description="ALLOWED_COMMANDS for the CLI.")
     workspace_dir: Path = Field(default=Path("/workspace"), description="Where work happens.")

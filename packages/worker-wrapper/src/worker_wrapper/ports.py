@@ -35,6 +35,11 @@ class Agent(Protocol):
         extra_env: Mapping[str, str] | None = None,
     ) -> TurnResult: ...
 
+    async def has_session(self, session_id: str) -> bool:
+        """Whether the agent's home holds the session's files, so `turn` can resume it (True
+        when the agent keeps them where the wrapper cannot tell)."""
+        ...
+
 
 class Git(Protocol):
     """git, run by the wrapper itself; every method raises GitError when git fails."""
@@ -119,6 +124,19 @@ class Sessions(Protocol):
     async def get(self) -> str | None: ...
 
     async def set(self, session_id: str) -> None: ...
+
+
+class InterimReplies(Protocol):
+    """What the agent told the user during a turn: the interim outputs (`orchestrator respond`)
+    on the PO worker's own output stream."""
+
+    async def mark(self) -> str:
+        """Where the stream ends now."""
+        ...
+
+    async def since(self, mark: str) -> list[str]:
+        """The texts of the interim outputs published after `mark`, in order."""
+        ...
 
 
 class Stopping(Protocol):

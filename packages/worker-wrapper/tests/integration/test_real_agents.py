@@ -134,6 +134,49 @@ async def test_a_po_workers_second_message_continues_the_claude_session(
     assert "with tags please" in second
 
 
+async def test_a_new_po_worker_continues_the_claude_session_of_the_worker_it_replaces(
+    start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path
+) -> None:
+    # worker-manager gives a user's PO workers one workspace: claude's home and working directory.
+    home = tmp_path / "user-home"
+    turns: list[fake_anthropic.Turn] = [
+        Text("What should the todo API store?"),
+        Text("Tags, noted."),
+    ]
+    with FakeAnthropic(turns) as fake:
+        claude = {
+            "WORKER_TYPE": "po",
+            "CLAUDE_BIN": agent_binary("claude"),
+            "ANTHROPIC_BASE_URL": fake.base_url,
+            **CLAUDE_TEST_ENV,
+        }
+        first = start_wrapper(wrapper_env(redis_url, home, WORKER_ID="po-1", **claude))
+        opening = POWorkerInput(user_id="u-1", prompt="I want a todo API")
+        await publish(redis_client, "worker:po:po-1:input", opening)
+        [before] = await wait_for(
+            redis_client, "worker:po:po-1:output", 1, within=120, wrapper=first
+        )
+        assert first.stop() == 143
+        session = before["session_id"]
+        assert session
+
+        second = start_wrapper(
+            wrapper_env(redis_url, home, WORKER_ID="po-2", SESSION_ID=session, **claude)
+        )
+        follow_up = POWorkerInput(user_id="u-1", prompt="with tags please")
+        await publish(redis_client, "worker:po:po-2:input", follow_up)
+        [after] = await wait_for(
+            redis_client, "worker:po:po-2:output", 1, within=120, wrapper=second
+        )
+
+    assert (before["text"], after["text"]) == ("What should the todo API store?", "Tags, noted.")
+    assert after["session_id"] == session
+    resumed = fake.main_requests[1].text()
+    assert "I want a todo API" in resumed  # the gone worker's turn is in the conversation
+    assert "What should the todo API store?" in resumed
+    assert "with tags please" in resumed
+
+
 async def test_codex_runs_a_shell_tool_that_commits_and_the_wrapper_reports_it(
     start_wrapper: StartWrapper, redis_url: str, redis_client: Redis, tmp_path: Path, repo: Path
 ) -> None:

@@ -33,9 +33,14 @@ VERDICT = '<result>{"status": "success", "summary": "did it", "data": {}}</resul
 class FakeAgent:
     instructions_file = "CLAUDE.md"
 
-    def __init__(self, *results: TurnResult) -> None:
+    def __init__(self, *results: TurnResult, sessions: tuple[str, ...] = ()) -> None:
         self.results = list(results)
         self.turns: list[dict[str, Any]] = []
+        self.sessions = set(sessions)
+        """The sessions whose files its home holds."""
+
+    async def has_session(self, session_id: str) -> bool:
+        return session_id in self.sessions
 
     async def turn(
         self,
@@ -145,6 +150,22 @@ class FakeSessions:
 
     async def set(self, session_id: str) -> None:
         self.session_id = session_id
+
+
+class FakeInterim:
+    """The output stream's interim replies: `during_turn` are sent while the agent's turn runs."""
+
+    def __init__(self, *during_turn: str) -> None:
+        self.sent: list[str] = ["from an earlier turn"]
+        self.during_turn = list(during_turn)
+
+    async def mark(self) -> str:
+        mark = str(len(self.sent))
+        self.sent += self.during_turn
+        return mark
+
+    async def since(self, mark: str) -> list[str]:
+        return self.sent[int(mark) :]
 
 
 def answered(text: str, session_id: str = "s-1") -> TurnResult:
@@ -439,49 +460,126 @@ async def test_the_time_limit_is_for_the_whole_run_not_each_command(tmp_path: Pa
     assert str(output.error).startswith("tests timed out after 40s: worker: `make check`")
 
 
-async def test_a_po_message_gets_one_answer_and_the_session_goes_on(tmp_path: Path) -> None:
-    agent = FakeAgent(answered(f"Hello!\n{VERDICT}", "s-2"))
-    sessions, publisher, heartbeat = FakeSessions("s-1"), FakePublisher(), FakeHeartbeat()
+async def talk(
+    tmp_path: Path,
+    agent: FakeAgent,
+    *,
+    sessions: FakeSessions | None = None,
+    inherited_session: str | None = None,
+    interim: FakeInterim | None = None,
+    heartbeat: FakeHeartbeat | None = None,
+    publisher: FakePublisher | None = None,
+) -> tuple[POWorkerInput, list[POWorkerOutput]]:
+    """One PO message through the handler; the message and what it published."""
+    publisher = publisher or FakePublisher()
     message = POWorkerInput(user_id="u-1", prompt="hi")
-
     await po.handle_message(
         message,
         worker_id="po-1",
         cwd=tmp_path,
         timeout_s=30,
         extra_env={},
+        inherited_session=inherited_session,
         agent=agent,
-        sessions=sessions,
-        heartbeat=heartbeat,
+        sessions=sessions or FakeSessions(),
+        interim=interim or FakeInterim(),
+        heartbeat=heartbeat or FakeHeartbeat(),
         publisher=publisher,
     )
-
-    [(stream, answer)] = publisher.published
-    assert stream == "worker:po:po-1:output"
-    assert isinstance(answer, POWorkerOutput)
-    assert (answer.text, answer.request_id) == ("Hello!", message.request_id)
-    assert agent.turns[0]["session_id"] == "s-1"
-    assert sessions.session_id == "s-2"
-    assert [state for state, _ in heartbeat.shown] == [WorkerActivity.BUSY, WorkerActivity.IDLE]
+    assert {stream for stream, _ in publisher.published} <= {"worker:po:po-1:output"}
+    outputs = [o for _, o in publisher.published if isinstance(o, POWorkerOutput)]
+    assert len(outputs) == len(publisher.published)
+    return message, outputs
 
 
-async def test_a_stopped_po_turn_answers_nothing_and_leaves_the_message_pending(
-    tmp_path: Path,
-) -> None:
-    publisher = FakePublisher()
-    with pytest.raises(Stopped):
-        await po.handle_message(
-            POWorkerInput(user_id="u-1", prompt="hi"),
-            worker_id="po-1",
-            cwd=tmp_path,
-            timeout_s=30,
-            extra_env={},
-            agent=FakeAgent(TurnResult(TurnStatus.STOPPED, None, -15)),
-            sessions=FakeSessions(),
-            heartbeat=FakeHeartbeat(),
-            publisher=publisher,
+class TestAPoMessage:
+    async def test_gets_one_final_answer_and_the_session_goes_on(self, tmp_path: Path) -> None:
+        agent = FakeAgent(answered(f"Hello!\n{VERDICT}", "s-2"))
+        sessions, heartbeat = FakeSessions("s-1"), FakeHeartbeat()
+
+        message, [answer] = await talk(tmp_path, agent, sessions=sessions, heartbeat=heartbeat)
+
+        assert (answer.text, answer.request_id, answer.is_final) == (
+            "Hello!",
+            message.request_id,
+            True,
         )
-    assert publisher.published == []
+        assert agent.turns[0]["session_id"] == "s-1"
+        assert sessions.session_id == "s-2"
+        assert answer.session_id == "s-2"  # the bot keeps it for the user's next worker
+        assert [state for state, _ in heartbeat.shown] == [
+            WorkerActivity.BUSY,
+            WorkerActivity.IDLE,
+        ]
+
+    async def test_on_a_new_worker_continues_the_session_it_was_created_with(
+        self, tmp_path: Path
+    ) -> None:
+        agent = FakeAgent(answered("Welcome back.", "s-old"), sessions=("s-old",))
+        sessions = FakeSessions()
+
+        _, [answer] = await talk(tmp_path, agent, sessions=sessions, inherited_session="s-old")
+
+        assert agent.turns[0]["session_id"] == "s-old"
+        assert (sessions.session_id, answer.session_id) == ("s-old", "s-old")
+
+    async def test_continues_its_own_session_rather_than_the_one_it_was_created_with(
+        self, tmp_path: Path
+    ) -> None:
+        agent = FakeAgent(answered("Hi", "s-mine"), sessions=("s-old", "s-mine"))
+
+        await talk(tmp_path, agent, sessions=FakeSessions("s-mine"), inherited_session="s-old")
+
+        assert agent.turns[0]["session_id"] == "s-mine"
+
+    async def test_starts_a_new_session_when_the_agents_home_lacks_the_one_to_continue(
+        self, tmp_path: Path
+    ) -> None:
+        agent = FakeAgent(answered("Hello, who are you?", "s-new"))
+        sessions = FakeSessions()
+
+        _, [answer] = await talk(tmp_path, agent, sessions=sessions, inherited_session="s-gone")
+
+        assert agent.turns[0]["session_id"] is None
+        assert (sessions.session_id, answer.session_id) == ("s-new", "s-new")
+
+    async def test_that_failed_still_names_the_session_it_continued(self, tmp_path: Path) -> None:
+        agent = FakeAgent(TurnResult(TurnStatus.CRASHED, None, 3))
+
+        _, [answer] = await talk(tmp_path, agent, sessions=FakeSessions("s-1"))
+
+        assert (answer.text, answer.session_id, answer.is_final) == (
+            "Sorry, something went wrong on my side. Please try again.",
+            "s-1",
+            True,
+        )
+
+    async def test_does_not_repeat_what_the_agent_sent_with_respond(self, tmp_path: Path) -> None:
+        agent = FakeAgent(answered("Your project  is being built.\n"))
+        interim = FakeInterim("Your project is being built.")
+
+        message, [answer] = await talk(tmp_path, agent, interim=interim)
+
+        assert (answer.text, answer.is_final, answer.request_id) == ("", True, message.request_id)
+
+    async def test_after_a_respond_the_agents_new_words_are_the_final_answer(
+        self, tmp_path: Path
+    ) -> None:
+        agent = FakeAgent(answered("Done: https://todo.example is live."))
+
+        _, [answer] = await talk(tmp_path, agent, interim=FakeInterim("Deploying now."))
+
+        assert answer.text == "Done: https://todo.example is live."
+
+    async def test_stopped_mid_turn_answers_nothing_and_stays_pending(self, tmp_path: Path) -> None:
+        publisher = FakePublisher()
+        with pytest.raises(Stopped):
+            await talk(
+                tmp_path,
+                FakeAgent(TurnResult(TurnStatus.STOPPED, None, -15)),
+                publisher=publisher,
+            )
+        assert publisher.published == []
 
 
 def test_a_po_workspace_gets_the_roles_instructions(tmp_path: Path) -> None:

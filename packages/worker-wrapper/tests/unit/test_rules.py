@@ -169,14 +169,16 @@ def test_a_po_turn_that_failed_gets_the_user_an_apology() -> None:
         chat.reply(TurnResult(TurnStatus.STOPPED, None, -15))
 
 
-def test_a_po_answer_is_final_and_for_the_user_who_asked() -> None:
-    answer = chat.answer(MESSAGE, "Hi")
+def test_a_po_answer_is_final_for_the_user_who_asked_and_names_the_session() -> None:
+    answer = chat.answer(MESSAGE, "Hi", "s-3")
     assert (answer.request_id, answer.user_id, answer.text, answer.is_final) == (
         MESSAGE.request_id,
         "u-1",
         "Hi",
         True,
     )
+    assert (answer.session_id, answer.worker_died) == ("s-3", False)
+    assert chat.answer(MESSAGE, "Hi", None).session_id is None
     env = chat.turn_env({"EXTRA": "1"}, MESSAGE)
     assert env == {
         "EXTRA": "1",
@@ -195,3 +197,29 @@ def test_a_stopped_worker_says_stopped_a_broken_one_failed_a_finished_one_nothin
     )
     assert broke == LastWords(LifecycleEventKind.FAILED, 1, "heartbeat: OSError('disk full')")
     assert last_words(WhyStopped.DONE, exit_code=0, failures={}) is None
+
+
+class TestTheFinalAnswer:
+    def test_is_the_agents_answer_when_it_sent_nothing_during_the_turn(self) -> None:
+        assert chat.final_text("Your project is queued.", []) == "Your project is queued."
+
+    def test_says_nothing_the_agent_already_sent_with_respond(self) -> None:
+        sent = ["Creating the project now.", "Engineering has started:\n  task 42."]
+        assert chat.final_text("Creating the project now.", sent) == ""
+        assert chat.final_text("  Engineering has started: task 42.\n", sent) == ""
+
+    def test_says_nothing_when_it_repeats_everything_sent_in_order(self) -> None:
+        sent = ["Creating the project.", "Engineering has started."]
+        assert chat.final_text("Creating the project.\nEngineering has started.", sent) == ""
+
+    def test_keeps_an_answer_that_says_more_than_what_was_sent(self) -> None:
+        sent = ["Creating the project."]
+        answer = "Creating the project. It is queued as task 42."
+        assert chat.final_text(answer, sent) == answer
+
+    def test_is_empty_when_the_agent_answered_nothing_after_a_respond(self) -> None:
+        assert chat.final_text("  \n", ["On it."]) == ""
+
+    def test_is_never_silence_when_nothing_was_sent(self) -> None:
+        assert chat.final_text("", []) == chat.NO_ANSWER
+        assert chat.final_text(" \n ", []) == chat.NO_ANSWER

@@ -188,3 +188,37 @@ def test_output_that_is_not_the_agents_format_is_refused(garbage: str) -> None:
         ClaudeRunner("c", allowed_tools="").parse(garbage)
     with pytest.raises(ValueError):
         CodexRunner("x").parse(garbage)
+
+
+class TestWhetherAHomeHoldsASession:
+    def test_claude_keeps_a_session_per_working_directory_in_its_config_dir(
+        self, tmp_path: Path
+    ) -> None:
+        runner = ClaudeRunner("claude", allowed_tools="Bash")
+        kept = tmp_path / ".claude" / "projects" / "-data-po-u-1-po" / "s-1.jsonl"
+        kept.parent.mkdir(parents=True)
+        kept.write_text("{}\n")
+        assert runner.has_session("s-1", home=tmp_path)
+        assert not runner.has_session("s-2", home=tmp_path)
+        assert not runner.has_session("s-1", home=tmp_path / "elsewhere")
+
+    def test_codex_keeps_a_thread_as_a_dated_rollout_file(self, tmp_path: Path) -> None:
+        runner = CodexRunner("codex")
+        thread = "0199a213-81c0-7800-8aa1-bbab2a035a53"
+        kept = (
+            tmp_path / ".codex/sessions/2025/10/01" / f"rollout-2025-10-01T10-00-00-{thread}.jsonl"
+        )
+        kept.parent.mkdir(parents=True)
+        kept.write_text("{}\n")
+        assert runner.has_session(thread, home=tmp_path)
+        assert not runner.has_session("0199a213", home=tmp_path)
+
+    def test_the_scripted_agent_keeps_a_session_in_its_state_dir(self, tmp_path: Path) -> None:
+        runner = ScriptedRunner(None)
+        (tmp_path / ".scripted-agent").mkdir()
+        (tmp_path / ".scripted-agent" / "abc.json").write_text('{"played": 1}')
+        assert runner.has_session("abc", home=tmp_path)
+        assert not runner.has_session("abd", home=tmp_path)
+
+    def test_droid_is_let_try_since_its_sessions_are_not_known_here(self, tmp_path: Path) -> None:
+        assert FactoryRunner("droid").has_session("s-1", home=tmp_path)

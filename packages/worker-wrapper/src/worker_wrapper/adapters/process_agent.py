@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
 
+from worker_wrapper.adapters.home_lock import HomeLock
 from worker_wrapper.adapters.process_group import AgentProcess
 from worker_wrapper.adapters.runners.base import Runner
 from worker_wrapper.domain.turns import TurnResult, TurnStatus
@@ -15,7 +17,8 @@ log = structlog.get_logger("worker_wrapper")
 
 
 class ProcessAgent:
-    """The `Agent` port: the runner's command line, run as a process group of its own."""
+    """The `Agent` port: the runner's command line, run as a process group of its own, one turn
+    at a time in its home (which a user's PO workers share)."""
 
     def __init__(
         self, runner: Runner, process: AgentProcess, *, home: Path, env: Mapping[str, str]
@@ -24,6 +27,7 @@ class ProcessAgent:
         self._process = process
         self._home = home
         self._env = dict(env)
+        self._lock = HomeLock(home, stop=process.stopping)
 
     @property
     def instructions_file(self) -> str:
@@ -37,6 +41,22 @@ class ProcessAgent:
         session_id: str | None,
         timeout_s: float,
         extra_env: Mapping[str, str] | None = None,
+    ) -> TurnResult:
+        async with self._lock.held() as held:
+            if not held:
+                return TurnResult(TurnStatus.STOPPED, None, None)
+            return await self._turn(prompt, cwd, session_id, timeout_s, extra_env)
+
+    async def has_session(self, session_id: str) -> bool:
+        return await asyncio.to_thread(self.runner.has_session, session_id, home=self._home)
+
+    async def _turn(
+        self,
+        prompt: str,
+        cwd: Path,
+        session_id: str | None,
+        timeout_s: float,
+        extra_env: Mapping[str, str] | None,
     ) -> TurnResult:
         self._home.mkdir(parents=True, exist_ok=True)
         invocation = self.runner.invocation(

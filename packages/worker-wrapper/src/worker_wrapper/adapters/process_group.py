@@ -40,6 +40,11 @@ class AgentProcess:
         self._kill_grace_s = kill_grace_s
         self._stop = stop
 
+    @property
+    def stopping(self) -> asyncio.Event:
+        """Set when the worker is stopping: whatever runs is stopped, nothing new starts."""
+        return self._stop
+
     async def run(
         self,
         argv: list[str],

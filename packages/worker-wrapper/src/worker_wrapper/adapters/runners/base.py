@@ -43,6 +43,15 @@ class Runner(Protocol):
 
     def parse(self, stdout: str) -> AgentTurn: ...
 
+    def has_session(self, session_id: str, *, home: Path) -> bool:
+        """Whether `home` holds the session's files (so `--resume` can find it)."""
+        ...
+
+
+def any_file(home: Path, pattern: str) -> bool:
+    """Whether a file under `home` matches the glob `pattern`."""
+    return next(home.glob(pattern), None) is not None
+
 
 def allowed_env(source: Mapping[str, str], *names: str) -> dict[str, str]:
     return {name: source[name] for name in names if name in source}

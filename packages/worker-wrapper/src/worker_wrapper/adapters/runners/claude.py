@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from collections.abc import Mapping
 from pathlib import Path
@@ -9,7 +10,13 @@ from typing import Any
 
 from shared.contracts import AgentUsage
 
-from worker_wrapper.adapters.runners.base import BASE_ENV, CLI_ENV, Invocation, allowed_env
+from worker_wrapper.adapters.runners.base import (
+    BASE_ENV,
+    CLI_ENV,
+    Invocation,
+    allowed_env,
+    any_file,
+)
 from worker_wrapper.domain.turns import AgentTurn
 
 ENV = (
@@ -59,6 +66,10 @@ class ClaudeRunner:
             CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
         )
         return Invocation(argv, agent_env)
+
+    def has_session(self, session_id: str, *, home: Path) -> bool:
+        # A conversation is kept per working directory: projects/<cwd, dashed>/<session>.jsonl.
+        return any_file(home / ".claude" / "projects", f"*/{glob.escape(session_id)}.jsonl")
 
     def parse(self, stdout: str) -> AgentTurn:
         """The last JSON object claude printed (its result message)."""

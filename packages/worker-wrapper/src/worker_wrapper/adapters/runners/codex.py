@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import glob
 import json
 from collections.abc import Mapping
 from pathlib import Path
 
 from shared.contracts import AgentUsage
 
-from worker_wrapper.adapters.runners.base import BASE_ENV, CLI_ENV, Invocation, allowed_env
+from worker_wrapper.adapters.runners.base import (
+    BASE_ENV,
+    CLI_ENV,
+    Invocation,
+    allowed_env,
+    any_file,
+)
 from worker_wrapper.domain.turns import AgentTurn
 
 ENV = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "CODEX_API_KEY")
@@ -44,6 +51,12 @@ class CodexRunner:
         agent_env.update(HOME=str(home), CODEX_HOME=str(home / ".codex"))
         files = {home / ".codex" / "config.toml": self._config_toml} if self._config_toml else {}
         return Invocation(argv, agent_env, extra_files=files)
+
+    def has_session(self, session_id: str, *, home: Path) -> bool:
+        # Threads are kept as sessions/YYYY/MM/DD/rollout-<time>-<thread id>.jsonl.
+        return any_file(
+            home / ".codex" / "sessions", f"**/rollout-*-{glob.escape(session_id)}.jsonl"
+        )
 
     def parse(self, stdout: str) -> AgentTurn:
         text, session_id, usage, failed = "", None, AgentUsage(), False

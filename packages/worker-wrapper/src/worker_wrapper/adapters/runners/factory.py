@@ -33,6 +33,9 @@ class FactoryRunner:
         agent_env.update(HOME=str(home))
         return Invocation(argv, agent_env)
 
+    def has_session(self, session_id: str, *, home: Path) -> bool:
+        return True  # where droid keeps its sessions is not known here: let it try
+
     def parse(self, stdout: str) -> AgentTurn:
         # droid's JSON result has the same shape as Claude Code's (result, session_id, usage).
         return ClaudeRunner.parse(ClaudeRunner("droid", allowed_tools=""), stdout)

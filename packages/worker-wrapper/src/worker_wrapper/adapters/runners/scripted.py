@@ -10,6 +10,9 @@ from worker_wrapper.adapters.runners.base import BASE_ENV, CLI_ENV, Invocation, 
 from worker_wrapper.adapters.runners.claude import ClaudeRunner
 from worker_wrapper.domain.turns import AgentTurn
 
+# Where the scripted agent keeps a session (scripted_agent.py), under its --state-dir.
+STATE_DIR = ".scripted-agent"
+
 
 class ScriptedRunner:
     instructions_file = "AGENTS.md"
@@ -29,6 +32,9 @@ class ScriptedRunner:
         agent_env = allowed_env(env, *BASE_ENV, *CLI_ENV)
         agent_env.update(HOME=str(home))
         return Invocation(argv, agent_env)
+
+    def has_session(self, session_id: str, *, home: Path) -> bool:
+        return (home / STATE_DIR / f"{session_id}.json").is_file()
 
     def parse(self, stdout: str) -> AgentTurn:
         # The scripted agent prints Claude Code's result shape.
