@@ -1,0 +1,1 @@
+"""One adapter per port, named for its technology; only bootstrap.py builds them."""

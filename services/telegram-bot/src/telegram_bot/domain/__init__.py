@@ -1,0 +1,1 @@
+"""The conversation's rules: pure functions and small state, nothing that reaches the world."""

@@ -1,0 +1,1 @@
+"""Transport → handler: the Telegram updates, the progress reader, the incidents check."""

@@ -1,0 +1,1 @@
+"""Use cases: plain async functions (and the progress desk) taking ports and values."""

@@ -1,0 +1,1 @@
+"""The agents' instructions this service hands to the workers it creates (package data)."""
