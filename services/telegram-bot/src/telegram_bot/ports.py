@@ -175,9 +175,10 @@ class ProgressBook(Protocol):
 class ProgressFeed(Protocol):
     async def read(
         self, after: dict[str, str], within_s: float
-    ) -> list[tuple[str, str, ProgressEntry]]:
+    ) -> list[tuple[str, str, ProgressEntry | None]]:
         """Entries after the given ids of the given tasks' progress streams, as (task id,
-        entry id, entry), waiting up to `within_s` for the first; invalid entries skipped."""
+        entry id, entry), waiting up to `within_s` for the first; an invalid entry is None
+        (logged, and passed over)."""
         ...
 
 

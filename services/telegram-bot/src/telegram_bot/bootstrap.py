@@ -1,0 +1,202 @@
+"""The composition root of telegram-bot: the only module that builds adapters. Binds the
+handlers to them; runs Telegram's updates, the stream consumers (worker-manager's answers, the
+intent queues, provisioning results) and the two watchers (progress, incidents)."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import resources
+
+import structlog
+from aiogram import Bot
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.telegram import TelegramAPIServer
+from redis.asyncio import Redis
+from shared.api_client import ApiClient, api_client
+from shared.runtime import Lifetime, Service
+from shared.streams import ConsumerOptions, Group, Handler, StreamConsumer, connect_redis
+from shared.streams.registry import (
+    DEPLOY_QUEUE,
+    ENGINEERING_QUEUE,
+    PROVISIONER_RESULTS,
+    WORKER_RESPONSES_PO,
+)
+
+from telegram_bot.adapters.api_directory import ApiDirectory
+from telegram_bot.adapters.coalescing_board import CoalescingBoard
+from telegram_bot.adapters.redis_marks import RedisRefusals, RedisTold
+from telegram_bot.adapters.redis_progress import RedisProgressBook, RedisProgressFeed
+from telegram_bot.adapters.redis_sessions import RedisSessions
+from telegram_bot.adapters.redis_workers import RedisWorkers
+from telegram_bot.adapters.telegram_chat import TelegramChat
+from telegram_bot.config import BotSettings
+from telegram_bot.domain.lanes import Lanes
+from telegram_bot.entrypoints import telegram, watchers
+from telegram_bot.entrypoints.front import Front
+from telegram_bot.handlers import alerts, conversation, progress
+from telegram_bot.handlers.conversation import PoOptions
+
+log = structlog.get_logger("telegram_bot")
+
+INSTRUCTIONS = "product_owner.md"
+
+
+@dataclass(frozen=True)
+class Adapters:
+    redis: Redis
+    http: ApiClient
+    bot: Bot
+    directory: ApiDirectory
+    chat: TelegramChat
+    board: CoalescingBoard
+    sessions: RedisSessions
+    refusals: RedisRefusals
+    told: RedisTold
+    workers: RedisWorkers
+    book: RedisProgressBook
+    feed: RedisProgressFeed
+
+
+class BotSession:
+    """The Bot API client's HTTP session, closed with the other resources."""
+
+    def __init__(self, bot: Bot) -> None:
+        self._bot = bot
+
+    async def aclose(self) -> None:
+        await self._bot.session.close()
+
+
+def build_adapters(settings: BotSettings) -> Adapters:
+    redis = connect_redis(settings.redis_url)
+    http = api_client(settings)
+    bot = Bot(
+        settings.bot_token.get_secret_value(),
+        session=AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)),
+    )
+    chat = TelegramChat(bot)
+    directory = ApiDirectory(http)
+    return Adapters(
+        redis=redis,
+        http=http,
+        bot=bot,
+        directory=directory,
+        chat=chat,
+        board=CoalescingBoard(chat, interval_s=settings.edit_interval_s),
+        sessions=RedisSessions(redis),
+        refusals=RedisRefusals(redis),
+        told=RedisTold(redis),
+        workers=RedisWorkers(
+            redis,
+            consumer=settings.consumer_name,
+            # An output whose relay failed is offered again after a minute.
+            options=ConsumerOptions(block_ms=5_000, claim_idle_ms=60_000),
+        ),
+        book=RedisProgressBook(redis),
+        feed=RedisProgressFeed(redis),
+    )
+
+
+def po_instructions() -> str:
+    """The PO's instructions, shipped with the package (empty, with a warning, without them)."""
+    source = resources.files("telegram_bot.instructions").joinpath(INSTRUCTIONS)
+    try:
+        return source.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        log.warning("no PO instructions: the PO agent starts without any", file=INSTRUCTIONS)
+        return ""
+
+
+def build(settings: BotSettings, lifetime: Lifetime) -> Service:
+    a = build_adapters(settings)
+    now = functools.partial(datetime.now, UTC)
+    options = PoOptions(
+        agent=settings.po_agent,
+        instructions=po_instructions(),
+        allowed_commands=settings.po_allowed_commands,
+        start_timeout_s=settings.worker_start_timeout_s,
+        liveness_check_s=settings.liveness_check_s,
+        turn_timeout_s=settings.turn_timeout_s,
+    )
+    front = Front(
+        talk=functools.partial(
+            conversation.talk_to_po, users=a.directory, refusals=a.refusals, chat=a.chat,
+            sessions=a.sessions, workers=a.workers, options=options,
+        ),
+        command=functools.partial(
+            conversation.answer_command, users=a.directory, refusals=a.refusals, chat=a.chat,
+            catalog=a.directory,
+        ),
+        other=lambda incoming, edited: conversation.answer_non_text(
+            incoming, edited=edited, users=a.directory, refusals=a.refusals, chat=a.chat
+        ),
+        lanes=Lanes(),
+    )  # fmt: skip
+    follow = functools.partial(
+        progress.follow_task, users=a.directory, catalog=a.directory, chat=a.chat, book=a.book,
+        window_s=settings.follow_window_s, now=now,
+    )  # fmt: skip
+    provisioning = functools.partial(
+        alerts.notify_provisioning, users=a.directory, chat=a.chat, told=a.told,
+        admin_ids=settings.admin_ids, window_s=settings.follow_window_s, now=now,
+    )  # fmt: skip
+    plan: list[tuple[str, Handler]] = [
+        (WORKER_RESPONSES_PO.pattern, a.workers.answered),
+        (ENGINEERING_QUEUE.pattern, follow),
+        (DEPLOY_QUEUE.pattern, follow),
+        (PROVISIONER_RESULTS.pattern, provisioning),
+    ]
+    consumers = [
+        StreamConsumer(
+            a.redis,
+            stream=stream,
+            group=Group.TELEGRAM_BOT,
+            consumer=settings.consumer_name,
+            handler=handler,
+            options=ConsumerOptions(claim_idle_ms=60_000),
+        )
+        for stream, handler in plan
+    ]
+    dp = telegram.dispatcher(front)
+
+    async def updates(lifetime: Lifetime) -> None:
+        try:
+            if settings.mode == "webhook":
+                assert settings.webhook_secret is not None
+                await telegram.serve_webhook(
+                    dp, a.bot, lifetime,
+                    url=settings.webhook_url, secret=settings.webhook_secret.get_secret_value(),
+                    host=settings.webhook_host, port=settings.webhook_port,
+                    path=settings.webhook_path,
+                )  # fmt: skip
+            else:
+                await telegram.poll(dp, a.bot, lifetime, timeout_s=settings.polling_timeout_s)
+        finally:
+            # The messages taken are answered (within the grace period) before the service ends.
+            await front.lanes.idle()
+
+    show = functools.partial(progress.show_progress, chat=a.chat, board=a.board, book=a.book)
+    incidents = functools.partial(
+        alerts.notify_incidents, catalog=a.directory, users=a.directory, chat=a.chat,
+        told=a.told, admin_ids=settings.admin_ids,
+    )  # fmt: skip
+    follow_progress = functools.partial(
+        watchers.follow_progress, book=a.book, feed=a.feed, changed=a.book.changed, show=show
+    )
+    return Service(
+        "telegram-bot",
+        consumers=consumers,
+        tasks={
+            "telegram": updates,
+            "progress": follow_progress,
+            "incidents": functools.partial(
+                watchers.watch_incidents, check=incidents, every_s=settings.incident_check_s
+            ),
+        },
+        cancel_at_once=("incidents",),
+        # Closed last first: the Bot API session, the API client, then Redis.
+        resources=[a.redis, a.http, BotSession(a.bot)],
+        grace_s=settings.shutdown_grace_s,
+    )

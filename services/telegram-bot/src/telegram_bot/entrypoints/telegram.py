@@ -1,0 +1,111 @@
+"""Telegram → the conversation core: aiogram's updates, by long polling or a webhook.
+
+Only private chats are served. The handlers here only put each update's message in its place
+(`Front`); they never wait for the PO, so updates are taken one after the other, in order."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.enums import ChatType
+from aiogram.types import Message
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
+from shared.runtime import Lifetime
+
+from telegram_bot.entrypoints.front import Front
+from telegram_bot.handlers.conversation import Incoming
+
+log = structlog.get_logger("telegram_bot")
+
+ALLOWED_UPDATES = ["message", "edited_message"]
+
+
+def dispatcher(front: Front) -> Dispatcher:
+    router = Router(name="telegram-bot")
+    private = F.chat.type == ChatType.PRIVATE
+
+    @router.message(private, F.text)
+    async def on_text(message: Message) -> None:
+        if (incoming := _incoming(message)) is not None:
+            front.text(incoming)
+
+    @router.message(private)
+    async def on_other(message: Message) -> None:
+        if (incoming := _incoming(message)) is not None:
+            front.non_text(incoming, edited=False)
+
+    @router.edited_message(private)
+    async def on_edited(message: Message) -> None:
+        if (incoming := _incoming(message)) is not None:
+            front.non_text(incoming, edited=True)
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    return dp
+
+
+def _incoming(message: Message) -> Incoming | None:
+    if message.from_user is None or message.from_user.is_bot:
+        return None
+    return Incoming(
+        chat=str(message.chat.id), telegram_id=message.from_user.id, text=message.text or ""
+    )
+
+
+async def poll(dp: Dispatcher, bot: Bot, lifetime: Lifetime, *, timeout_s: int) -> None:
+    """Long polling until the service stops. A webhook left set by a webhook run is removed
+    first (Telegram answers no poll while one is set)."""
+    await bot.delete_webhook(drop_pending_updates=False)
+    polling = asyncio.create_task(
+        dp.start_polling(
+            bot,
+            polling_timeout=timeout_s,
+            handle_as_tasks=False,
+            allowed_updates=ALLOWED_UPDATES,
+            handle_signals=False,
+            close_bot_session=False,
+        ),
+        name="telegram polling",
+    )
+    stopping = asyncio.create_task(lifetime.stopping.wait())
+    try:
+        await asyncio.wait({polling, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if polling.done():
+        polling.result()  # polling ended by itself: its error, or the service stops (exit 1)
+        return
+    await dp.stop_polling()
+    await polling
+
+
+async def serve_webhook(
+    dp: Dispatcher,
+    bot: Bot,
+    lifetime: Lifetime,
+    *,
+    url: str,
+    secret: str,
+    host: str,
+    port: int,
+    path: str,
+) -> None:
+    """Telegram's webhook on host:port/path (behind the public `url`) until the service stops."""
+    app = web.Application()
+    SimpleRequestHandler(
+        dispatcher=dp, bot=bot, secret_token=secret, handle_in_background=False
+    ).register(app, path=path)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    try:
+        await web.TCPSite(runner, host, port).start()
+        await bot.set_webhook(url, secret_token=secret, allowed_updates=ALLOWED_UPDATES)
+        log.info("webhook set", url=url, listening=f"{host}:{port}{path}")
+        await lifetime.stopping.wait()
+    finally:
+        with contextlib.suppress(Exception):
+            await runner.cleanup()
