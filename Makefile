@@ -82,3 +82,4 @@ bench: sync
 	$(RUN) python -P bench/wrapper.py
 	$(RUN) python -P bench/spawn.py
 	$(RUN) python -P bench/deploy.py
+	$(RUN) python -P bench/flow.py
