@@ -15,12 +15,25 @@ from worker_manager.domain.record import WorkerRecord
 
 
 @dataclass(frozen=True)
+class UserHome:
+    """A PO worker's workspace, its user's and kept across their PO workers."""
+
+    user_id: str
+    path: Path
+
+
+@dataclass(frozen=True)
 class WorkerSpec:
     worker_id: str
     config: WorkerConfig
     env: dict[str, str]
     workspace: Path
+    """The worker's own directory (its log), removed when it ends; where it works, without a
+    `home`."""
     labels: dict[str, str]
+    home: UserHome | None = None
+    """Where a PO worker works instead (WORKSPACE_DIR): the process backend's `home.path`; the
+    docker backend mounts the user's named volume at /workspace."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +148,10 @@ class WorkerInputs(Protocol):
 
 class Workspaces(Protocol):
     def path(self, worker_id: str) -> Path: ...
+    def home_of(self, user_id: str) -> Path:
+        """A user's PO home: kept across their PO workers, never removed with one."""
+        ...
+
     async def remove(self, worker_id: str) -> None:
         """Delete the worker's workspace (gone already: nothing to do)."""
         ...

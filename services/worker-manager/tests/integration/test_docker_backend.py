@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import docker
 import pytest
@@ -21,14 +21,20 @@ from shared.contracts import (
     Capability,
     CreateWorkerCommand,
     WorkerConfig,
+    WorkerLifecycleEvent,
     WorkerState,
     WorkerType,
 )
 from shared.streams import RedisStreamPublisher
 from shared.testing.waiting import eventually
-from worker_manager.adapters.docker_backend import DockerBackend, WorkerImages, image_tag
+from worker_manager.adapters.docker_backend import (
+    DockerBackend,
+    WorkerImages,
+    image_tag,
+    user_volume,
+)
 from worker_manager.adapters.redis_status_store import RedisStatusStore
-from worker_manager.ports import WorkerSpec
+from worker_manager.ports import UserHome, WorkerSpec
 
 BASE_IMAGE = "localhost/codegen-base:bookworm"
 PREFIX = f"codegen-test-{uuid.uuid4().hex[:8]}"
@@ -66,6 +72,12 @@ def remove_containers(engine: docker.DockerClient) -> None:
         container.remove(force=True)
 
 
+def remove_volumes(engine: docker.DockerClient) -> None:
+    """Every volume of this module's prefix (the users' PO homes)."""
+    for volume in engine.volumes.list(filters={"label": f"codegen.image-prefix={PREFIX}"}):
+        volume.remove(force=True)
+
+
 @pytest_asyncio.fixture
 async def backend(engine: docker.DockerClient, redis_client: Redis) -> AsyncIterator[DockerBackend]:
     images = CountedImages(engine, redis_client, prefix=PREFIX, base_image=BASE_IMAGE)
@@ -73,9 +85,12 @@ async def backend(engine: docker.DockerClient, redis_client: Redis) -> AsyncIter
         yield DockerBackend(engine, images, cpus=1, memory="512m", pids_limit=256)
     finally:
         remove_containers(engine)
+        remove_volumes(engine)
 
 
-def spec(tmp_path: Path, worker_id: str, redis_url: str) -> WorkerSpec:
+def spec(
+    tmp_path: Path, worker_id: str, redis_url: str, home: UserHome | None = None, **env: str
+) -> WorkerSpec:
     config = WorkerConfig(
         name="w",
         worker_type=WorkerType.PO,
@@ -83,20 +98,17 @@ def spec(tmp_path: Path, worker_id: str, redis_url: str) -> WorkerSpec:
         instructions="You are a test PO.",
         capabilities=[Capability.GIT],
     )
-    env = {
+    variables = {
         "WORKER_ID": worker_id,
         "WORKER_TYPE": "po",
         "AGENT_TYPE": "scripted",
         "REDIS_URL": redis_url,
         "INSTRUCTIONS": "You are a test PO.",
         "API_KEY": "cgo_test",
+        **env,
     }
     return WorkerSpec(
-        worker_id,
-        config,
-        env,
-        tmp_path / worker_id,
-        {"codegen.worker-id": worker_id},
+        worker_id, config, variables, tmp_path / worker_id, {"codegen.worker-id": worker_id}, home
     )
 
 
@@ -152,6 +164,45 @@ async def test_a_worker_container_runs_the_wrapper_with_its_environment_and_inst
     await backend.remove(handle, worker_id)
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(handle)
+
+
+async def test_a_users_po_workers_share_a_named_volume_as_their_home(
+    backend: DockerBackend,
+    engine: docker.DockerClient,
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: Redis,
+) -> None:
+    user_id = f"telegram:{uuid.uuid4().hex[:8]}"  # ':' is fine in an id, not in a volume name
+    home = UserHome(user_id, tmp_path / "po" / user_id)
+    first_id, second_id = f"po-{uuid.uuid4().hex[:8]}", f"po-{uuid.uuid4().hex[:8]}"
+    volume = user_volume(PREFIX, user_id)
+    first = await backend.start(spec(tmp_path, first_id, redis_url, home))
+    assert _workspace_mount(engine, first) == ("volume", volume)
+    # The wrapper writes its instructions into the home before it says it started.
+    await eventually(lambda: _started(redis_client, first_id), 60)
+    engine.containers.get(first).kill()
+    await backend.remove(first, first_id)
+
+    second = await backend.start(spec(tmp_path, second_id, redis_url, home, INSTRUCTIONS=""))
+
+    assert _workspace_mount(engine, second) == ("volume", volume)
+    # What the first worker left in the home is the second's.
+    assert await backend.read_file(second, "/workspace/po/AGENTS.md") == "You are a test PO."
+    assert engine.volumes.get(volume).attrs["Labels"]["codegen.po-home-of"] == user_id
+    assert not home.path.exists()  # the engine keeps the home, not the data directory
+
+
+def _workspace_mount(engine: docker.DockerClient, handle: str) -> tuple[str, str]:
+    mounts = engine.containers.get(handle).attrs["Mounts"]
+    [mount] = [m for m in mounts if m["Destination"] == "/workspace"]
+    return mount["Type"], mount["Name"]
+
+
+async def _started(redis: Redis, worker_id: str) -> bool:
+    entries = cast(list[tuple[str, dict[str, str]]], await redis.xrange("worker:lifecycle"))
+    events = [WorkerLifecycleEvent.model_validate_json(f["data"]) for _, f in entries]
+    return any(e.worker_id == worker_id and e.event == "started" for e in events)
 
 
 async def test_garbage_collection_removes_old_images_of_its_prefix_only(

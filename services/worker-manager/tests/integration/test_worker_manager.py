@@ -75,9 +75,16 @@ class Harness:
         return str(path)
 
     async def create(
-        self, worker_type: WorkerType, script: str | None = None, request_id: str | None = None
+        self,
+        worker_type: WorkerType,
+        script: str | None = None,
+        request_id: str | None = None,
+        session_id: str | None = None,
     ) -> WorkerResponse:
         env = {"SCRIPTED_AGENT_SCRIPT": script} if script else {}
+        context = {"user_id": self.user_id, "task_id": "t-1"}
+        if session_id:
+            context["session_id"] = session_id
         command = CreateWorkerCommand(
             config=WorkerConfig(
                 name="w",
@@ -86,7 +93,7 @@ class Harness:
                 allowed_commands="DEVELOPER",
                 env_vars=env,
             ),
-            context={"user_id": self.user_id, "task_id": "t-1"},
+            context=context,
             **({"request_id": request_id} if request_id else {}),
         )
         await self.publisher.publish("worker:commands", command)
@@ -216,14 +223,46 @@ async def test_a_po_worker_killed_mid_message_answers_its_user_once_with_an_erro
     assert reply["request_id"] == message.request_id
     assert reply["correlation_id"] == message.correlation_id
     assert reply["user_id"] == harness.user_id
-    assert reply["is_final"] is True
-    assert reply["text"] == (
-        "Sorry, I stopped before I could answer (killed: out of memory or SIGKILL (137)). "
-        "Please send your message again."
-    )
+    assert (reply["is_final"], reply["worker_died"]) == (True, True)
+    assert reply["text"] == "Sorry, my session stopped before I could answer your message."
     summary = await harness.redis.xpending(f"worker:po:{worker_id}:input", "po-worker")
     assert summary["pending"] == 0
     await _left_nothing(harness, worker_id, handle)
+
+
+async def test_a_po_worker_created_with_the_session_of_a_deleted_one_continues_it(
+    harness: Harness,
+) -> None:
+    script = harness.tmp / "two-turns.json"
+    script.write_text(json.dumps({"turns": [{"reply": "turn one"}, {"reply": "turn two"}]}))
+    first = await harness.create(WorkerType.PO, str(script))
+    assert first.worker_id is not None
+    opening = POWorkerInput(user_id=harness.user_id, prompt="I want a todo API")
+    await harness.publisher.publish(f"worker:po:{first.worker_id}:input", opening)
+    [before] = await eventually(
+        lambda: entries(harness.redis, f"worker:po:{first.worker_id}:output")
+    )
+    session = before["session_id"]
+    assert (before["text"], before["is_final"]) == ("turn one", True)
+    assert session
+    delete = DeleteWorkerCommand(worker_id=first.worker_id)
+    await harness.publisher.publish("worker:commands", delete)
+    assert (await harness.answer("worker:responses:po", delete.request_id)).success
+    await _left_nothing(harness, first.worker_id, await _handle(harness, first.worker_id))
+
+    # As the bot does for a user whose worker is gone: a new one, with the session it kept.
+    second = await harness.create(WorkerType.PO, str(script), session_id=session)
+    assert second.worker_id is not None
+    follow_up = POWorkerInput(user_id=harness.user_id, prompt="with tags please")
+    await harness.publisher.publish(f"worker:po:{second.worker_id}:input", follow_up)
+    [after] = await eventually(
+        lambda: entries(harness.redis, f"worker:po:{second.worker_id}:output")
+    )
+
+    assert (after["text"], after["session_id"]) == ("turn two", session)  # its second turn
+    home = harness.workspaces / "po" / harness.user_id
+    assert (home / "home" / ".scripted-agent" / f"{session}.json").is_file()
+    assert (harness.workspaces / second.worker_id / "worker.log").is_file()
 
 
 async def test_a_deleted_worker_is_stopped_its_status_kept_and_its_key_revoked(

@@ -17,7 +17,13 @@ from shared.contracts import (
     WorkerState,
     WorkerType,
 )
-from worker_manager.domain.environment import WorkerLaunch, worker_env, worker_labels
+from worker_manager.domain.environment import (
+    WorkerLaunch,
+    context_error,
+    home_owner,
+    worker_env,
+    worker_labels,
+)
 from worker_manager.domain.exits import (
     CLAIMED_ERROR_CHARS,
     VANISHED,
@@ -306,3 +312,21 @@ class TestEnvironment:
             "codegen.project-id": "p-1",
             "codegen.task-id": "",
         }
+
+
+class TestAWorkersContext:
+    def test_a_po_worker_for_a_user_works_in_that_users_home(self) -> None:
+        po = WorkerConfig(name="po", worker_type=WorkerType.PO, agent_type=AgentType.CLAUDE)
+        developer = po.model_copy(update={"worker_type": WorkerType.DEVELOPER})
+        assert home_owner(po, {"user_id": "u-1"}) == "u-1"
+        assert home_owner(po, {"user_id": ""}) is None
+        assert home_owner(po, {}) is None
+        assert home_owner(developer, {"user_id": "u-1"}) is None
+
+    def test_a_user_and_a_session_must_be_identifiers(self) -> None:
+        assert context_error({"user_id": "123456789", "session_id": "9b2f", "x": "a b"}) is None
+        assert context_error({"user_id": "", "session_id": ""}) is None
+        assert context_error({"user_id": "a/b"}) == (
+            "context.user_id must be an identifier (letters, digits, _.:@+=-, not starting "
+            "with . or -): 'a/b'"
+        )

@@ -33,7 +33,7 @@ from worker_manager.handlers.commands import handle_command
 from worker_manager.handlers.deaths import handle_death
 from worker_manager.handlers.lifecycle import handle_lifecycle
 from worker_manager.handlers.watch import remove_ended, watch_workers
-from worker_manager.ports import Created, WorkerSpec
+from worker_manager.ports import Created, UserHome, WorkerSpec
 
 IDLE_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
@@ -117,9 +117,11 @@ class FakeBackend:
     def __init__(self) -> None:
         self.exits: dict[str, int | None] = {}  # handle → exit code (None: running)
         self.calls: list[tuple[str, str]] = []
+        self.specs: list[WorkerSpec] = []
         self.unreachable = False
 
     async def start(self, spec: WorkerSpec) -> str:
+        self.specs.append(spec)
         handle = f"h-{spec.worker_id}"
         self.exits[handle] = None
         self.calls.append(("start", handle))
@@ -198,6 +200,9 @@ class FakeWorkspaces:
 
     def path(self, worker_id: str) -> Path:
         return Path("/workspaces") / worker_id
+
+    def home_of(self, user_id: str) -> Path:
+        return Path("/workspaces/po") / user_id
 
     async def remove(self, worker_id: str) -> None:
         self.removed.append(worker_id)
@@ -500,10 +505,12 @@ class TestEndings:
         assert world.journal == ["report developer-1", "remove input developer-1 (developer)"]
 
 
-def create(request_id: str = "r-1", **context: str) -> CreateWorkerCommand:
+def create(
+    request_id: str = "r-1", worker_type: WorkerType = WorkerType.PO, **context: str
+) -> CreateWorkerCommand:
     return CreateWorkerCommand(
         request_id=request_id,
-        config=WorkerConfig(name="w", worker_type=WorkerType.PO, agent_type=AgentType.SCRIPTED),
+        config=WorkerConfig(name="w", worker_type=worker_type, agent_type=AgentType.SCRIPTED),
         context=context,
     )
 
@@ -565,3 +572,74 @@ class TestCommands:
     ) -> None:
         answered_on, answer = await world.command(command)
         assert (answered_on, answer.success, answer.error) == (stream, False, "no such worker")
+
+
+class TestAPoWorkersHome:
+    """A user's PO workers share one workspace, kept across them, so a replaced worker's agent
+    finds the conversation it continues."""
+
+    async def test_a_po_worker_for_a_user_works_in_the_users_home(self, world: World) -> None:
+        _, answer = await world.command(create(user_id="u-1", session_id="s-1"))
+
+        assert answer.success, answer.error
+        [spec] = world.backend.specs
+        assert spec.home == UserHome("u-1", Path("/workspaces/po/u-1"))
+        assert spec.workspace == Path(f"/workspaces/{answer.worker_id}")  # its own: its log
+        assert spec.env["WORKSPACE_DIR"] == "/workspaces/po/u-1"
+        assert spec.env["HOME"] == "/workspaces/po/u-1/home"
+        assert (spec.env["USER_ID"], spec.env["SESSION_ID"]) == ("u-1", "s-1")
+
+    async def test_the_next_po_worker_of_the_user_gets_the_same_home(self, world: World) -> None:
+        await world.command(create("r-1", user_id="u-1"))
+        await world.command(create("r-2", user_id="u-1"))
+        first, second = world.backend.specs
+        assert first.worker_id != second.worker_id
+        assert first.home == second.home
+
+    async def test_a_developer_worker_or_a_po_worker_for_nobody_has_no_home(
+        self, world: World
+    ) -> None:
+        await world.command(create("r-1", WorkerType.DEVELOPER, user_id="u-1", task_id="t-1"))
+        await world.command(create("r-2"))
+        developer, nobodys = world.backend.specs
+        assert (developer.home, nobodys.home) == (None, None)
+        assert developer.env["WORKSPACE_DIR"] == f"/workspaces/{developer.worker_id}"
+
+    async def test_the_home_is_kept_when_the_worker_ends(self, world: World) -> None:
+        _, answer = await world.command(create(user_id="u-1"))
+        assert answer.worker_id is not None
+        world.backend.exits[f"h-{answer.worker_id}"] = 0
+        await world.watch()
+        await world.remove_ended()
+        assert world.workspaces.removed == [answer.worker_id]  # its own directory only
+
+    @pytest.mark.parametrize(
+        ("field", "value"),
+        [
+            ("user_id", "../../etc"),
+            ("user_id", "u/1"),
+            ("user_id", ".."),
+            ("user_id", " u-1"),
+            ("session_id", "--fork-session"),
+            ("session_id", "s 1"),
+        ],
+    )
+    async def test_a_create_whose_user_or_session_is_not_an_identifier_is_refused(
+        self, world: World, field: str, value: str
+    ) -> None:
+        context = {"user_id": "u-1", field: value}
+
+        _, answer = await world.command(
+            CreateWorkerCommand(
+                config=WorkerConfig(
+                    name="w", worker_type=WorkerType.PO, agent_type=AgentType.SCRIPTED
+                ),
+                context=context,
+            )
+        )
+
+        assert answer.success is False
+        assert answer.error is not None
+        assert answer.error.startswith(f"context.{field} must be an identifier")
+        assert world.backend.specs == []
+        assert await world.store.live() == []

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import pytest
 from pydantic import ValidationError
-from shared.contracts import LifecycleEventKind, WorkerState, WorkerType
+from shared.contracts import LifecycleEventKind, POWorkerInput, WorkerState, WorkerType
 from worker_manager.config import ManagerSettings
 from worker_manager.domain.status import (
+    PO_WORKER_DIED,
+    dead_po_workers_answer,
     exit_reason,
     new_worker_id,
     next_state,
-    unanswered_message_reply,
     worker_type_of,
 )
 
@@ -74,9 +75,22 @@ def test_the_recorded_type_wins_and_else_the_id_says_whom_to_answer(
     assert worker_type_of(worker_id, recorded) is expected
 
 
-def test_a_dead_po_workers_reply_says_why_and_asks_again() -> None:
-    assert unanswered_message_reply("terminated (143)") == (
-        "Sorry, I stopped before I could answer (terminated (143)). Please send your message again."
+def test_a_dead_po_workers_answer_ends_the_turn_and_says_the_message_was_not_handled() -> None:
+    message = POWorkerInput(user_id="u-1", prompt="build me a thing")
+
+    answer = dead_po_workers_answer(message)
+
+    assert (answer.request_id, answer.correlation_id, answer.user_id) == (
+        message.request_id,
+        message.correlation_id,
+        "u-1",
+    )
+    assert (answer.is_final, answer.worker_died, answer.session_id) == (True, True, None)
+    # Neutral: the bot decides whether to send the message to a fresh worker.
+    assert (
+        answer.text
+        == PO_WORKER_DIED
+        == ("Sorry, my session stopped before I could answer your message.")
     )
 
 

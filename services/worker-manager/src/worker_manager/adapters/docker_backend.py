@@ -3,6 +3,9 @@
 Images are built from docker/worker-base.Dockerfile per agent type and sorted capabilities and
 tagged `<prefix>:<hash>`; a tag that exists is reused. `last_used_at` per image lives in Redis so
 garbage collection removes what nobody used for N days — only images of its own prefix.
+
+A worker's workspace is bound at /workspace from its directory under the data directory, except a
+PO worker's: its user's named volume (`user_volume`), kept across the user's PO workers.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ DOCKERFILE = Path(__file__).resolve().parents[3] / "docker" / "worker-base.Docke
 LAST_USED = WORKER_IMAGES_LAST_USED.name()
 PREFIX_LABEL = "codegen.image-prefix"
 WORKER_LABEL = "codegen.worker-id"
+HOME_LABEL = "codegen.po-home-of"
 ENDED = ("exited", "dead", "created")
 CAPABILITY_PACKAGES = {
     Capability.GIT: "git",
@@ -46,6 +50,12 @@ CAPABILITY_PACKAGES = {
     Capability.DOCKER: "docker.io",
 }
 WRAPPER_PACKAGES = ("shared", "orchestrator-cli", "worker-wrapper")
+
+
+def user_volume(prefix: str, user_id: str) -> str:
+    """A user's PO home volume: `<prefix>-po-home-<digest of the user id>` (a volume's name
+    allows fewer characters than a user id; the id itself is its label)."""
+    return f"{prefix}-po-home-{hashlib.sha256(user_id.encode()).hexdigest()[:24]}"
 
 
 def image_tag(prefix: str, agent_type: AgentType, capabilities: Iterable[Capability]) -> str:
@@ -232,7 +242,11 @@ class DockerBackend:
 
     async def start(self, spec: WorkerSpec) -> str:
         image = await self.images.ensure(spec.config.agent_type, spec.config.capabilities)
-        spec.workspace.mkdir(parents=True, exist_ok=True)
+        if spec.home is not None:
+            workspace = await self._user_volume(spec.home.user_id)
+        else:
+            spec.workspace.mkdir(parents=True, exist_ok=True)
+            workspace = str(spec.workspace)
         env = {**spec.env, "WORKSPACE_DIR": "/workspace", "HOME": "/workspace/home"}
         env.pop("PATH", None)  # the image's PATH finds the wrapper
         container = await asyncio.to_thread(
@@ -242,7 +256,7 @@ class DockerBackend:
             name=spec.worker_id,
             environment=env,
             labels={**spec.labels, PREFIX_LABEL: self.images.prefix},
-            volumes={str(spec.workspace): {"bind": "/workspace", "mode": "rw"}},
+            volumes={workspace: {"bind": "/workspace", "mode": "rw"}},
             network_mode=self._network_mode,
             nano_cpus=int(self._cpus * 1e9),
             mem_limit=self._memory,
@@ -251,6 +265,21 @@ class DockerBackend:
             security_opt=["no-new-privileges"],
         )
         return str(container.id)
+
+    async def _user_volume(self, user_id: str) -> str:
+        """The user's PO home, a named volume kept across their workers (and by the engine,
+        wherever worker-manager runs); made on first use."""
+        name = user_volume(self.images.prefix, user_id)
+        try:
+            await asyncio.to_thread(self._client.volumes.get, name)
+        except NotFound:
+            labels = {PREFIX_LABEL: self.images.prefix, HOME_LABEL: user_id}
+            try:
+                await asyncio.to_thread(self._client.volumes.create, name=name, labels=labels)
+            except APIError:
+                # Made meanwhile by another create for the user: it is there now, or this raises.
+                await asyncio.to_thread(self._client.volumes.get, name)
+        return name
 
     async def exit_code(self, handle: str) -> int | None:
         try:

@@ -1,4 +1,5 @@
-"""Workers' workspaces: a directory each under the data directory."""
+"""Workers' workspaces: a directory each under the data directory, and a PO home per user under
+`po/` (user ids are identifiers: never a path, `.` or `..`)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,9 @@ class LocalWorkspaces:
 
     def path(self, worker_id: str) -> Path:
         return self._root / worker_id
+
+    def home_of(self, user_id: str) -> Path:
+        return self._root / "po" / user_id
 
     async def remove(self, worker_id: str) -> None:
         try:

@@ -12,7 +12,8 @@ from worker_manager.ports import WorkerSpec
 
 
 class ProcessBackend:
-    """Each worker is `worker-wrapper` in its own process group and workspace directory.
+    """Each worker is `worker-wrapper` in its own process group and workspace directory (a PO
+    worker's: its user's home; its log stays in its own directory).
 
     A worker started by an earlier run of worker-manager is not our child: its liveness is read
     from /proc, and its exit code is unknown (-1).
@@ -24,11 +25,15 @@ class ProcessBackend:
 
     async def start(self, spec: WorkerSpec) -> str:
         spec.workspace.mkdir(parents=True, exist_ok=True)
+        workspace = spec.workspace
+        if spec.home is not None:
+            workspace = spec.home.path
+            workspace.mkdir(parents=True, exist_ok=True)
         log = (spec.workspace / "worker.log").open("ab")
         try:
             process = await asyncio.create_subprocess_exec(
                 self._command,
-                cwd=spec.workspace,
+                cwd=workspace,
                 env=spec.env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,

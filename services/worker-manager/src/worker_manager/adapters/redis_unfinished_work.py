@@ -29,7 +29,7 @@ from shared.streams.registry import DEVELOPER_OUTPUT, PO_OUTPUT
 from shared.streams.wire import DATA_FIELD, InvalidEntry, encode, text_fields
 
 from worker_manager.adapters.redis_inputs import input_of
-from worker_manager.domain.status import unanswered_message_reply
+from worker_manager.domain.status import dead_po_workers_answer
 
 log = structlog.get_logger("worker_manager")
 
@@ -59,14 +59,7 @@ class RedisUnfinishedWork:
         if worker_type is WorkerType.PO:
 
             def po_reply(data: str) -> POWorkerOutput:
-                message = POWorkerInput.model_validate_json(data)
-                return POWorkerOutput(
-                    request_id=message.request_id,
-                    correlation_id=message.correlation_id,
-                    user_id=message.user_id,
-                    text=unanswered_message_reply(reason),
-                    is_final=True,
-                )
+                return dead_po_workers_answer(POWorkerInput.model_validate_json(data))
 
             return await self._answer(
                 worker_id, worker_type, PO_OUTPUT.name(worker_id=worker_id), po_reply

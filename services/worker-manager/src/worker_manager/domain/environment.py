@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.contracts import WorkerConfig
+from pydantic import TypeAdapter, ValidationError
+from shared.contracts import Identifier, WorkerConfig, WorkerType
 
 CONTEXT_VARIABLES = ("user_id", "session_id")
+_IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
 
 @dataclass(frozen=True)
@@ -65,3 +67,33 @@ def worker_labels(
         "codegen.project-id": context.get("project_id", ""),
         "codegen.task-id": context.get("task_id", ""),
     }
+
+
+def context_error(context: Mapping[str, str]) -> str | None:
+    """Why a create's context cannot be used, or None. Its user and session become a directory
+    and a volume name, variables and an agent's argv (`--resume`): each must be an identifier,
+    exactly (never a path, a space or an option)."""
+    for name in CONTEXT_VARIABLES:
+        value = context.get(name)
+        if value and not _is_identifier(value):
+            return (
+                f"context.{name} must be an identifier (letters, digits, _.:@+=-, not starting "
+                f"with . or -): {value!r}"
+            )
+    return None
+
+
+def home_owner(config: WorkerConfig, context: Mapping[str, str]) -> str | None:
+    """The user whose PO home a worker works in: a PO worker's workspace is its user's, kept
+    across their PO workers, so a new one finds the agent's conversation (its session files are
+    keyed by the home and the working directory). None for any other worker."""
+    if config.worker_type is WorkerType.PO and context.get("user_id"):
+        return context["user_id"]
+    return None
+
+
+def _is_identifier(value: str) -> bool:
+    try:
+        return _IDENTIFIER.validate_python(value) == value
+    except ValidationError:
+        return False

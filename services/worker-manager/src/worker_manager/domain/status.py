@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import uuid
 
-from shared.contracts import LifecycleEventKind, WorkerState, WorkerType
+from shared.contracts import (
+    LifecycleEventKind,
+    POWorkerInput,
+    POWorkerOutput,
+    WorkerState,
+    WorkerType,
+)
 
 LIVE = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.PAUSED})
 FINAL = frozenset({WorkerState.COMPLETED, WorkerState.FAILED, WorkerState.STOPPED})
 # Why a deleted worker's unfinished work is answered as failed.
 DELETED = "the worker was deleted"
+PO_WORKER_DIED = "Sorry, my session stopped before I could answer your message."
 
 STATE_AFTER_EVENT = {
     LifecycleEventKind.STARTED: WorkerState.RUNNING,
@@ -52,6 +59,15 @@ def worker_type_of(worker_id: str, recorded: str | None = None) -> WorkerType:
     return WorkerType.DEVELOPER
 
 
-def unanswered_message_reply(reason: str) -> str:
-    """What a PO worker's user reads when the worker died before answering."""
-    return f"Sorry, I stopped before I could answer ({reason}). Please send your message again."
+def dead_po_workers_answer(message: POWorkerInput) -> POWorkerOutput:
+    """The final answer to a message a PO worker died before answering (`worker_died`): it ends
+    the turn, and its words neither promise a retry nor ask for one (the bot decides). Its
+    session is not known here (None: the one the bot has stays)."""
+    return POWorkerOutput(
+        request_id=message.request_id,
+        correlation_id=message.correlation_id,
+        user_id=message.user_id,
+        text=PO_WORKER_DIED,
+        is_final=True,
+        worker_died=True,
+    )

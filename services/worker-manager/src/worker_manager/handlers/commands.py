@@ -15,7 +15,13 @@ from shared.contracts import (
 from shared.streams.registry import WORKER_RESPONSES_DEVELOPER, WORKER_RESPONSES_PO
 
 from worker_manager.domain.endings import revoke_key
-from worker_manager.domain.environment import WorkerLaunch, worker_env, worker_labels
+from worker_manager.domain.environment import (
+    WorkerLaunch,
+    context_error,
+    home_owner,
+    worker_env,
+    worker_labels,
+)
 from worker_manager.domain.status import DELETED, new_worker_id, worker_type_of
 from worker_manager.ports import (
     Created,
@@ -23,6 +29,7 @@ from worker_manager.ports import (
     Publisher,
     StatusStore,
     UnfinishedWork,
+    UserHome,
     WorkerBackend,
     WorkerKeys,
     WorkerSpec,
@@ -149,6 +156,9 @@ async def _spawn(
     worker_key_ttl_s: int,
 ) -> Created:
     config, context = command.config, command.context
+    refused = context_error(context)
+    if refused:
+        return Created(None, refused)
     live = await store.live()
     if len(live) >= max_workers:
         return Created(None, f"capacity reached: {len(live)} of {max_workers} workers are live")
@@ -161,7 +171,16 @@ async def _spawn(
         except Exception as exc:
             return Created(None, f"could not get an API key for the worker: {exc}")
     workspace = workspaces.path(worker_id)
-    env = worker_env(launch, config, context, worker_id=worker_id, api_key=key, workspace=workspace)
+    owner = home_owner(config, context)
+    home = UserHome(owner, workspaces.home_of(owner)) if owner else None
+    env = worker_env(
+        launch,
+        config,
+        context,
+        worker_id=worker_id,
+        api_key=key,
+        workspace=home.path if home else workspace,
+    )
     await store.create(
         worker_id,
         config.worker_type,
@@ -174,7 +193,7 @@ async def _spawn(
     )
     labels = worker_labels(worker_id, config, context)
     try:
-        handle = await backend.start(WorkerSpec(worker_id, config, env, workspace, labels))
+        handle = await backend.start(WorkerSpec(worker_id, config, env, workspace, labels, home))
     except Exception as exc:
         log.exception("could not start a worker", worker_id=worker_id)
         await store.update(worker_id, WorkerState.FAILED, error=f"could not start: {exc}")
