@@ -62,7 +62,10 @@ this way: [decision 0012](decisions/0012-durable-flows.md).
 ENGINEERING = """## Engineering
 
 Solid edges always run; dotted ones are chosen by the node's outcome. Every node after `load`
-goes to `finish` once the flow has an outcome (success, failed or cancelled).
+goes to `finish` once the flow has an outcome (success, failed or cancelled). A stage is two
+nodes: one asks (publishes its request), the next (`await_…`) waits for the answer and judges it.
+A resumed node runs again from its start, so a waiting node has nothing before its wait and a
+resume costs only the judging.
 """
 
 ENGINEERING_NODES = {
@@ -72,29 +75,32 @@ ENGINEERING_NODES = {
     publishing anything, since anyone able to write the queue could have sent it. A task
     without a spec fails. Remembers the status the project returns to if the change fails or is
     cancelled (its resting status, `failed` while it has no repository). Next: `scaffold`
-    without a repository,
-    else `start_developer`.""",
-    "scaffold": """publishes a ScaffolderMessage and waits for its ScaffolderResult (at most
-    `SCAFFOLD_TIMEOUT_S`). A failed scaffold, or none in time, fails the task: scaffolding is
-    not an attempt (the scaffolder retries its forge itself). Success gives the repository, and
-    `scaffolded` becomes the project's resting status.""",
+    without a repository, else `start_developer`.""",
+    "scaffold": """publishes a ScaffolderMessage.""",
+    "await_scaffold": """waits for its ScaffolderResult (at most `SCAFFOLD_TIMEOUT_S`). A failed
+    scaffold, or none in time, fails the task: scaffolding is not an attempt (the scaffolder
+    retries its forge itself). Success gives the repository, and `scaffolded` becomes the
+    project's resting status.""",
     "start_developer": """asks worker-manager for a developer worker (CreateWorkerCommand: agent
-    `DEVELOPER_AGENT`, `DEVELOPER_INSTRUCTIONS`, capability git) and waits for its
-    WorkerResponse (at most `WORKER_START_TIMEOUT_S`). No worker, or no answer in time, is a
-    failed attempt.""",
+    `DEVELOPER_AGENT`, `DEVELOPER_INSTRUCTIONS`, capability git).""",
+    "await_developer": """waits for its WorkerResponse (at most `WORKER_START_TIMEOUT_S`). No
+    worker, or no answer in time, is a failed attempt.""",
     "develop": """opens the run's task execution (one row per request id), moves the project to
     `developing`, publishes a DeveloperWorkerInput (the project's description and the spec, the
-    repository, branch `main`, the attempt number, `previous_failure`) and waits for the
-    DeveloperWorkerOutput (at most `DEVELOP_TIMEOUT_S` + `RESULT_MARGIN_S`). The output, or its
-    absence, closes the execution row and the worker is deleted; anything but success with a
-    commit is a failed attempt.""",
+    repository, branch `main`, the attempt number, `previous_failure`) on the worker's own
+    input stream.""",
+    "await_develop": """waits for the DeveloperWorkerOutput (at most `DEVELOP_TIMEOUT_S` +
+    `RESULT_MARGIN_S`). The output, or its absence, closes the execution row and the worker is
+    deleted; anything but success with a commit is a failed attempt.""",
     "start_tester": """the same for the tester: a developer worker created with `TESTER_AGENT`
     and no instructions (tests run without an agent).""",
+    "await_tester": """as `await_developer`.""",
     "test": """opens the run's execution, moves the project to `testing`, publishes a
     DeveloperWorkerInput with `mode=test` and the commit under test (the worker checks it out
-    and runs each service's `test` from its `.project.yml`) and waits (at most `TEST_TIMEOUT_S`
-    + `RESULT_MARGIN_S`). The worker is deleted; success is the flow's outcome, anything else
-    (the tests failing, or not running) a failed attempt.""",
+    and runs each service's `test` from its `.project.yml`).""",
+    "await_test": """waits (at most `TEST_TIMEOUT_S` + `RESULT_MARGIN_S`); the execution row is
+    closed and the worker deleted. Success is the flow's outcome, anything else (the tests
+    failing, or not running) a failed attempt.""",
     "retry": """after a failed attempt: ends the flow `failed` with the last failure if that
     failure is not retryable or `MAX_ATTEMPTS` attempts ran; otherwise reports it as progress
     and starts the next attempt at `start_developer`, the failure becoming its
@@ -122,9 +128,9 @@ DEPLOY_NODES = {
     project's port on it through the API's port allocations (the same port every time it asks).""",
     "deploy": """moves the project to `deploying`, publishes an AnsibleDeployMessage
     (repository, commit, server, port, modules, `GITHUB_TOKEN_REF` and the secrets reference
-    made from `SECRETS_REF_PATTERN`: references, never values) and waits for its
-    AnsibleDeployResult (at most `DEPLOY_TIMEOUT_S`). A failure, a result without a URL, or none
-    in time fails the task.""",
+    made from `SECRETS_REF_PATTERN`: references, never values).""",
+    "await_deploy": """waits for its AnsibleDeployResult (at most `DEPLOY_TIMEOUT_S`). A
+    failure, a result without a URL, or none in time fails the task.""",
     "smoke": """requests the result's health URL (its deployed URL when it has none) until it
     answers 2xx or 3xx: `SMOKE_ATTEMPTS` tries, the delays doubling from `SMOKE_FIRST_DELAY_S`
     up to 10 s. No answer fails the task and marks the release unhealthy.""",
@@ -324,14 +330,15 @@ def _request_ids() -> list[str]:
          WORKER_COMMANDS.pattern, WORKER_RESPONSES_DEVELOPER.pattern),
         (_attempt("test"), "test", DeveloperWorkerInput,
          DEVELOPER_INPUT.pattern, DEVELOPER_OUTPUT.pattern),
-        (request_id(TASK, "delete", "{worker_id}"), "develop, test, finish", DeleteWorkerCommand,
+        (request_id(TASK, "delete", "{worker_id}"), "await_develop, await_test, finish",
+         DeleteWorkerCommand,
          WORKER_COMMANDS.pattern, None),
         (request_id(TASK, "deploy"), "deploy (deploy graph)", AnsibleDeployMessage,
          ANSIBLE_DEPLOY_QUEUE.pattern, DEPLOY_RESULTS.pattern),
         (request_id(TASK, "progress", "{step}"), "(below)", ProgressEvent,
          TASK_PROGRESS.pattern, None),
     ]  # fmt: skip
-    lines = ["| request id | node | message → stream | waits on |", "|---|---|---|---|"]
+    lines = ["| request id | asked by | message → stream | waited for on |", "|---|---|---|---|"]
     for rid, node, message, stream, waits in rows:
         answer = f"`{waits}`" if waits else "— (not waited for)"
         lines.append(f"| `{rid}` | {node} | {message.__name__} → `{stream}` | {answer} |")

@@ -64,12 +64,15 @@ class Tasks(Protocol):
 class Executions(Protocol):
     """One row per worker run (`request_id` = the worker input's)."""
 
-    async def start(self, request_id: str, task_id: str, worker_id: str) -> None: ...
+    async def start(self, request_id: str, task_id: str, worker_id: str) -> str | None:
+        """The run's row, made the first time; its id (None when the task is gone)."""
+        ...
 
     async def finish(
         self,
         request_id: str,
         *,
+        execution_id: str | None,
         task_id: str,
         worker_id: str,
         status: OutcomeStatus,
@@ -111,6 +114,8 @@ class Flows(Protocol):
     flows left running by a dead process are found without reading every checkpoint."""
 
     async def graph_of(self, thread_id: str) -> str | None: ...
+
+    async def row(self, thread_id: str) -> FlowRow | None: ...
 
     async def running(self, thread_id: str, graph: str) -> None: ...
 

@@ -96,13 +96,15 @@ class ApiTasks(ApiRecords):
 
 
 class ApiExecutions(ApiRecords):
-    async def start(self, request_id: str, task_id: str, worker_id: str) -> None:
-        await self._record(request_id, task_id, worker_id)
+    async def start(self, request_id: str, task_id: str, worker_id: str) -> str | None:
+        execution = await self._record(request_id, task_id, worker_id)
+        return execution.id if execution else None
 
     async def finish(
         self,
         request_id: str,
         *,
+        execution_id: str | None,
         task_id: str,
         worker_id: str,
         status: OutcomeStatus,
@@ -110,17 +112,16 @@ class ApiExecutions(ApiRecords):
         exit_code: int | None,
         result: dict[str, Any],
     ) -> None:
-        execution = await self._record(request_id, task_id, worker_id)
-        if execution is None:
-            return
-        body: dict[str, Any] = {"status": status.value, "result": result}
+        if execution_id is None:
+            execution_id = await self.start(request_id, task_id, worker_id)
+            if execution_id is None:
+                return
+        body: dict[str, Any] = {"status": status.value, "result": result, "finished_at": _now_iso()}
         if duration_ms is not None:
             body["duration_ms"] = duration_ms
         if exit_code is not None and -(2**31) <= exit_code < 2**31:
             body["exit_code"] = exit_code
-        if execution.finished_at is None:
-            body["finished_at"] = _now_iso()
-        await self._send("PATCH", f"/api/task-executions/{execution.id}", json=body)
+        await self._send("PATCH", f"/api/task-executions/{execution_id}", json=body)
 
     async def _record(
         self, request_id: str, task_id: str, worker_id: str

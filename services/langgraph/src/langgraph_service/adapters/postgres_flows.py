@@ -39,6 +39,14 @@ class PostgresFlows:
         )
         return str(rows[0]["graph"]) if rows else None
 
+    async def row(self, thread_id: str) -> FlowRow | None:
+        rows = await self._execute(
+            """select thread_id, graph, status, request_id, deadline from flows
+               where thread_id = %(thread)s""",
+            {"thread": thread_id},
+        )
+        return FlowRow(**rows[0]) if rows else None
+
     async def running(self, thread_id: str, graph: str) -> None:
         await self._execute(
             """insert into flows (thread_id, graph, status)

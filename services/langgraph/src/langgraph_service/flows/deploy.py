@@ -133,6 +133,10 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 secrets_ref=secrets,
             ),
         )
+        return {}
+
+    async def await_deploy(state: DeployState) -> dict[str, Any]:
+        request = request_id(state["task_id"], "deploy")
         resumed = kit.wait(DEPLOY_RESULTS.pattern, request, policy.deploy_timeout_s)
         ending = ending_of(resumed)
         if ending is Ending.CANCELLED:
@@ -211,12 +215,15 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     graph.add_node("load", load)
     graph.add_node("allocate", allocate)
     graph.add_node("deploy", deploy)
+    # Asking and waiting are two nodes: a resumed node runs again from its start.
+    graph.add_node("await_deploy", await_deploy)
     graph.add_node("smoke", smoke)
     graph.add_node("finish", finish)
     graph.add_edge(START, "load")
     graph.add_conditional_edges("load", _unless_ended("allocate"), ["allocate", "finish"])
     graph.add_conditional_edges("allocate", _unless_ended("deploy"), ["deploy", "finish"])
-    graph.add_conditional_edges("deploy", _unless_ended("smoke"), ["smoke", "finish"])
+    graph.add_edge("deploy", "await_deploy")
+    graph.add_conditional_edges("await_deploy", _unless_ended("smoke"), ["smoke", "finish"])
     graph.add_edge("smoke", "finish")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name=GRAPH)

@@ -69,6 +69,7 @@ class EngineeringState(TypedDict, total=False):
     rest: str  # the project's status to return to if the task fails or is cancelled
     attempt: int
     worker_id: str | None
+    execution_id: str | None  # the task execution of the run under way
     workers: list[str]
     commit_sha: str | None
     files_changed: list[str] | None
@@ -117,14 +118,13 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         }
 
     async def scaffold(state: EngineeringState) -> dict[str, Any]:
-        request = request_id(state["task_id"], "scaffold")
         await kit.progress(
             state, ProgressType.PROGRESS, "scaffold", "Creating the repository", pct=5
         )
         await kit.publish(
             SCAFFOLDER_QUEUE.pattern,
             ScaffolderMessage(
-                request_id=request,
+                request_id=request_id(state["task_id"], "scaffold"),
                 correlation_id=state["correlation_id"],
                 project_id=state["project_id"],
                 project_name=state["project_name"],
@@ -133,6 +133,10 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 description=state.get("description", "")[:2000],
             ),
         )
+        return {}
+
+    async def await_scaffold(state: EngineeringState) -> dict[str, Any]:
+        request = request_id(state["task_id"], "scaffold")
         resumed = kit.wait(SCAFFOLDER_RESULTS.pattern, request, policy.scaffold_timeout_s)
         ending = ending_of(resumed)
         if ending is Ending.CANCELLED:
@@ -148,15 +152,21 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         return {"repo_url": result.repo_url, "rest": ProjectStatus.SCAFFOLDED.value}
 
     async def start_developer(state: EngineeringState) -> dict[str, Any]:
-        return await _start_worker(state, "develop", policy.developer_agent)
+        return await _ask_for_worker(state, WorkMode.DEVELOP, policy.developer_agent)
+
+    async def await_developer(state: EngineeringState) -> dict[str, Any]:
+        return _worker_started(state, WorkMode.DEVELOP)
 
     async def develop(state: EngineeringState) -> dict[str, Any]:
         attempt = state["attempt"]
-        output = await _run_on_worker(
+        return await _ask_for_run(
             state, WorkMode.DEVELOP, ProjectStatus.DEVELOPING,
             f"Attempt {attempt} of {policy.max_attempts}: the developer is working", pct=20,
             prompt=_prompt(state), previous_failure=state.get("failure"),
         )  # fmt: skip
+
+    async def await_develop(state: EngineeringState) -> dict[str, Any]:
+        output = await _run_result(state, WorkMode.DEVELOP)
         left = _without(state, state["worker_id"])
         if output is None:
             return {"outcome": "cancelled", "error": "cancelled while developing", "workers": left}
@@ -168,16 +178,24 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 "workers": left}  # fmt: skip
 
     async def start_tester(state: EngineeringState) -> dict[str, Any]:
-        return await _start_worker(state, "test", policy.tester_agent)
+        return await _ask_for_worker(state, WorkMode.TEST, policy.tester_agent)
+
+    async def await_tester(state: EngineeringState) -> dict[str, Any]:
+        return _worker_started(state, WorkMode.TEST)
 
     async def test(state: EngineeringState) -> dict[str, Any]:
         commit = state["commit_sha"]
         assert commit is not None
-        output = await _run_on_worker(
+        return await _ask_for_run(
             state, WorkMode.TEST, ProjectStatus.TESTING,
             f"Attempt {state['attempt']}: running the project's tests at {commit[:12]}", pct=60,
             prompt=f"Run the tests of commit {commit}.", commit_sha=commit,
         )  # fmt: skip
+
+    async def await_test(state: EngineeringState) -> dict[str, Any]:
+        commit = state["commit_sha"]
+        assert commit is not None
+        output = await _run_result(state, WorkMode.TEST)
         left = _without(state, state["worker_id"])
         if output is None:
             return {"outcome": "cancelled", "error": "cancelled while testing", "workers": left}
@@ -187,7 +205,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
             return _failed_attempt(attempts.test_failure(output, commit), left)
         return {"outcome": "success", "worker_id": None, "stage_ok": True, "workers": left}
 
-    async def _run_on_worker(
+    async def _ask_for_run(
         state: EngineeringState,
         mode: WorkMode,
         project_status: ProjectStatus,
@@ -195,15 +213,13 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         *,
         pct: int,
         **fields: Any,
-    ) -> DeveloperWorkerOutput | Failure | None:
-        """One run on the attempt's worker: recorded as a task execution, sent to the worker's
-        own input, waited for; the worker deleted after. The output, a Failure when none came,
-        None when the task was cancelled."""
+    ) -> dict[str, Any]:
+        """One run on the attempt's worker: recorded as a task execution and sent to the worker's
+        own input (`_run_result` waits for it)."""
         attempt, worker_id = state["attempt"], state["worker_id"]
         assert worker_id is not None
         request = attempt_id(state["task_id"], attempt, mode.value)
-        timeout = policy.develop_timeout_s if mode is WorkMode.DEVELOP else policy.test_timeout_s
-        await kit.executions.start(request, state["task_id"], worker_id)
+        execution = await kit.executions.start(request, state["task_id"], worker_id)
         await kit.move_project(state["project_id"], project_status)
         await kit.progress(state, ProgressType.PROGRESS, f"a{attempt}.{mode.value}", text, pct=pct)
         await kit.publish(
@@ -213,7 +229,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 correlation_id=state["correlation_id"],
                 task_id=state["task_id"],
                 project_id=state["project_id"],
-                timeout=timeout,
+                timeout=_run_timeout(mode),
                 repo_url=state["repo_url"],
                 branch=BRANCH,
                 attempt=attempt,
@@ -221,12 +237,26 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 **fields,
             ),
         )
-        within = timeout + policy.result_margin_s
+        return {"execution_id": execution}
+
+    async def _run_result(
+        state: EngineeringState, mode: WorkMode
+    ) -> DeveloperWorkerOutput | Failure | None:
+        """Wait for the run `_ask_for_run` asked for, close its execution row and delete its
+        worker. The output; a Failure when none came in time; None when the task was
+        cancelled."""
+        worker_id = state["worker_id"]
+        assert worker_id is not None
+        request = attempt_id(state["task_id"], state["attempt"], mode.value)
+        within = _run_timeout(mode) + policy.result_margin_s
         resumed = kit.wait(DEVELOPER_OUTPUT.pattern, request, within)
         who = "the developer worker" if mode is WorkMode.DEVELOP else "the tester worker"
         output = await _worker_output(state, request, worker_id, resumed, who, within)
         await _delete_worker(state, worker_id)
         return output
+
+    def _run_timeout(mode: WorkMode) -> int:
+        return policy.develop_timeout_s if mode is WorkMode.DEVELOP else policy.test_timeout_s
 
     async def retry(state: EngineeringState) -> dict[str, Any]:
         failure = state.get("failure") or "the attempt failed"
@@ -278,13 +308,14 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         await kit.progress(state, kind, "end", text, pct=100, error=state.get("error"))
         return {"workers": []}
 
-    async def _start_worker(state: EngineeringState, stage: str, agent: str) -> dict[str, Any]:
-        attempt = state["attempt"]
-        request = attempt_id(state["task_id"], attempt, stage, "create")
+    async def _ask_for_worker(
+        state: EngineeringState, mode: WorkMode, agent: str
+    ) -> dict[str, Any]:
+        attempt, stage = state["attempt"], mode.value
         await kit.publish(
             WORKER_COMMANDS.pattern,
             CreateWorkerCommand(
-                request_id=request,
+                request_id=attempt_id(state["task_id"], attempt, stage, "create"),
                 correlation_id=state["correlation_id"],
                 config=WorkerConfig(
                     name=f"{stage}-{state['project_name']}-{attempt}",
@@ -300,12 +331,19 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 },
             ),
         )
+        return {}
+
+    def _worker_started(state: EngineeringState, mode: WorkMode) -> dict[str, Any]:
+        request = attempt_id(state["task_id"], state["attempt"], mode.value, "create")
         resumed = kit.wait(
             WORKER_RESPONSES_DEVELOPER.pattern, request, policy.worker_start_timeout_s
         )
         ending = ending_of(resumed)
         if ending is Ending.CANCELLED:
-            return {"outcome": "cancelled", "error": f"cancelled while starting the {stage} worker"}
+            return {
+                "outcome": "cancelled",
+                "error": f"cancelled while starting the {mode.value} worker",
+            }
         if ending is Ending.TIMEOUT:
             return _failed_attempt(
                 attempts.lost("start", "worker-manager", policy.worker_start_timeout_s),
@@ -327,31 +365,28 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     ) -> DeveloperWorkerOutput | Failure | None:
         """The run's output, recorded on its execution row; a Failure when it never came;
         None when the task was cancelled."""
-        run = {"task_id": state["task_id"], "worker_id": worker_id}
         ending = ending_of(resumed)
+        outcome: DeveloperWorkerOutput | Failure | None
         if ending is Ending.CANCELLED:
-            await kit.executions.finish(
-                request, **run, status=OutcomeStatus.FAILED, duration_ms=None, exit_code=None,
-                result={"error": "cancelled"},
-            )  # fmt: skip
-            return None
-        if ending is Ending.TIMEOUT:
-            failure = attempts.lost("run", who, within)
-            await kit.executions.finish(
-                request, **run, status=OutcomeStatus.TIMEOUT, duration_ms=None, exit_code=None,
-                result={"error": failure.text},
-            )  # fmt: skip
-            return failure
-        output = DeveloperWorkerOutput.model_validate(resumed["result"])
+            outcome, status, result = None, OutcomeStatus.FAILED, {"error": "cancelled"}
+        elif ending is Ending.TIMEOUT:
+            outcome = attempts.lost("run", who, within)
+            status, result = OutcomeStatus.TIMEOUT, {"error": outcome.text}
+        else:
+            outcome = DeveloperWorkerOutput.model_validate(resumed["result"])
+            status, result = outcome.status, _execution_result(outcome)
+        output = outcome if isinstance(outcome, DeveloperWorkerOutput) else None
         await kit.executions.finish(
             request,
-            **run,
-            status=output.status,
-            duration_ms=output.duration_ms,
-            exit_code=output.exit_code,
-            result=_execution_result(output),
+            execution_id=state.get("execution_id"),
+            task_id=state["task_id"],
+            worker_id=worker_id,
+            status=status,
+            duration_ms=output.duration_ms if output else None,
+            exit_code=output.exit_code if output else None,
+            result=result,
         )
-        return output
+        return outcome
 
     async def _delete_worker(state: EngineeringState, worker_id: str) -> None:
         await kit.publish(
@@ -365,32 +400,45 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         )
 
     graph: StateGraph[EngineeringState] = StateGraph(EngineeringState)
-    graph.add_node("load", load)
-    graph.add_node("scaffold", scaffold)
-    graph.add_node("start_developer", start_developer)
-    graph.add_node("develop", develop)
-    graph.add_node("start_tester", start_tester)
-    graph.add_node("test", test)
-    graph.add_node("retry", retry)
-    graph.add_node("finish", finish)
+    # A stage is two nodes: one asks (publishes), the next waits for the answer and judges it.
+    # A resumed node runs again from its start, so the waiting one has nothing before its wait.
+    for name, node in [
+        ("load", load), ("scaffold", scaffold), ("await_scaffold", await_scaffold),
+        ("start_developer", start_developer), ("await_developer", await_developer),
+        ("develop", develop), ("await_develop", await_develop),
+        ("start_tester", start_tester), ("await_tester", await_tester),
+        ("test", test), ("await_test", await_test), ("retry", retry), ("finish", finish),
+    ]:  # fmt: skip
+        graph.add_node(name, node)
     graph.add_edge(START, "load")
     graph.add_conditional_edges("load", _after_load, ["scaffold", "start_developer", "finish"])
+    for ask in ("scaffold", "start_developer", "develop", "start_tester", "test"):
+        graph.add_edge(ask, f"await_{_AWAITS[ask]}")
     graph.add_conditional_edges(
-        "scaffold", _unless_ended("start_developer"), ["start_developer", "finish"]
+        "await_scaffold", _unless_ended("start_developer"), ["start_developer", "finish"]
     )
     graph.add_conditional_edges(
-        "start_developer", _next_or_retry("develop"), ["develop", "retry", "finish"]
+        "await_developer", _next_or_retry("develop"), ["develop", "retry", "finish"]
     )
     graph.add_conditional_edges(
-        "develop", _next_or_retry("start_tester"), ["start_tester", "retry", "finish"]
+        "await_develop", _next_or_retry("start_tester"), ["start_tester", "retry", "finish"]
     )
-    graph.add_conditional_edges("start_tester", _next_or_retry("test"), ["test", "retry", "finish"])
-    graph.add_conditional_edges("test", _next_or_retry("finish"), ["retry", "finish"])
+    graph.add_conditional_edges("await_tester", _next_or_retry("test"), ["test", "retry", "finish"])
+    graph.add_conditional_edges("await_test", _next_or_retry("finish"), ["retry", "finish"])
     graph.add_conditional_edges(
         "retry", _unless_ended("start_developer"), ["start_developer", "finish"]
     )
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name=GRAPH)
+
+
+_AWAITS = {
+    "scaffold": "scaffold",
+    "start_developer": "developer",
+    "develop": "develop",
+    "start_tester": "tester",
+    "test": "test",
+}
 
 
 def _ended(outcome: str, error: str) -> dict[str, Any]:

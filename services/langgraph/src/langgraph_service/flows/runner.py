@@ -5,13 +5,13 @@ the next one starts, so a process can die anywhere and another takes the thread 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
 import structlog
 from langgraph.graph.state import CompiledStateGraph
-from langgraph.types import Command, StateSnapshot
+from langgraph.types import Command, Interrupt, StateSnapshot
 
 from langgraph_service.domain.waits import Resumed, WaitFor, as_wait, deadline_of
 from langgraph_service.ports import Crash, Flows, Locks
@@ -57,11 +57,21 @@ class FlowRunner:
     async def deliver(self, thread_id: str, request_id: str, resume: Resumed) -> bool:
         """Resume the thread with `resume` if it waits for `request_id`; False when nobody
         waits for it (a duplicate, a late or a stranger's result)."""
-        graph = await self._flows.graph_of(thread_id)
-        if graph is None:
+        row = await self._flows.row(thread_id)
+        if row is None or row.status == "done":
             return False
         async with self._locks.hold(thread_id):
-            return await self._resume_if_waiting(graph, thread_id, request_id, resume)
+            row = await self._flows.row(thread_id)
+            if row is None or row.status == "done":
+                return False
+            if row.status == "waiting":
+                # Written under this lock after the wait was checkpointed, and replaced by
+                # `running` before any later run: it is the thread's wait, no checkpoint read.
+                if row.request_id != request_id:
+                    return False
+                await self._run(row.graph, thread_id, Command(resume=resume))
+                return True
+            return await self._resume_if_waiting(row.graph, thread_id, request_id, resume)
 
     async def end_wait(self, thread_id: str, request_id: str | None, resume: Resumed) -> bool:
         """For the sweeper: resume the thread with a timeout or a cancellation if it is still
@@ -119,26 +129,31 @@ class FlowRunner:
         self, graph: str, thread_id: str, request_id: str, resume: Resumed
     ) -> bool:
         state = await self._state(graph, thread_id)
-        if _waiting(state) is None and state.next:
-            # Left half-way by a dead process: run on to the wait it was heading for.
-            state = await self._run(graph, thread_id, None)
         wait = _waiting(state)
+        if wait is None and state.next:
+            # Left half-way by a dead process: run on to the wait it was heading for.
+            wait = await self._run(graph, thread_id, None)
         if wait is None or wait["request_id"] != request_id:
             return False
         await self._run(graph, thread_id, Command(resume=resume))
         return True
 
-    async def _run(self, graph: str, thread_id: str, payload: Any) -> StateSnapshot:
+    async def _run(self, graph: str, thread_id: str, payload: Any) -> WaitFor | None:
+        """Run the thread until it waits or ends; the wait it stopped at (None: it ended)."""
         await self._flows.running(thread_id, graph)
         compiled = self._graphs[graph]
-        await compiled.ainvoke(payload, _config(thread_id), durability="sync")
+        result = await compiled.ainvoke(payload, _config(thread_id), durability="sync")
         self._crash.point("after_checkpoint")
-        state = await self._state(graph, thread_id)
-        await self._record(graph, thread_id, state)
-        return state
+        wait = _first_wait(result.get("__interrupt__", []) if isinstance(result, dict) else [])
+        await self._record_wait(thread_id, wait)
+        return wait
 
     async def _record(self, graph: str, thread_id: str, state: StateSnapshot) -> None:
         wait = _waiting(state)
+        if wait is not None or not state.next:
+            await self._record_wait(thread_id, wait)
+
+    async def _record_wait(self, thread_id: str, wait: WaitFor | None) -> None:
         if wait is not None:
             await self._flows.waiting(
                 thread_id,
@@ -146,7 +161,7 @@ class FlowRunner:
                 stream=wait["stream"],
                 deadline=deadline_of(wait),
             )
-        elif not state.next:
+        else:
             await self._flows.done(thread_id)
 
     async def _state(self, graph: str, thread_id: str) -> StateSnapshot:
@@ -158,7 +173,11 @@ def _config(thread_id: str) -> Any:
 
 
 def _waiting(state: StateSnapshot) -> WaitFor | None:
-    for interrupt in state.interrupts:
+    return _first_wait(state.interrupts)
+
+
+def _first_wait(interrupts: Iterable[Interrupt]) -> WaitFor | None:
+    for interrupt in interrupts:
         wait = as_wait(interrupt.value)
         if wait is not None:
             return wait
