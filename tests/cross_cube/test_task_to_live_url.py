@@ -6,7 +6,8 @@ app it builds: the agent's script is the only author.
 
 The script makes three attempts of one task: the first is killed mid-run (a worker crash), the
 second commits a test its code does not pass (the tester really runs pytest at that commit and
-fails it), the third makes it pass; then a deploy serves the commit and the URL answers."""
+fails it), the third makes it pass; then a deploy serves the commit and the URL answers: the
+route the agent wrote, and the template's health path (what the deploy's smoke check asked)."""
 
 from __future__ import annotations
 
@@ -185,9 +186,16 @@ async def test_a_task_goes_from_the_queue_through_a_crash_and_a_failing_test_to_
 
         assert deployed["status"] == "completed", deployed
         assert deployed["result"]["commit_sha"] == commit
+        url = deployed["result"]["deployed_url"].rstrip("/")
         async with httpx.AsyncClient(timeout=10) as client:
-            hello = await client.get(deployed["result"]["deployed_url"].rstrip("/") + "/hello")
+            hello = await client.get(f"{url}/hello")
+            health = await client.get(f"{url}/health")
         assert (hello.status_code, hello.json()) == (200, {"hello": "world"})
+        assert (health.status_code, health.json()) == (200, {"status": "ok"})
+        # The URL smoke-checked is the health path the rendered .project.yml declares.
+        [infra] = [r for r in await entries(redis_client, "deploy:results")
+                   if r["request_id"] == f"{deploy_id}.deploy"]  # fmt: skip
+        assert infra["health_url"] == f"{url}/health"
         assert (await api.get(f"/api/projects/{project['id']}"))["status"] == "active"
         await _all_workers_gone(redis_client)
     finally:
