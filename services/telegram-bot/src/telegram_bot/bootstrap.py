@@ -4,6 +4,8 @@ intent queues, provisioning results) and the two watchers (progress, incidents).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -174,8 +176,11 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
             else:
                 await telegram.poll(dp, a.bot, lifetime, timeout_s=settings.polling_timeout_s)
         finally:
-            # The messages taken are answered (within the grace period) before the service ends.
-            await front.lanes.idle()
+            # The turns in flight may finish within most of the grace period; a PO answer that
+            # comes later waits in the worker's output stream for the user's next message.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(front.lanes.idle(), settings.shutdown_grace_s * 0.8)
+            await front.lanes.cancel()
 
     show = functools.partial(progress.show_progress, chat=a.chat, board=a.board, book=a.book)
     incidents = functools.partial(
