@@ -19,6 +19,14 @@ from shared.testing.waiting import eventually
 MOCK_AGENT = Path(__file__).with_name("mock_agent.py")
 ROOT = Path(__file__).resolve().parents[3]
 WRAPPER = Path(sys.executable).parent / "worker-wrapper"
+# The real claude against the fake Anthropic server (shared.testing.fake_anthropic).
+CLAUDE_TEST_ENV = {
+    "ANTHROPIC_API_KEY": "sk-ant-fake",
+    # A fake that answers at once needs no retries; a broken one should fail fast, not in minutes.
+    "CLAUDE_CODE_MAX_RETRIES": "0",
+    "API_TIMEOUT_MS": "30000",
+    "AGENT_EXTRA_ENV": "CLAUDE_CODE_MAX_RETRIES,API_TIMEOUT_MS",
+}
 
 
 def agent_binary(name: str) -> str:

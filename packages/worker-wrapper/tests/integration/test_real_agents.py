@@ -20,18 +20,11 @@ from shared.testing import fake_anthropic, fake_openai
 from shared.testing.fake_anthropic import FakeAnthropic, Text, ToolUse
 from shared.testing.fake_openai import FakeOpenAI, Message, ShellCall
 from shared.testing.git import bare_repo, branch_head
-from wrapper_testing import Wrapper, agent_binary, wait_for, wrapper_env
+from wrapper_testing import CLAUDE_TEST_ENV, Wrapper, agent_binary, wait_for, wrapper_env
 
 StartWrapper = Callable[[dict[str, str]], Wrapper]
 
 VERDICT = '<result>{"status": "success", "summary": "added hello", "data": {}}</result>'
-CLAUDE_TEST_ENV = {
-    "ANTHROPIC_API_KEY": "sk-ant-fake",
-    # A fake that answers at once needs no retries; a broken one should fail fast, not in minutes.
-    "CLAUDE_CODE_MAX_RETRIES": "0",
-    "API_TIMEOUT_MS": "30000",
-    "AGENT_EXTRA_ENV": "CLAUDE_CODE_MAX_RETRIES,API_TIMEOUT_MS",
-}
 
 
 async def publish(redis: Redis, stream: str, message: DeveloperWorkerInput | POWorkerInput) -> None:
