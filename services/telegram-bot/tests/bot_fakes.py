@@ -384,6 +384,7 @@ class FakeBook:
     def __init__(self) -> None:
         self.tasks: dict[str, FollowedTask] = {}
         self.known: set[str] = set()
+        self.ended: list[FollowedTask] = []
 
     async def knows(self, task_id: str) -> bool:
         return task_id in self.known
@@ -398,8 +399,9 @@ class FakeBook:
     async def advance(self, task: FollowedTask) -> None:
         self.tasks[task.task_id] = task
 
-    async def forget(self, task_id: str) -> None:
-        self.tasks.pop(task_id, None)
+    async def end(self, task: FollowedTask) -> None:
+        self.tasks.pop(task.task_id, None)
+        self.ended.append(task)
 
 
 class FakeTold:

@@ -48,6 +48,8 @@ BIN = Path(sys.executable).parent
 BOT = str(BIN / "telegram-bot")
 MANAGER = str(BIN / "worker-manager")
 WRAPPER = str(BIN / "worker-wrapper")
+# An admin named in the bot's settings rather than in the API.
+CONFIGURED_ADMIN = 999_000_999
 
 
 class ChosenBotSettings(BotSettings):
@@ -347,5 +349,6 @@ class Stack:
     async def user(self, *, admin: bool = False) -> tuple[int, str]:
         """A user known to the API: their Telegram id and API id."""
         telegram_id = self.new_user_id()
+        self.telegram.user(telegram_id)  # they have a chat with the bot
         created = await self.api.user(telegram_id, admin=admin)
         return telegram_id, str(created["id"])

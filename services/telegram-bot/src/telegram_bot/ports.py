@@ -167,8 +167,9 @@ class ProgressBook(Protocol):
         """Remember the task's view and its last entry shown."""
         ...
 
-    async def forget(self, task_id: str) -> None:
-        """Stop following the task (it stays known, so a repeated intent starts nothing)."""
+    async def end(self, task: FollowedTask) -> None:
+        """Stop following the task, as it ended (it stays known, so a repeated intent starts
+        nothing)."""
         ...
 
 

@@ -19,7 +19,15 @@ import redis
 from api.admin_cli import create_admin_and_key
 from api.config import ApiSettings
 from api.testing import LiveApi, serve_api
-from bot_testing import Api, BotProcess, FakePoWorkers, Gate, Stack, bot_settings
+from bot_testing import (
+    CONFIGURED_ADMIN,
+    Api,
+    BotProcess,
+    FakePoWorkers,
+    Gate,
+    Stack,
+    bot_settings,
+)
 from shared.streams.redis import connect_redis
 from shared.testing.fake_telegram import FakeTelegram
 from shared.testing.plugin import TEST_REDIS_URL
@@ -61,6 +69,7 @@ async def stack(
     logs = tmp_path_factory.mktemp("bot")
     client = connect_redis(module_redis_url)
     with FakeTelegram() as telegram:
+        telegram.user(CONFIGURED_ADMIN)
         async with (
             Gate(module_api.url) as gate,
             FakePoWorkers(client) as po,
@@ -75,6 +84,7 @@ async def stack(
                 redis_url=module_redis_url,
                 api_url=gate.url,
                 api_key=module_api.service_key,
+                admin_telegram_ids=str(CONFIGURED_ADMIN),
             )
             bot = BotProcess(settings, Path(logs) / "telegram-bot.log")
             try:

@@ -49,9 +49,8 @@ class RedisProgressBook:
     async def advance(self, task: FollowedTask) -> None:
         await self._write(task, following=True)
 
-    async def forget(self, task_id: str) -> None:
-        with redis_unavailable():
-            await self._redis.srem(FOLLOWING.name(), task_id)
+    async def end(self, task: FollowedTask) -> None:
+        await self._write(task, following=False)
 
     async def followed(self) -> list[FollowedTask]:
         with redis_unavailable():
@@ -72,7 +71,8 @@ class RedisProgressBook:
                 tasks.append(_RECORD.validate_json(record))
             except (ValidationError, ValueError) as exc:
                 log.warning("a followed task is given up", task_id=task_id, error=str(exc)[:300])
-                await self.forget(task_id)
+                with redis_unavailable():
+                    await self._redis.srem(FOLLOWING.name(), task_id)
         return tasks
 
     async def _write(self, task: FollowedTask, *, following: bool) -> None:
@@ -85,6 +85,8 @@ class RedisProgressBook:
                 )
                 if following:
                     tx.sadd(FOLLOWING.name(), task.task_id)
+                else:
+                    tx.srem(FOLLOWING.name(), task.task_id)
                 await tx.execute()
 
 

@@ -90,6 +90,6 @@ async def show_progress(
             await chat.send(task.chat, live)
     except ChatRefused as exc:
         log.info("the chat refused the task's end", task_id=task.task_id, error=str(exc))
-    await book.forget(task.task_id)
+    await book.end(task)
     log.info("task followed to its end", task_id=task.task_id, outcome=view.outcome)
     return None
