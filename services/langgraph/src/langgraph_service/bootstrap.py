@@ -30,7 +30,7 @@ from langgraph_service.adapters import postgres_checkpoints
 from langgraph_service.adapters.api_records import ApiExecutions, ApiProjects, ApiServers, ApiTasks
 from langgraph_service.adapters.http_health import HttpHealth
 from langgraph_service.adapters.postgres_flows import DDL, PostgresFlows
-from langgraph_service.adapters.postgres_locks import PostgresLocks
+from langgraph_service.adapters.postgres_locks import PostgresLocks, open_lock_pool
 from langgraph_service.adapters.signal_crash import SignalCrash
 from langgraph_service.config import LanggraphSettings
 from langgraph_service.flows import deploy, engineering
@@ -76,8 +76,8 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
     data_pool = postgres_checkpoints.open_pool(
         settings.postgres_conninfo, schema, max_size=consumers_total + 2, name="checkpoints"
     )
-    lock_pool = postgres_checkpoints.open_pool(
-        settings.postgres_conninfo, schema, max_size=consumers_total + 2, name="flow-locks"
+    lock_pool = open_lock_pool(
+        settings.postgres_conninfo, max_size=consumers_total + 2, timeout_s=settings.lock_timeout_s
     )
     flows = PostgresFlows(data_pool)
     tasks = ApiTasks(http)
@@ -102,7 +102,7 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
             deploy.GRAPH: deploy.build(kit, checkpointer),
         },
         flows=flows,
-        locks=PostgresLocks(lock_pool, timeout_s=settings.lock_timeout_s),
+        locks=PostgresLocks(lock_pool),
         clock=utc_now,
         crash=crash,
     )

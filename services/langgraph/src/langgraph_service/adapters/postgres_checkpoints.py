@@ -6,7 +6,6 @@ from __future__ import annotations
 from typing import Any
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
-from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -32,13 +31,7 @@ def open_pool(conninfo: str, schema: str, *, max_size: int, name: str) -> AsyncC
         kwargs=connection_kwargs(schema),
         open=False,
         name=name,
-        reset=_unlock_all,
     )
-
-
-async def _unlock_all(connection: AsyncConnection[Any]) -> None:
-    # A connection goes back to the pool holding no flow's lock, whatever happened.
-    await connection.execute("select pg_advisory_unlock_all()")
 
 
 async def set_up(pool: AsyncConnectionPool[Any], schema: str, flows_ddl: list[str]) -> None:
