@@ -11,7 +11,7 @@ import os
 import random
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -31,6 +31,7 @@ from shared.contracts import (
 )
 from shared.keys import WORKER_STATUS
 from shared.streams import RedisStreamPublisher, raise_if_cancelled
+from shared.streams.redis import connect_redis
 from shared.streams.registry import (
     PO_INPUT,
     PO_OUTPUT,
@@ -201,6 +202,8 @@ class FakePoWorkers:
 
     redis: Redis
     reply: POReply = echo
+    serving: bool = True
+    """False: a stand-in that does nothing (the real worker-manager serves)."""
     creates: list[CreateWorkerCommand] = field(default_factory=list)
     inputs: list[POWorkerInput] = field(default_factory=list)
     _inputs: list[str] = field(default_factory=list)
@@ -211,6 +214,8 @@ class FakePoWorkers:
         self._publisher = RedisStreamPublisher(self.redis)
 
     async def __aenter__(self) -> FakePoWorkers:
+        if not self.serving:
+            return self
         await self._group(WORKER_COMMANDS.pattern, Group.WORKER_MANAGER)
         self._tasks = [
             asyncio.create_task(self._serve(Group.WORKER_MANAGER, lambda: [WORKER_COMMANDS.pattern],
@@ -341,6 +346,8 @@ class Stack:
     po: FakePoWorkers
     gate: Gate
     live_api: LiveApi
+    workdir: Path = Path()
+    """Where the module keeps its files."""
 
     def new_user_id(self) -> int:
         """A Telegram id no other test of the module uses."""
@@ -352,3 +359,36 @@ class Stack:
         self.telegram.user(telegram_id)  # they have a chat with the bot
         created = await self.api.user(telegram_id, admin=admin)
         return telegram_id, str(created["id"])
+
+
+@contextlib.asynccontextmanager
+async def bot_stack(
+    api: LiveApi, redis_url: str, logs: Path, *, fake_po: bool
+) -> AsyncIterator[Stack]:
+    """The bot (through a gate to the API, open unless a test closes it) and the fake Telegram;
+    with `fake_po`, an instant stand-in for worker-manager and its PO workers."""
+    client = connect_redis(redis_url)
+    with FakeTelegram() as telegram:
+        telegram.user(CONFIGURED_ADMIN)
+        async with (
+            Gate(api.url) as gate,
+            FakePoWorkers(client, serving=fake_po) as po,
+            httpx.AsyncClient(
+                base_url=api.url, headers={"Authorization": f"Bearer {api.service_key}"}
+            ) as http,
+        ):
+            settings = bot_settings(
+                bot_token=telegram.token,
+                bot_api_url=telegram.url,
+                redis_url=redis_url,
+                api_url=gate.url,
+                api_key=api.service_key,
+                admin_telegram_ids=str(CONFIGURED_ADMIN),
+            )
+            bot = BotProcess(settings, logs / "telegram-bot.log")
+            try:
+                await telegram.wait_for_poll(within=60)
+                yield Stack(telegram, Api(http), client, bot, po, gate, api)
+            finally:
+                await asyncio.to_thread(bot.stop)
+                await client.aclose()

@@ -10,26 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
-from pathlib import Path
 
-import httpx
 import pytest
 import pytest_asyncio
 import redis
 from api.admin_cli import create_admin_and_key
 from api.config import ApiSettings
 from api.testing import LiveApi, serve_api
-from bot_testing import (
-    CONFIGURED_ADMIN,
-    Api,
-    BotProcess,
-    FakePoWorkers,
-    Gate,
-    Stack,
-    bot_settings,
-)
-from shared.streams.redis import connect_redis
-from shared.testing.fake_telegram import FakeTelegram
+from bot_testing import Stack, bot_stack
 from shared.testing.plugin import TEST_REDIS_URL
 from shared.testing.servers import Databases, RedisServer
 
@@ -64,32 +52,7 @@ def module_api(databases: Databases, migrated_template: str) -> Iterator[LiveApi
 async def stack(
     module_api: LiveApi, module_redis_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[Stack]:
-    """The bot (through a gate to the API, open unless a test closes it), the fake Telegram,
-    and an instant stand-in for worker-manager and its PO workers."""
+    """The bot with an instant stand-in for worker-manager and its PO workers."""
     logs = tmp_path_factory.mktemp("bot")
-    client = connect_redis(module_redis_url)
-    with FakeTelegram() as telegram:
-        telegram.user(CONFIGURED_ADMIN)
-        async with (
-            Gate(module_api.url) as gate,
-            FakePoWorkers(client) as po,
-            httpx.AsyncClient(
-                base_url=module_api.url,
-                headers={"Authorization": f"Bearer {module_api.service_key}"},
-            ) as http,
-        ):
-            settings = bot_settings(
-                bot_token=telegram.token,
-                bot_api_url=telegram.url,
-                redis_url=module_redis_url,
-                api_url=gate.url,
-                api_key=module_api.service_key,
-                admin_telegram_ids=str(CONFIGURED_ADMIN),
-            )
-            bot = BotProcess(settings, Path(logs) / "telegram-bot.log")
-            try:
-                await telegram.wait_for_poll(within=60)
-                yield Stack(telegram, Api(http), client, bot, po, gate, module_api)
-            finally:
-                await asyncio.to_thread(bot.stop)
-                await client.aclose()
+    async with bot_stack(module_api, module_redis_url, logs, fake_po=True) as ready:
+        yield ready
