@@ -148,6 +148,7 @@ class FakeChat:
         self.messages: list[SentText] = []
         self.refusing: set[str] = set()
         self.down = down or Down()
+        self.changed = asyncio.Event()
 
     async def send(self, chat: str, text: str) -> str:
         self.down.check()
@@ -162,6 +163,13 @@ class FakeChat:
         if chat in self.refusing:
             raise ChatRefused("blocked")
         self.by_id(message_id).edits.append(text)
+        self.changed.set()
+
+    async def edited(self, message_id: str, count: int) -> None:
+        """Return once the message was edited `count` times."""
+        while len(self.by_id(message_id).edits) < count:
+            self.changed.clear()
+            await self.changed.wait()
 
     def to(self, chat: str) -> list[str]:
         """The texts sent to a chat, in order (as they read now)."""

@@ -7,7 +7,13 @@ from typing import Literal, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 from shared.contracts import AgentType
-from shared.settings import ApiClientSettings, RedisSettings, ServiceSettings
+from shared.settings import (
+    PLACEHOLDER_SECRETS,
+    ApiClientSettings,
+    Environment,
+    RedisSettings,
+    ServiceSettings,
+)
 
 DEFAULT_BOT_API = "https://api.telegram.org"
 # What @BotFather gives: the bot's id, a colon, a secret.
@@ -90,6 +96,13 @@ class BotSettings(ServiceSettings, RedisSettings, ApiClientSettings):
         if not TOKEN_SHAPE.match(value.get_secret_value()):
             raise ValueError("set BOT_TOKEN to the token @BotFather gave (123456:ABC...)")
         return value
+
+    @model_validator(mode="after")
+    def _real_token_in_production(self) -> Self:
+        secret = self.bot_token.get_secret_value().partition(":")[2]
+        if self.environment is Environment.PRODUCTION and secret.lower() in PLACEHOLDER_SECRETS:
+            raise ValueError("bot_token must be set to a real secret in production")
+        return self
 
     @model_validator(mode="after")
     def _webhook_complete(self) -> Self:

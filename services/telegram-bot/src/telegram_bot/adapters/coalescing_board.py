@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 import structlog
@@ -34,11 +34,17 @@ class _Message:
 
 class CoalescingBoard:
     def __init__(
-        self, chat: Chat, *, interval_s: float, clock: Callable[[], float] = time.monotonic
+        self,
+        chat: Chat,
+        *,
+        interval_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
         self._chat = chat
         self._interval_s = interval_s
         self._clock = clock
+        self._sleep = sleep
         self._messages: dict[tuple[str, str], _Message] = {}
 
     def show(self, chat: str, message_id: str, text: str) -> None:
@@ -65,7 +71,7 @@ class CoalescingBoard:
         while message.wanted != message.shown:
             delay = edit_delay(message.last_edit, self._clock(), self._interval_s)
             if delay > 0:
-                await asyncio.sleep(delay)
+                await self._sleep(delay)
             text = message.wanted
             try:
                 await self._chat.edit(message.chat, message.message_id, text)

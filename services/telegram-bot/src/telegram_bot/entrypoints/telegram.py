@@ -11,6 +11,7 @@ import contextlib
 import structlog
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.enums import ChatType
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.types import Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
@@ -22,6 +23,8 @@ from telegram_bot.handlers.conversation import Incoming
 log = structlog.get_logger("telegram_bot")
 
 ALLOWED_UPDATES = ["message", "edited_message"]
+RETRY_FIRST_S = 1.0
+RETRY_MAX_S = 30.0
 
 
 def dispatcher(front: Front) -> Dispatcher:
@@ -58,8 +61,18 @@ def _incoming(message: Message) -> Incoming | None:
 
 async def poll(dp: Dispatcher, bot: Bot, lifetime: Lifetime, *, timeout_s: int) -> None:
     """Long polling until the service stops. A webhook left set by a webhook run is removed
-    first (Telegram answers no poll while one is set)."""
-    await bot.delete_webhook(drop_pending_updates=False)
+    first (Telegram answers no poll while one is set). Telegram out of reach at start is waited
+    for (aiogram's polling waits it out afterwards); a refused token ends the service."""
+    delay = RETRY_FIRST_S
+    while True:
+        try:
+            await bot.delete_webhook(drop_pending_updates=False)
+            break
+        except (TelegramNetworkError, TelegramServerError, TelegramRetryAfter) as exc:
+            log.warning("Telegram out of reach at start; trying again", error=str(exc), in_s=delay)
+            if await lifetime.sleep(delay):
+                return
+            delay = min(delay * 2, RETRY_MAX_S)
     polling = asyncio.create_task(
         dp.start_polling(
             bot,
