@@ -31,6 +31,7 @@ from shared.contracts import (
 )
 from shared.keys import WORKER_STATUS
 from shared.streams import RedisStreamPublisher, raise_if_cancelled
+from shared.streams.consumer import REDIS_UNAVAILABLE
 from shared.streams.redis import connect_redis
 from shared.streams.registry import (
     PO_INPUT,
@@ -243,14 +244,19 @@ class FakePoWorkers:
             if not names:
                 await asyncio.sleep(0.01)
                 continue
-            batches = cast(
-                list[tuple[str, list[tuple[str, dict[str, str]]]]],
-                await self.redis.xreadgroup(group, "fake", dict.fromkeys(names, ">"), block=100),
-            )
-            for stream, entries in batches or []:
-                for entry_id, fields in entries:
-                    await handle(stream, fields)
-                    await self.redis.xack(stream, group, entry_id)
+            try:
+                batches = cast(
+                    list[tuple[str, list[tuple[str, dict[str, str]]]]],
+                    await self.redis.xreadgroup(
+                        group, "fake", dict.fromkeys(names, ">"), block=100
+                    ),
+                )
+                for stream, entries in batches or []:
+                    for entry_id, fields in entries:
+                        await handle(stream, fields)
+                        await self.redis.xack(stream, group, entry_id)
+            except REDIS_UNAVAILABLE:  # a test stopped Redis: serve again once it is back
+                await asyncio.sleep(0.05)
 
     async def _command(self, stream: str, fields: dict[str, str]) -> None:
         command = decode(fields, WORKER_COMMANDS.adapter)

@@ -5,6 +5,7 @@ answered in order."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -12,6 +13,7 @@ from bot_testing import MODULE_LOOP, Stack, answer, echo
 from shared.contracts import POWorkerInput, POWorkerOutput
 from shared.keys import PO_SESSION
 from shared.streams.registry import PO_OUTPUT, WORKER_COMMANDS
+from shared.testing.servers import RedisServer
 from shared.testing.waiting import eventually
 from telegram_bot.domain import conversation as texts
 
@@ -181,3 +183,25 @@ async def test_the_api_away_is_try_again_shortly_then_it_answers_without_a_resta
 
     assert first.text == texts.TRY_AGAIN_SHORTLY
     assert second.text == "echo: two"
+
+
+@pytest.mark.redis_restart
+async def test_redis_away_is_try_again_shortly_then_it_answers_without_a_restart(
+    stack: Stack, restartable_redis: RedisServer
+) -> None:
+    alice, _ = await stack.user()
+
+    await asyncio.to_thread(restartable_redis.stop)
+    try:
+        stack.telegram.send_text(alice, "one")
+        first = await stack.telegram.wait_for_message(alice)
+    finally:
+        await asyncio.to_thread(restartable_redis.start)
+    stack.telegram.send_text(alice, "two")
+    second = await stack.telegram.wait_for_message(
+        alice, lambda m: m.message_id > first.message_id, within=60
+    )
+
+    assert first.text == texts.TRY_AGAIN_SHORTLY
+    assert second.text == "echo: two"
+    assert stack.bot.exit_code is None
