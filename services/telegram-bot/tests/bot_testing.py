@@ -369,10 +369,11 @@ class Stack:
 
 @contextlib.asynccontextmanager
 async def bot_stack(
-    api: LiveApi, redis_url: str, logs: Path, *, fake_po: bool
+    api: LiveApi, redis_url: str, logs: Path, *, fake_po: bool, **more: Any
 ) -> AsyncIterator[Stack]:
     """The bot (through a gate to the API, open unless a test closes it) and the fake Telegram;
-    with `fake_po`, an instant stand-in for worker-manager and its PO workers."""
+    with `fake_po`, an instant stand-in for worker-manager and its PO workers; `more` settings
+    (in webhook mode, the bot is ready once it set its webhook)."""
     client = connect_redis(redis_url)
     with FakeTelegram() as telegram:
         telegram.user(CONFIGURED_ADMIN)
@@ -390,10 +391,14 @@ async def bot_stack(
                 api_url=gate.url,
                 api_key=api.service_key,
                 admin_telegram_ids=str(CONFIGURED_ADMIN),
+                **more,
             )
             bot = BotProcess(settings, logs / "telegram-bot.log")
             try:
-                await telegram.wait_for_poll(within=60)
+                if settings.mode == "webhook":
+                    await telegram.wait(lambda: telegram.webhook_url or None, within=60)
+                else:
+                    await telegram.wait_for_poll(within=60)
                 yield Stack(telegram, Api(http), client, bot, po, gate, api)
             finally:
                 await asyncio.to_thread(bot.stop)
