@@ -59,6 +59,7 @@ typecheck: sync
 		services/infra-service/tests
 	MYPYPATH=services/scaffolder/tests $(RUN) mypy services/scaffolder/src services/scaffolder/tests
 	MYPYPATH=services/langgraph/tests $(RUN) mypy services/langgraph/src services/langgraph/tests
+	MYPYPATH=services/telegram-bot/tests $(RUN) mypy services/telegram-bot/src services/telegram-bot/tests
 
 test: lint typecheck host-tools agents containers
 	$(RUN) pytest
@@ -83,3 +84,4 @@ bench: sync
 	$(RUN) python -P bench/spawn.py
 	$(RUN) python -P bench/deploy.py
 	$(RUN) python -P bench/flow.py
+	$(RUN) python -P bench/chat.py

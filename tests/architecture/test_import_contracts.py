@@ -19,6 +19,7 @@ STREAM_CUBES = {
     "infra_service": ROOT / "services/infra-service/src/infra_service",
     "scaffolder": ROOT / "services/scaffolder/src/scaffolder",
     "langgraph_service": ROOT / "services/langgraph/src/langgraph_service",
+    "telegram_bot": ROOT / "services/telegram-bot/src/telegram_bot",
 }
 
 
