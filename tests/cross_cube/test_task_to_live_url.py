@@ -193,9 +193,9 @@ async def test_a_task_goes_from_the_queue_through_a_crash_and_a_failing_test_to_
         assert (hello.status_code, hello.json()) == (200, {"hello": "world"})
         assert (health.status_code, health.json()) == (200, {"status": "ok"})
         # The URL smoke-checked is the health path the rendered .project.yml declares.
-        [infra] = [r for r in await entries(redis_client, "deploy:results")
-                   if r["request_id"] == f"{deploy_id}.deploy"]  # fmt: skip
-        assert infra["health_url"] == f"{url}/health"
+        [infra_result] = [r for r in await entries(redis_client, "deploy:results")
+                          if r["request_id"] == f"{deploy_id}.deploy"]  # fmt: skip
+        assert infra_result["health_url"] == f"{url}/health"
         assert (await api.get(f"/api/projects/{project['id']}"))["status"] == "active"
         await _all_workers_gone(redis_client)
     finally:
@@ -227,6 +227,6 @@ async def _agent_counted(attempts: Path, n: int) -> None:
 
 async def _all_workers_gone(redis: Redis) -> None:
     async def gone() -> bool:
-        return await redis.scard(WORKERS_LIVE.name()) == 0  # type: ignore[misc]
+        return await redis.scard(WORKERS_LIVE.name()) == 0
 
     await eventually(gone, 120)

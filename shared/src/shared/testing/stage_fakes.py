@@ -111,7 +111,7 @@ class FakeStages:
         for spec, group, handle in routes:
             await self._group(spec.pattern, group)
             self._tasks.append(
-                asyncio.create_task(self._serve(spec, group, handle, lambda p=spec.pattern: [p]))
+                asyncio.create_task(self._serve(spec, group, handle, _always([spec.pattern])))
             )
         # Each developer worker reads its own input stream, made when the worker is created.
         self._tasks.append(
@@ -226,6 +226,10 @@ class FakeStages:
             port=message.port,
             exit_code=0,
         )
+
+
+def _always(streams: list[str]) -> Callable[[], list[str]]:
+    return lambda: streams
 
 
 def _text(value: Any) -> str:
