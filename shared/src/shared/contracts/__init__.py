@@ -105,6 +105,10 @@ from shared.contracts.tasks import (
     TaskType,
     TaskUpdate,
 )
+from shared.contracts.telegram import (
+    TelegramMessage,
+    TelegramMessageKind,
+)
 from shared.contracts.users import (
     UserCreate,
     UserRead,
@@ -218,6 +222,8 @@ __all__ = [
     "TaskStatus",
     "TaskType",
     "TaskUpdate",
+    "TelegramMessage",
+    "TelegramMessageKind",
     "UserCreate",
     "UserRead",
     "UserUpdate",

@@ -32,6 +32,7 @@ from shared.contracts import (
     ProvisionerResult,
     ScaffolderMessage,
     ScaffolderResult,
+    TelegramMessage,
     WorkerCommand,
     WorkerLifecycleEvent,
     WorkerResponse,
@@ -226,6 +227,11 @@ DEVELOPER_OUTPUT = StreamSpec(
     (Group.LANGGRAPH,),
     description="Every outcome of developer work, crashes included (the single listener).",
 )  # fmt: skip
+TELEGRAM_INBOX = StreamSpec(
+    "telegram:inbox", TelegramMessage, ("telegram-bot",), (Group.TELEGRAM_BOT,),
+    description="What people send the bot, appended before Telegram is told it was received; "
+    "the bot queues each for its person (once, by request_id) and answers it in turn.",
+)  # fmt: skip
 TASK_PROGRESS = StreamSpec(
     "task_progress:{task_id}", TaskProgressEntry, ("langgraph", "scaffolder", "infra-service"),
     kind=StreamKind.EVENTS, maxlen=1000,
@@ -250,6 +256,7 @@ REGISTRY = StreamRegistry(
         PO_OUTPUT,
         DEVELOPER_INPUT,
         DEVELOPER_OUTPUT,
+        TELEGRAM_INBOX,
         TASK_PROGRESS,
     ]
 )
