@@ -32,7 +32,7 @@ from shared.contracts import (
     WorkerResponse,
     WorkerState,
 )
-from telegram_bot.domain.conversation import Session
+from telegram_bot.domain.conversation import Incoming, Session
 from telegram_bot.ports import ChatRefused, FollowedTask, Unavailable
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
@@ -269,6 +269,58 @@ class FakeSessions:
         self.down.check()
         self.sessions.pop(user_id, None)
 
+    async def live(self) -> list[tuple[str, Session]]:
+        self.down.check()
+        return list(self.sessions.items())
+
+
+class FakeTurns:
+    def __init__(self, down: Down | None = None) -> None:
+        self.answered_ids: set[str] = set()
+        self.down = down or Down()
+
+    async def answered(self, request_id: str) -> bool:
+        self.down.check()
+        return request_id in self.answered_ids
+
+    async def mark_answered(self, request_id: str) -> None:
+        self.down.check()
+        self.answered_ids.add(request_id)
+
+
+class FakeQueues:
+    """Each lane's queue in a dict; `added` is every request id ever queued."""
+
+    def __init__(self, down: Down | None = None) -> None:
+        self.queues: dict[str, list[Incoming]] = {}
+        self.added: set[str] = set()
+        self.down = down or Down()
+
+    async def add(self, lane: str, incoming: Incoming) -> bool:
+        self.down.check()
+        if incoming.request_id in self.added:
+            return False
+        self.added.add(incoming.request_id)
+        self.queues.setdefault(lane, []).append(incoming)
+        return True
+
+    async def first(self, lane: str) -> Incoming | None:
+        self.down.check()
+        queue = self.queues.get(lane)
+        return queue[0] if queue else None
+
+    async def done(self, lane: str, incoming: Incoming) -> None:
+        self.down.check()
+        queue = self.queues.get(lane, [])
+        if queue and queue[0].request_id == incoming.request_id:
+            queue.pop(0)
+        if not queue:
+            self.queues.pop(lane, None)
+
+    async def lanes(self) -> list[str]:
+        self.down.check()
+        return sorted(self.queues)
+
 
 Behaviour = list[POWorkerOutput | str]
 """What a fake worker does with a message: outputs to give, or `die` / `die-silently` / `hang`."""
@@ -330,9 +382,11 @@ class FakeWorkers:
         self.deleted.append(command.worker_id)
         self.states[command.worker_id] = WorkerState.STOPPED
 
-    async def send(self, worker_id: str, message: POWorkerInput) -> None:
+    async def send(self, worker_id: str, message: POWorkerInput) -> bool:
         self.down.check()
         sent = self.inputs.setdefault(worker_id, [])
+        if any(m.request_id == message.request_id for m in sent):
+            return False
         sent.append(message)
         number = sum(len(inputs) for inputs in self.inputs.values())
         behaviour = self.script[number - 1] if number <= len(self.script) else []
@@ -353,6 +407,11 @@ class FakeWorkers:
                     if step.request_id == "ours"
                     else step
                 )
+        return True
+
+    async def unread(self, worker_id: str) -> int:
+        self.down.check()
+        return len([o for o in self.outputs.get(worker_id, ()) if o is not None])
 
     def answer(
         self,

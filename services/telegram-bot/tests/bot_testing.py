@@ -352,8 +352,26 @@ class Stack:
     po: FakePoWorkers
     gate: Gate
     live_api: LiveApi
+    settings: BotSettings
+    log: Path
     workdir: Path = Path()
     """Where the module keeps its files."""
+
+    def start_bot(self) -> BotProcess:
+        """A new bot process with the same settings (the last one must have ended); stopped at
+        the end of the module like the first."""
+        assert self.bot.exit_code is not None, "the bot is still running"
+        self.bot = BotProcess(self.settings, self.log)
+        return self.bot
+
+    async def kill_bot(self) -> None:
+        """SIGKILL: the bot ends at once, without a word to anyone."""
+        self.bot.process.kill()
+        await asyncio.to_thread(self.bot.process.wait)
+
+    async def stop_bot(self) -> None:
+        """SIGTERM, as a supervisor stops it; it must end within its grace."""
+        assert await asyncio.to_thread(self.bot.stop) == 0
 
     def new_user_id(self) -> int:
         """A Telegram id no other test of the module uses."""
@@ -393,13 +411,16 @@ async def bot_stack(
                 admin_telegram_ids=str(CONFIGURED_ADMIN),
                 **more,
             )
-            bot = BotProcess(settings, logs / "telegram-bot.log")
+            log = logs / "telegram-bot.log"
+            stack = Stack(
+                telegram, Api(http), client, BotProcess(settings, log), po, gate, api, settings, log
+            )
             try:
                 if settings.mode == "webhook":
                     await telegram.wait(lambda: telegram.webhook_url or None, within=60)
                 else:
                     await telegram.wait_for_poll(within=60)
-                yield Stack(telegram, Api(http), client, bot, po, gate, api)
+                yield stack
             finally:
-                await asyncio.to_thread(bot.stop)
+                await asyncio.to_thread(stack.bot.stop)
                 await client.aclose()

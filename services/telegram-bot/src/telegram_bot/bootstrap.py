@@ -1,6 +1,7 @@
 """The composition root of telegram-bot: the only module that builds adapters. Binds the
-handlers to them; runs Telegram's updates, the stream consumers (worker-manager's answers, the
-intent queues, provisioning results) and the two watchers (progress, incidents)."""
+handlers to them; runs Telegram's updates, the stream consumers (the inbox of what people send,
+worker-manager's answers, the intent queues, provisioning results) and the two watchers
+(progress, incidents)."""
 
 from __future__ import annotations
 
@@ -23,12 +24,14 @@ from shared.streams.registry import (
     DEPLOY_QUEUE,
     ENGINEERING_QUEUE,
     PROVISIONER_RESULTS,
+    TELEGRAM_INBOX,
     WORKER_RESPONSES_PO,
 )
 
 from telegram_bot.adapters.api_directory import ApiDirectory
 from telegram_bot.adapters.coalescing_board import CoalescingBoard
-from telegram_bot.adapters.redis_marks import RedisRefusals, RedisTold
+from telegram_bot.adapters.redis_inbox import RedisInbox, RedisQueues
+from telegram_bot.adapters.redis_marks import RedisRefusals, RedisTold, RedisTurns
 from telegram_bot.adapters.redis_progress import RedisProgressBook, RedisProgressFeed
 from telegram_bot.adapters.redis_sessions import RedisSessions
 from telegram_bot.adapters.redis_workers import RedisWorkers
@@ -39,6 +42,7 @@ from telegram_bot.entrypoints import telegram, watchers
 from telegram_bot.entrypoints.front import Front
 from telegram_bot.handlers import alerts, conversation, progress
 from telegram_bot.handlers.conversation import PoOptions
+from telegram_bot.ports import Unavailable
 
 log = structlog.get_logger("telegram_bot")
 
@@ -56,6 +60,9 @@ class Adapters:
     sessions: RedisSessions
     refusals: RedisRefusals
     told: RedisTold
+    turns: RedisTurns
+    inbox: RedisInbox
+    queues: RedisQueues
     workers: RedisWorkers
     book: RedisProgressBook
     feed: RedisProgressFeed
@@ -90,11 +97,15 @@ def build_adapters(settings: BotSettings) -> Adapters:
         sessions=RedisSessions(redis),
         refusals=RedisRefusals(redis),
         told=RedisTold(redis),
+        turns=RedisTurns(redis),
+        inbox=RedisInbox(redis),
+        queues=RedisQueues(redis),
         workers=RedisWorkers(
             redis,
             consumer=settings.consumer_name,
-            # An output whose relay failed is offered again after a minute.
-            options=ConsumerOptions(block_ms=5_000, claim_idle_ms=60_000),
+            # One reader per worker at a time (its user's turn), so whatever is pending is an
+            # output left unrelayed (a failed relay, a restart): it comes first, at once.
+            options=ConsumerOptions(block_ms=5_000, claim_idle_ms=0),
         ),
         book=RedisProgressBook(redis),
         feed=RedisProgressFeed(redis),
@@ -125,7 +136,7 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
     front = Front(
         talk=functools.partial(
             conversation.talk_to_po, users=a.directory, refusals=a.refusals, chat=a.chat,
-            sessions=a.sessions, workers=a.workers, options=options,
+            sessions=a.sessions, workers=a.workers, turns=a.turns, options=options,
         ),
         command=functools.partial(
             conversation.answer_command, users=a.directory, refusals=a.refusals, chat=a.chat,
@@ -134,6 +145,16 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
         other=lambda incoming, edited: conversation.answer_non_text(
             incoming, edited=edited, users=a.directory, refusals=a.refusals, chat=a.chat
         ),
+        keep=a.inbox.keep,
+        unkept=lambda incoming, error: conversation.tell_unavailable(
+            incoming, error, chat=a.chat
+        ),
+        left_over=functools.partial(
+            conversation.relay_left_over, sessions=a.sessions, workers=a.workers,
+            turns=a.turns, chat=a.chat, options=options,
+        ),
+        queues=a.queues,
+        sessions=a.sessions,
         lanes=Lanes(),
     )  # fmt: skip
     follow = functools.partial(
@@ -144,11 +165,16 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
         alerts.notify_provisioning, users=a.directory, chat=a.chat, told=a.told,
         admin_ids=settings.admin_ids, window_s=settings.follow_window_s, now=now,
     )  # fmt: skip
-    plan: list[tuple[str, Handler]] = [
-        (WORKER_RESPONSES_PO.pattern, a.workers.answered),
-        (ENGINEERING_QUEUE.pattern, follow),
-        (DEPLOY_QUEUE.pattern, follow),
-        (PROVISIONER_RESULTS.pattern, provisioning),
+    # The inbox has one reader (this process): what is pending there was read by a run that
+    # stopped before queueing it, and is queued first, at once, so the order holds.
+    inbox = ConsumerOptions(claim_idle_ms=0)
+    others = ConsumerOptions(claim_idle_ms=60_000)
+    plan: list[tuple[str, Handler, ConsumerOptions]] = [
+        (TELEGRAM_INBOX.pattern, front.admit, inbox),
+        (WORKER_RESPONSES_PO.pattern, a.workers.answered, others),
+        (ENGINEERING_QUEUE.pattern, follow, others),
+        (DEPLOY_QUEUE.pattern, follow, others),
+        (PROVISIONER_RESULTS.pattern, provisioning, others),
     ]
     consumers = [
         StreamConsumer(
@@ -157,14 +183,16 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
             group=Group.TELEGRAM_BOT,
             consumer=settings.consumer_name,
             handler=handler,
-            options=ConsumerOptions(claim_idle_ms=60_000),
+            options=options,
         )
-        for stream, handler in plan
+        for stream, handler, options in plan
     ]
     dp = telegram.dispatcher(front)
 
     async def updates(lifetime: Lifetime) -> None:
         try:
+            if not await resume(front, lifetime):
+                return
             if settings.mode == "webhook":
                 assert settings.webhook_secret is not None
                 await telegram.serve_webhook(
@@ -176,8 +204,9 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
             else:
                 await telegram.poll(dp, a.bot, lifetime, timeout_s=settings.polling_timeout_s)
         finally:
-            # The turns in flight may finish within most of the grace period; a PO answer that
-            # comes later waits in the worker's output stream for the user's next message.
+            # The turns in flight may finish within most of the grace period; the messages
+            # waiting stay queued, and a turn cut short is taken up again at the next start.
+            front.stop()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(front.lanes.idle(), settings.shutdown_grace_s * 0.8)
             await front.lanes.cancel()
@@ -205,3 +234,17 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
         resources=[a.redis, a.http, BotSession(a.bot)],
         grace_s=settings.shutdown_grace_s,
     )
+
+
+async def resume(front: Front, lifetime: Lifetime) -> bool:
+    """Take up what the last run left (Redis away at start is waited for); False: stopping."""
+    delay = 0.5
+    while True:
+        try:
+            await front.resume()
+            return True
+        except Unavailable as exc:
+            log.warning("cannot take up the queues yet", error=str(exc), in_s=delay)
+            if await lifetime.sleep(delay):
+                return False
+            delay = min(delay * 2, 10.0)

@@ -26,4 +26,26 @@ TOLD = KeySpec(
     "Admins were told of this provisioning result or incident.",
 )  # fmt: skip
 
-KEYS: tuple[KeySpec, ...] = (REFUSED, FOLLOWING, FOLLOWED_TASK, TOLD)
+QUEUE = KeySpec(
+    "telegram-bot:queue:{lane}", KeyType.JSON, BOT, BOT, "until its messages are handled",
+    "A list: one lane's messages waiting their turn, oldest first (a lane is a chat's messages "
+    "for the PO, or `{chat}:quick`: its quick commands and non-text); the first leaves once "
+    "handled.",
+)  # fmt: skip
+QUEUES = KeySpec(
+    "telegram-bot:queues", KeyType.SET, BOT, BOT, "no expiry (members leave when emptied)",
+    "The lanes with messages waiting: taken up again when the bot starts.",
+)  # fmt: skip
+QUEUED = KeySpec(
+    "telegram-bot:queued:{request_id}", KeyType.STRING, BOT, BOT, "1 day",
+    "A message was queued: delivered again (Telegram, or telegram:inbox), it is not queued twice.",
+)  # fmt: skip
+ANSWERED = KeySpec(
+    "telegram-bot:answered:{request_id}", KeyType.STRING, BOT, BOT, "1 week",
+    "A message got its final answer (or was told why not): handled again after a restart, it "
+    "is not answered twice.",
+)  # fmt: skip
+
+KEYS: tuple[KeySpec, ...] = (
+    REFUSED, FOLLOWING, FOLLOWED_TASK, TOLD, QUEUE, QUEUES, QUEUED, ANSWERED,
+)  # fmt: skip

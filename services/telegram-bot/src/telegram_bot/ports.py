@@ -25,7 +25,7 @@ from shared.contracts import (
     WorkerState,
 )
 
-from telegram_bot.domain.conversation import Session
+from telegram_bot.domain.conversation import Incoming, Session
 from telegram_bot.domain.progress import ProgressEntry, TaskView
 
 
@@ -97,6 +97,10 @@ class Sessions(Protocol):
 
     async def get(self, user_id: str) -> Session | None: ...
 
+    async def live(self) -> list[tuple[str, Session]]:
+        """Every session kept now, as (user id, session)."""
+        ...
+
     async def save(self, user_id: str, session: Session) -> None: ...
 
     async def drop(self, user_id: str) -> None: ...
@@ -127,11 +131,50 @@ class Workers(Protocol):
         """Ask worker-manager to stop a worker (its answer is not waited for)."""
         ...
 
-    async def send(self, worker_id: str, message: POWorkerInput) -> None: ...
+    async def send(self, worker_id: str, message: POWorkerInput) -> bool:
+        """Give the worker the message, unless it was given it before (by its request_id, for a
+        week): False then, and nothing is sent."""
+        ...
+
+    async def unread(self, worker_id: str) -> int:
+        """How many of the worker's outputs the bot has not handled yet (read by nobody, or read
+        and not acknowledged)."""
+        ...
 
     def replies(self, worker_id: str) -> AbstractAsyncContextManager[Replies]:
         """The worker's outputs from now on and any left unhandled before: open it before
         sending, so nothing is missed."""
+        ...
+
+
+class Turns(Protocol):
+    """Which messages got their answer, by request id (kept a week): a message handled again
+    after a restart is not answered twice."""
+
+    async def answered(self, request_id: str) -> bool: ...
+
+    async def mark_answered(self, request_id: str) -> None: ...
+
+
+class Queues(Protocol):
+    """Each lane's messages waiting their turn, kept in order until handled: nothing a person
+    sent is lost when the bot stops, however it stops."""
+
+    async def add(self, lane: str, incoming: Incoming) -> bool:
+        """Queue the message at the lane's end, unless it was queued before (by its request id):
+        False then."""
+        ...
+
+    async def first(self, lane: str) -> Incoming | None:
+        """The lane's first message (still queued), or None when the lane is empty."""
+        ...
+
+    async def done(self, lane: str, incoming: Incoming) -> None:
+        """The lane's first message was handled: it leaves the queue."""
+        ...
+
+    async def lanes(self) -> list[str]:
+        """The lanes with messages waiting."""
         ...
 
 

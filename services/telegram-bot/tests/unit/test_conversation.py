@@ -4,7 +4,7 @@ told about."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from bot_fakes import (
     Down,
@@ -13,6 +13,7 @@ from bot_fakes import (
     FakeClock,
     FakeRefusals,
     FakeSessions,
+    FakeTurns,
     FakeUsers,
     FakeWorkers,
     output,
@@ -23,6 +24,7 @@ from bot_fakes import (
 )
 from shared.contracts import (
     AgentType,
+    POWorkerInput,
     ProjectStatus,
     TaskStatus,
     UserRead,
@@ -31,12 +33,12 @@ from shared.contracts import (
     WorkerType,
 )
 from telegram_bot.domain import conversation as texts
-from telegram_bot.domain.conversation import Session
+from telegram_bot.domain.conversation import Incoming, Session
 from telegram_bot.handlers.conversation import (
-    Incoming,
     PoOptions,
     answer_command,
     answer_non_text,
+    relay_left_over,
     talk_to_po,
 )
 
@@ -58,6 +60,7 @@ class Bot:
         self.chat = FakeChat()
         self.sessions = FakeSessions(down=self.down)
         self.workers = FakeWorkers(self.clock, down=self.down)
+        self.turns = FakeTurns(down=self.down)
         self.options = PoOptions(
             agent=AgentType.SCRIPTED,
             instructions="You are the PO.",
@@ -68,8 +71,10 @@ class Bot:
             clock=self.clock,
         )
 
-    async def say(self, text: str, telegram_id: int = 1001) -> None:
+    async def say(self, text: str, telegram_id: int = 1001, *, request_id: str = "") -> None:
         incoming = Incoming(chat=str(telegram_id), telegram_id=telegram_id, text=text)
+        if request_id:
+            incoming = replace(incoming, request_id=request_id)
         if text.startswith("/") and not text.startswith("/new"):
             await answer_command(
                 incoming,
@@ -85,6 +90,17 @@ class Bot:
             refusals=self.refusals,
             sessions=self.sessions,
             workers=self.workers,
+            turns=self.turns,
+            chat=self.chat,
+            options=self.options,
+        )
+
+    async def relay_left_over(self) -> None:
+        await relay_left_over(
+            self.alice.id,
+            sessions=self.sessions,
+            workers=self.workers,
+            turns=self.turns,
             chat=self.chat,
             options=self.options,
         )
@@ -352,3 +368,69 @@ class TestNewConversation:
         assert bot.workers.deleted == ["po-1"]
         assert bot.workers.created[1].context == {"user_id": bot.alice.id}
         assert bot.session().worker_id == "po-2"
+
+
+class TestRestarts:
+    async def test_a_message_answered_before_a_restart_is_not_answered_again(self) -> None:
+        bot = Bot()
+
+        await bot.say("one", request_id="tg-1001-1")
+        await bot.say("one", request_id="tg-1001-1")
+
+        assert bot.answers() == ["echo: one"]
+        assert bot.workers.prompts() == ["one"]
+
+    async def test_a_message_its_worker_has_is_not_sent_again_and_its_answer_is_awaited(
+        self,
+    ) -> None:
+        bot = Bot()
+        await bot.say("zero")
+        had = POWorkerInput(request_id="tg-1001-2", user_id=bot.alice.id, prompt="one")
+        bot.workers.inputs["po-1"].append(had)  # sent by the run that stopped
+        bot.workers.outputs["po-1"].append(bot.workers.answer(had, "the answer to one", "po-1"))
+
+        await bot.say("one", request_id="tg-1001-2")
+
+        assert bot.answers() == ["echo: zero", "the answer to one"]
+        assert bot.workers.prompts() == ["zero", "one"]
+        assert await bot.turns.answered("tg-1001-2")
+
+    async def test_what_the_po_said_meanwhile_is_relayed_and_a_final_answer_ends_its_message(
+        self,
+    ) -> None:
+        bot = Bot()
+        await bot.say("zero")
+        had = POWorkerInput(request_id="tg-1001-2", user_id=bot.alice.id, prompt="one")
+        bot.workers.inputs["po-1"].append(had)
+        bot.workers.outputs["po-1"].extend(
+            [
+                bot.workers.answer(had, "Looking at it...", "po-1", final=False),
+                bot.workers.answer(had, "Here is the plan.", "po-1"),
+            ]
+        )
+
+        await bot.relay_left_over()
+        await bot.say("one", request_id="tg-1001-2")  # still queued when the bot stopped
+
+        assert bot.answers() == ["echo: zero", "Looking at it...", "Here is the plan."]
+        assert bot.workers.prompts() == ["zero", "one"]
+
+    async def test_without_a_worker_or_anything_unread_nothing_is_relayed(self) -> None:
+        bot = Bot()
+        await bot.relay_left_over()
+        await bot.say("zero")
+
+        await bot.relay_left_over()
+
+        assert bot.answers() == ["echo: zero"]
+
+    async def test_a_timeout_or_a_second_death_counts_as_answered(self) -> None:
+        bot = Bot()
+        bot.workers.script = [["hang"], ["die"], ["die"]]
+
+        await bot.say("one", request_id="tg-1001-1")
+        await bot.say("two", request_id="tg-1001-2")
+        await bot.say("two", request_id="tg-1001-2")
+
+        assert bot.answers() == [texts.NO_ANSWER, texts.WORKER_DIED, texts.DIED_TWICE]
+        assert bot.turns.answered_ids >= {"tg-1001-1", "tg-1001-2"}

@@ -1,4 +1,4 @@
-"""Things remembered for a week: unknown users refused, alerts given."""
+"""Things remembered for a week: unknown users refused, alerts given, messages answered."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from redis.asyncio import Redis
 from shared.keys import WEEK_S
 
 from telegram_bot.adapters.redis_errors import redis_unavailable
-from telegram_bot.keys import REFUSED, TOLD
+from telegram_bot.keys import ANSWERED, REFUSED, TOLD
 
 
 class RedisRefusals:
@@ -30,3 +30,16 @@ class RedisTold:
     async def remember(self, kind: str, key: str) -> None:
         with redis_unavailable():
             await self._redis.set(TOLD.name(kind=kind, key=key), "1", ex=WEEK_S)
+
+
+class RedisTurns:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+
+    async def answered(self, request_id: str) -> bool:
+        with redis_unavailable():
+            return bool(await self._redis.exists(ANSWERED.name(request_id=request_id)))
+
+    async def mark_answered(self, request_id: str) -> None:
+        with redis_unavailable():
+            await self._redis.set(ANSWERED.name(request_id=request_id), "1", ex=WEEK_S)

@@ -19,14 +19,19 @@ class RedisSessions:
     async def get(self, user_id: str) -> Session | None:
         with redis_unavailable():
             raw = cast(dict[str, str], await self._redis.hgetall(PO_SESSION.name(user_id=user_id)))
-        if not raw.get("chat"):
-            return None
-        return Session(
-            chat=raw["chat"],
-            worker_id=raw.get("worker_id") or None,
-            agent_session=raw.get("agent_session") or None,
-            creating=raw.get("creating") or None,
-        )
+        return _session(raw)
+
+    async def live(self) -> list[tuple[str, Session]]:
+        """Found with SCAN (never KEYS: Redis serves others meanwhile)."""
+        prefix = PO_SESSION.name(user_id="*").removesuffix("*")
+        found = []
+        with redis_unavailable():
+            async for key in self._redis.scan_iter(match=f"{prefix}*", count=500):
+                user_id = str(key).removeprefix(prefix)
+                raw = cast(dict[str, str], await self._redis.hgetall(str(key)))
+                if (session := _session(raw)) is not None:
+                    found.append((user_id, session))
+        return found
 
     async def save(self, user_id: str, session: Session) -> None:
         key = PO_SESSION.name(user_id=user_id)
@@ -47,3 +52,14 @@ class RedisSessions:
     async def drop(self, user_id: str) -> None:
         with redis_unavailable():
             await self._redis.delete(PO_SESSION.name(user_id=user_id))
+
+
+def _session(raw: dict[str, str]) -> Session | None:
+    if not raw.get("chat"):
+        return None
+    return Session(
+        chat=raw["chat"],
+        worker_id=raw.get("worker_id") or None,
+        agent_session=raw.get("agent_session") or None,
+        creating=raw.get("creating") or None,
+    )

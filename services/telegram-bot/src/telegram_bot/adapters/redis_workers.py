@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import cast
+from typing import Any, cast
 
 import structlog
 from pydantic import ValidationError
@@ -34,6 +34,8 @@ log = structlog.get_logger("telegram_bot")
 
 # How long a consumer that was asked to stop may take to hand back what it holds.
 STOP_WAIT_S = 5.0
+# Counting a worker's unread outputs stops here (more are relayed all the same, by the next turn).
+UNREAD_COUNT_MAX = 1000
 
 
 class Released(Exception):
@@ -134,9 +136,28 @@ class RedisWorkers:
         with redis_unavailable():
             await self._publisher.publish(WORKER_COMMANDS.pattern, command)
 
-    async def send(self, worker_id: str, message: POWorkerInput) -> None:
+    async def send(self, worker_id: str, message: POWorkerInput) -> bool:
         with redis_unavailable():
-            await self._publisher.publish(PO_INPUT.name(worker_id=worker_id), message)
+            sent = await self._publisher.publish_once(PO_INPUT.name(worker_id=worker_id), message)
+        return sent is not None
+
+    async def unread(self, worker_id: str) -> int:
+        stream = PO_OUTPUT.name(worker_id=worker_id)
+        with redis_unavailable():
+            last = cast(list[tuple[str, Any]], await self._redis.xrevrange(stream, count=1))
+            if not last:
+                return 0
+            groups = await self._redis.xinfo_groups(stream)
+            ours = next((g for g in groups if g["name"] == Group.TELEGRAM_BOT), None)
+            if ours is None:
+                return await self._redis.xlen(stream)
+            after = cast(
+                list[tuple[str, Any]],
+                await self._redis.xrange(
+                    stream, min=f"({ours['last-delivered-id']}", count=UNREAD_COUNT_MAX
+                ),
+            )
+        return int(ours["pending"]) + len(after)
 
     @contextlib.asynccontextmanager
     async def replies(self, worker_id: str) -> AsyncIterator[OutputBridge]:

@@ -9,10 +9,10 @@ message starts a fresh conversation with a fresh worker.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
-from shared.contracts import UserRead, WorkerState
+from shared.contracts import UserRead, WorkerState, new_id
 
 # A worker in these states takes input: a paused one is woken by worker-manager when it has some.
 ALIVE = frozenset({WorkerState.STARTING, WorkerState.RUNNING, WorkerState.PAUSED})
@@ -42,6 +42,32 @@ NO_ANSWER = (
     "send your message again."
 )
 NEW_CONVERSATION = "Done: your next message starts a fresh conversation with your Product Owner."
+
+
+class Kind(StrEnum):
+    """What a person sent."""
+
+    TEXT = "text"
+    """Text: a message for the PO, or a command."""
+    OTHER = "other"
+    """A sticker, photo, voice message, file."""
+    EDIT = "edit"
+    """An edit of a message sent earlier."""
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """What a person sent, as the core sees it."""
+
+    chat: str
+    """Where to answer."""
+    telegram_id: int
+    """Who sent it: the API knows users by their Telegram id."""
+    text: str = ""
+    kind: Kind = Kind.TEXT
+    request_id: str = field(default_factory=new_id)
+    """The message's own id (the front end makes it from the chat and the message): a message
+    delivered twice is answered once, and the PO gets it under this id."""
 
 
 @dataclass(frozen=True)

@@ -1,12 +1,15 @@
 """Telegram → the conversation core: aiogram's updates, by long polling or a webhook.
 
-Only private chats are served. The handlers here only put each update's message in its place
-(`Front`); they never wait for the PO, so updates are taken one after the other, in order."""
+Only private chats are served. The handlers here only keep each update's message
+(`Front.take`: appended to `telegram:inbox`) and return: the update is confirmed to Telegram
+after that, so a message Telegram handed over is never lost, and updates are taken one after
+the other, in order."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
 
 import structlog
 from aiogram import Bot, Dispatcher, F, Router
@@ -15,10 +18,10 @@ from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, Telegra
 from aiogram.types import Message
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from shared.contracts import TelegramMessage, TelegramMessageKind
 from shared.runtime import Lifetime
 
 from telegram_bot.entrypoints.front import Front
-from telegram_bot.handlers.conversation import Incoming
 
 log = structlog.get_logger("telegram_bot")
 
@@ -33,30 +36,40 @@ def dispatcher(front: Front) -> Dispatcher:
 
     @router.message(private, F.text)
     async def on_text(message: Message) -> None:
-        if (incoming := _incoming(message)) is not None:
-            front.text(incoming)
+        if (kept := _kept(message, TelegramMessageKind.TEXT)) is not None:
+            await front.take(kept)
 
     @router.message(private)
     async def on_other(message: Message) -> None:
-        if (incoming := _incoming(message)) is not None:
-            front.non_text(incoming, edited=False)
+        if (kept := _kept(message, TelegramMessageKind.OTHER)) is not None:
+            await front.take(kept)
 
     @router.edited_message(private)
     async def on_edited(message: Message) -> None:
-        if (incoming := _incoming(message)) is not None:
-            front.non_text(incoming, edited=True)
+        if (kept := _kept(message, TelegramMessageKind.EDIT)) is not None:
+            await front.take(kept)
 
     dp = Dispatcher()
     dp.include_router(router)
     return dp
 
 
-def _incoming(message: Message) -> Incoming | None:
+def _kept(message: Message, kind: TelegramMessageKind) -> TelegramMessage | None:
     if message.from_user is None or message.from_user.is_bot:
         return None
-    return Incoming(
-        chat=str(message.chat.id), telegram_id=message.from_user.id, text=message.text or ""
+    edited = message.edit_date if kind is TelegramMessageKind.EDIT else None
+    return TelegramMessage.received(
+        telegram_id=message.from_user.id,
+        chat_id=message.chat.id,
+        message_id=message.message_id,
+        kind=kind,
+        text=(message.text or "") if kind is TelegramMessageKind.TEXT else "",
+        date=message.date if edited is None else _as_datetime(edited),
     )
+
+
+def _as_datetime(value: datetime | int) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromtimestamp(value, UTC)
 
 
 async def poll(dp: Dispatcher, bot: Bot, lifetime: Lifetime, *, timeout_s: int) -> None:

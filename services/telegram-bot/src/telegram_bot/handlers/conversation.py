@@ -17,6 +17,7 @@ from shared.contracts import (
     CreateWorkerCommand,
     DeleteWorkerCommand,
     POWorkerInput,
+    POWorkerOutput,
     UserRead,
     WorkerConfig,
     WorkerType,
@@ -36,6 +37,7 @@ from telegram_bot.domain.conversation import (
     TEXT_ONLY,
     TRY_AGAIN_SHORTLY,
     WORKER_DIED,
+    Incoming,
     Session,
     TurnEnd,
     worker_name,
@@ -46,23 +48,13 @@ from telegram_bot.ports import (
     ChatRefused,
     Refusals,
     Sessions,
+    Turns,
     Unavailable,
     Users,
     Workers,
 )
 
 log = structlog.get_logger("telegram_bot")
-
-
-@dataclass(frozen=True)
-class Incoming:
-    """What a person sent, as the core sees it."""
-
-    chat: str
-    """Where to answer."""
-    telegram_id: int
-    """Who sent it: the API knows users by their Telegram id."""
-    text: str = ""
 
 
 class NoWorker(Exception):
@@ -120,19 +112,29 @@ async def talk_to_po(
     refusals: Refusals,
     sessions: Sessions,
     workers: Workers,
+    turns: Turns,
     chat: Chat,
     options: PoOptions,
 ) -> None:
     """One message for the user's PO (or `/new`): the PO's answers relayed as they come. A
-    worker that dies on it is replaced once, in the same agent session."""
+    worker that dies on it is replaced once, in the same agent session. Handled again after a
+    restart, a message already answered is left alone, and one the worker already has is not
+    sent again: its answer is awaited."""
     try:
         user = await _known(incoming, users=users, refusals=refusals, chat=chat)
         if user is None:
             return
+        if await turns.answered(incoming.request_id):
+            log.info("a message answered before a restart", request_id=incoming.request_id)
+            return
         if _is_new(incoming.text):
             await _start_afresh(user, incoming, sessions=sessions, workers=workers, chat=chat)
+            await turns.mark_answered(incoming.request_id)
             return
-        await _turns(user, incoming, sessions=sessions, workers=workers, chat=chat, options=options)
+        await _turns(
+            user, incoming,
+            sessions=sessions, workers=workers, turns=turns, chat=chat, options=options,
+        )  # fmt: skip
     except Unavailable as exc:
         await _try_again_shortly(incoming, chat, exc)
     except NoWorker as exc:
@@ -142,12 +144,54 @@ async def talk_to_po(
         log.info("the chat refused the answer", chat=incoming.chat, error=str(exc))
 
 
+async def relay_left_over(
+    user_id: str,
+    *,
+    sessions: Sessions,
+    workers: Workers,
+    turns: Turns,
+    chat: Chat,
+    options: PoOptions,
+) -> None:
+    """What the user's PO worker said that nobody relayed (it answered while the bot was
+    down), relayed now; run as the bot starts, before the user's next message."""
+    try:
+        session = await sessions.get(user_id)
+        if session is None or session.worker_id is None:
+            return
+        left = await workers.unread(session.worker_id)
+        if not left:
+            return
+        log.info("relaying what the PO said meanwhile", user_id=user_id, outputs=left)
+        async with workers.replies(session.worker_id) as replies:
+            while left:
+                output = await replies.next(options.liveness_check_s)
+                if output is None:  # some were not for relaying (dead-lettered): count again
+                    left = await workers.unread(session.worker_id)
+                    continue
+                left -= 1
+                if not output.worker_died:  # a message it died on is still queued
+                    session = await _relay(
+                        user_id, output, session, sessions=sessions, turns=turns, chat=chat
+                    )
+    except Unavailable as exc:
+        log.warning("could not relay what the PO said meanwhile", user_id=user_id, error=str(exc))
+    except ChatRefused as exc:
+        log.info("the chat refused the answer", user_id=user_id, error=str(exc))
+
+
+async def tell_unavailable(incoming: Incoming, error: Exception, *, chat: Chat) -> None:
+    """The message could not be taken (the bot's own store is away): try again shortly."""
+    await _try_again_shortly(incoming, chat, error)
+
+
 async def _turns(
     user: UserRead,
     incoming: Incoming,
     *,
     sessions: Sessions,
     workers: Workers,
+    turns: Turns,
     chat: Chat,
     options: PoOptions,
 ) -> None:
@@ -159,18 +203,20 @@ async def _turns(
             user, session, correlation_id, sessions=sessions, workers=workers, options=options
         )
         end, session = await _turn(
-            user, incoming.text, session, correlation_id,
-            sessions=sessions, workers=workers, chat=chat, options=options,
+            user, incoming, session, correlation_id,
+            sessions=sessions, workers=workers, turns=turns, chat=chat, options=options,
         )  # fmt: skip
         if end is TurnEnd.ANSWERED:
             return
         if end is TurnEnd.TIMED_OUT:
             await chat.send(session.chat, NO_ANSWER)
+            await turns.mark_answered(incoming.request_id)
             return
         log.warning("the PO worker died on a message", worker_id=session.worker_id, attempt=attempt)
         session = session.without_worker()
         await sessions.save(user.id, session)
         await chat.send(session.chat, WORKER_DIED if attempt == 1 else DIED_TWICE)
+    await turns.mark_answered(incoming.request_id)
 
 
 async def _worker_for(
@@ -217,22 +263,33 @@ async def _worker_for(
 
 async def _turn(
     user: UserRead,
-    text: str,
+    incoming: Incoming,
     session: Session,
     correlation_id: str,
     *,
     sessions: Sessions,
     workers: Workers,
+    turns: Turns,
     chat: Chat,
     options: PoOptions,
 ) -> tuple[TurnEnd, Session]:
     """Send the message, relay every output until the final one for it; how it ended."""
     worker_id = session.worker_id
     assert worker_id is not None
-    message = POWorkerInput(user_id=user.id, prompt=text, correlation_id=correlation_id)
+    message = POWorkerInput(
+        request_id=incoming.request_id,
+        user_id=user.id,
+        prompt=incoming.text,
+        correlation_id=correlation_id,
+    )
     deadline = options.clock() + options.turn_timeout_s
     async with workers.replies(worker_id) as replies:
-        await workers.send(worker_id, message)
+        if not await workers.send(worker_id, message):
+            log.info(
+                "a message sent to the PO before a restart: its answer is awaited",
+                request_id=message.request_id,
+                worker_id=worker_id,
+            )
         while (left := deadline - options.clock()) > 0:
             output = await replies.next(min(options.liveness_check_s, left))
             if output is None:
@@ -244,14 +301,33 @@ async def _turn(
                 if ours:
                     return TurnEnd.DIED, session
                 continue  # an earlier message's, told by worker-manager's own text below
-            if session.continuing(output.session_id) != session:
-                session = session.continuing(output.session_id)
-                await sessions.save(user.id, session)
-            if output.text.strip():
-                await chat.send(session.chat, output.text)
+            session = await _relay(
+                user.id, output, session, sessions=sessions, turns=turns, chat=chat
+            )
             if ours and output.is_final:
                 return TurnEnd.ANSWERED, session
     return TurnEnd.TIMED_OUT, session
+
+
+async def _relay(
+    user_id: str,
+    output: POWorkerOutput,
+    session: Session,
+    *,
+    sessions: Sessions,
+    turns: Turns,
+    chat: Chat,
+) -> Session:
+    """Pass an output on; a final one marks its message answered (before the output is
+    acknowledged: a restart in between relays it again rather than never)."""
+    if (continued := session.continuing(output.session_id)) != session:
+        session = continued
+        await sessions.save(user_id, session)
+    if output.text.strip():
+        await chat.send(session.chat, output.text)
+    if output.is_final:
+        await turns.mark_answered(output.request_id)
+    return session
 
 
 async def _start_afresh(
