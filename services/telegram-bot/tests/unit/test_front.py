@@ -104,16 +104,17 @@ class TestTaking:
         assert door.unkept == [second.request_id]
 
     async def test_its_request_id_is_made_from_the_chat_and_the_message(self) -> None:
-        text = TelegramMessage.received(
-            telegram_id=7, chat_id=7, message_id=42, kind=TelegramMessageKind.TEXT,
-            date=datetime(2025, 1, 1, tzinfo=UTC),
-        )  # fmt: skip
-        edit = text.model_copy(update={"kind": TelegramMessageKind.EDIT})
-        edited = TelegramMessage.received(**edit.model_dump(include={"telegram_id", "chat_id",
-                                          "message_id", "kind", "date"}))  # fmt: skip
+        def received(kind: TelegramMessageKind, date: datetime) -> str:
+            message = TelegramMessage.received(
+                telegram_id=7, chat_id=7, message_id=42, kind=kind, date=date
+            )
+            return message.request_id
 
-        assert text.request_id == "tg-7-42"
-        assert edited.request_id == "tg-7-42-e1735689600"
+        sent_at, edited_at = datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)
+
+        assert received(TelegramMessageKind.TEXT, sent_at) == "tg-7-42"
+        assert received(TelegramMessageKind.TEXT, edited_at) == "tg-7-42"
+        assert received(TelegramMessageKind.EDIT, edited_at) == "tg-7-42-e1735776000"
 
 
 class TestOrder:
