@@ -128,7 +128,8 @@ PO_SESSION = KeySpec(
 )  # fmt: skip
 
 PUBLISHED = KeySpec(
-    "published:{stream}:{request_id}", KeyType.STRING, ("langgraph",), ("langgraph",), "1 week",
+    "published:{stream}:{request_id}", KeyType.STRING, ("langgraph", "telegram-bot"),
+    ("langgraph", "telegram-bot"), "1 week",
     "Marks a message published once (`publish_once`): a step re-run after a crash adds nothing.",
 )  # fmt: skip
 
