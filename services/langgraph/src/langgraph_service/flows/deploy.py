@@ -6,8 +6,7 @@ resumed, so what precedes the wait is idempotent."""
 
 from __future__ import annotations
 
-import time
-from typing import Any, TypedDict
+from typing import Any, cast
 
 import structlog
 from langgraph.graph import END, START, StateGraph
@@ -27,46 +26,37 @@ from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, DEPLOY_RESULTS
 
 from langgraph_service.domain.ids import request_id
 from langgraph_service.domain.waits import Ending, ending_of
-from langgraph_service.flows.toolkit import REJECTED, TaskClosed, Toolkit, resting_status
+from langgraph_service.flows.toolkit import (
+    REJECTED,
+    FlowState,
+    TaskClosed,
+    Toolkit,
+    ended,
+    intent_state,
+    resting_status,
+    unless_ended,
+)
 
 log = structlog.get_logger("langgraph_service")
 
 GRAPH = "deploy"
 
 
-class DeployState(TypedDict, total=False):
-    task_id: str
-    project_id: str
-    user_id: str
-    correlation_id: str
-    callback_stream: str | None
-    started_at: float
+class DeployState(FlowState, total=False):
     requested_commit: str | None
-    project_name: str
-    modules: list[str]
     repo_url: str
     commit_sha: str
-    rest: str  # the project's status to return to if the deploy fails or is cancelled
     server: str
     server_ip: str | None
     port: int
     deployed_url: str | None
     health_url: str | None
     unhealthy: bool
-    outcome: str | None  # success | failed | cancelled | rejected; None while working
-    error: str | None
 
 
 def initial_state(message: dict[str, Any]) -> DeployState:
-    return DeployState(
-        task_id=message["task_id"],
-        project_id=message["project_id"],
-        user_id=message["user_id"],
-        correlation_id=message["correlation_id"],
-        callback_stream=message.get("callback_stream"),
-        requested_commit=message.get("commit_sha"),
-        started_at=time.time(),
-        outcome=None,
+    return cast(
+        DeployState, intent_state(message) | {"requested_commit": message.get("commit_sha")}
     )
 
 
@@ -77,12 +67,12 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         try:
             _, project = await kit.open_task(dict(state), TaskType.DEPLOY)
         except TaskClosed as closed:
-            return _ended(REJECTED, str(closed))
+            return ended(REJECTED, str(closed))
         if not project.repository_url:
-            return _ended("failed", "the project has no repository yet: nothing to deploy")
+            return ended("failed", "the project has no repository yet: nothing to deploy")
         commit = state.get("requested_commit") or project.commit_sha
         if not commit:
-            return _ended("failed", "the project has no tested commit: run engineering first")
+            return ended("failed", "the project has no tested commit: run engineering first")
         await kit.progress(
             state, ProgressType.STARTED, "load", f"Deploying {project.name} at {commit[:12]}", pct=0
         )
@@ -97,7 +87,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     async def allocate(state: DeployState) -> dict[str, Any]:
         server = await kit.servers.by_name(policy.deploy_server)
         if server is None:
-            return _ended("failed", f"no server named {policy.deploy_server!r} is registered")
+            return ended("failed", f"no server named {policy.deploy_server!r} is registered")
         # The project's own port (its URL's) is kept under the project's name on the server.
         port = await kit.servers.allocate_port(
             server.id, state["project_id"], state["project_name"]
@@ -140,14 +130,14 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         resumed = kit.wait(DEPLOY_RESULTS.pattern, request, policy.deploy_timeout_s)
         ending = ending_of(resumed)
         if ending is Ending.CANCELLED:
-            return _ended("cancelled", "cancelled while deploying")
+            return ended("cancelled", "cancelled while deploying")
         if ending is Ending.TIMEOUT:
-            return _ended(
+            return ended(
                 "failed", f"infra-service did not answer within {int(policy.deploy_timeout_s)} s"
             )
         result = AnsibleDeployResult.model_validate(resumed["result"])
         if result.status is not OutcomeStatus.SUCCESS or not result.deployed_url:
-            return _ended("failed", f"the deploy failed: {result.error or result.status.value}")
+            return ended("failed", f"the deploy failed: {result.error or result.status.value}")
         return {
             "deployed_url": result.deployed_url,
             "health_url": result.health_url or result.deployed_url,
@@ -167,7 +157,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                 await kit.sleep(delay)
                 delay = min(delay * 2, 10.0)
         error = f"{url} did not answer after {policy.smoke_attempts} tries"
-        return _ended("failed", error) | {"unhealthy": True}
+        return ended("failed", error) | {"unhealthy": True}
 
     async def finish(state: DeployState) -> dict[str, Any]:
         task_id, outcome = state["task_id"], state.get("outcome") or "failed"
@@ -220,21 +210,10 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     graph.add_node("smoke", smoke)
     graph.add_node("finish", finish)
     graph.add_edge(START, "load")
-    graph.add_conditional_edges("load", _unless_ended("allocate"), ["allocate", "finish"])
-    graph.add_conditional_edges("allocate", _unless_ended("deploy"), ["deploy", "finish"])
+    graph.add_conditional_edges("load", unless_ended("allocate"), ["allocate", "finish"])
+    graph.add_conditional_edges("allocate", unless_ended("deploy"), ["deploy", "finish"])
     graph.add_edge("deploy", "await_deploy")
-    graph.add_conditional_edges("await_deploy", _unless_ended("smoke"), ["smoke", "finish"])
+    graph.add_conditional_edges("await_deploy", unless_ended("smoke"), ["smoke", "finish"])
     graph.add_edge("smoke", "finish")
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name=GRAPH)
-
-
-def _ended(outcome: str, error: str) -> dict[str, Any]:
-    return {"outcome": outcome, "error": error}
-
-
-def _unless_ended(next_node: str) -> Any:
-    def route(state: DeployState) -> str:
-        return "finish" if state.get("outcome") else next_node
-
-    return route

@@ -8,7 +8,7 @@ node resumed or re-run after a crash runs from its start, so what precedes a wai
 from __future__ import annotations
 
 import time
-from typing import Any, TypedDict
+from typing import Any, cast
 
 import structlog
 from langgraph.graph import END, START, StateGraph
@@ -46,7 +46,16 @@ from langgraph_service.domain import attempts
 from langgraph_service.domain.attempts import Failure
 from langgraph_service.domain.ids import attempt_id, request_id
 from langgraph_service.domain.waits import Ending, Resumed, ending_of
-from langgraph_service.flows.toolkit import REJECTED, TaskClosed, Toolkit, resting_status
+from langgraph_service.flows.toolkit import (
+    REJECTED,
+    FlowState,
+    TaskClosed,
+    Toolkit,
+    ended,
+    intent_state,
+    resting_status,
+    unless_ended,
+)
 
 log = structlog.get_logger("langgraph_service")
 
@@ -54,44 +63,22 @@ GRAPH = "engineering"
 BRANCH = "main"
 
 
-class EngineeringState(TypedDict, total=False):
-    task_id: str
-    project_id: str
-    user_id: str
-    correlation_id: str
-    callback_stream: str | None
-    started_at: float
-    project_name: str
-    modules: list[str]
+class EngineeringState(FlowState, total=False):
     description: str
     spec: str
     repo_url: str | None
-    rest: str  # the project's status to return to if the task fails or is cancelled
     attempt: int
     worker_id: str | None
     execution_id: str | None  # the task execution of the run under way
     workers: list[str]
     commit_sha: str | None
-    files_changed: list[str] | None
     failure: str | None
     retryable: bool
     stage_ok: bool
-    outcome: str | None  # success | failed | cancelled | rejected; None while working
-    error: str | None
 
 
 def initial_state(message: dict[str, Any]) -> EngineeringState:
-    return EngineeringState(
-        task_id=message["task_id"],
-        project_id=message["project_id"],
-        user_id=message["user_id"],
-        correlation_id=message["correlation_id"],
-        callback_stream=message.get("callback_stream"),
-        started_at=time.time(),
-        attempt=1,
-        workers=[],
-        outcome=None,
-    )
+    return cast(EngineeringState, intent_state(message) | {"attempt": 1, "workers": []})
 
 
 def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph[Any]:
@@ -101,9 +88,9 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         try:
             task, project = await kit.open_task(dict(state), TaskType.ENGINEERING)
         except TaskClosed as closed:
-            return _ended(REJECTED, str(closed))
+            return ended(REJECTED, str(closed))
         if not task.spec.strip():
-            return _ended("failed", "the task has no spec: nothing to implement")
+            return ended("failed", "the task has no spec: nothing to implement")
         await kit.progress(state, ProgressType.STARTED, "load", f"Working on {project.name}", pct=0)
         return {
             "project_name": project.name,
@@ -140,15 +127,15 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         resumed = kit.wait(SCAFFOLDER_RESULTS.pattern, request, policy.scaffold_timeout_s)
         ending = ending_of(resumed)
         if ending is Ending.CANCELLED:
-            return _ended("cancelled", "cancelled while scaffolding")
+            return ended("cancelled", "cancelled while scaffolding")
         if ending is Ending.TIMEOUT:
-            return _ended(
+            return ended(
                 "failed",
                 attempts.lost("scaffold", "the scaffolder", policy.scaffold_timeout_s).text,
             )
         result = ScaffolderResult.model_validate(resumed["result"])
         if result.status is not OutcomeStatus.SUCCESS or not result.repo_url:
-            return _ended("failed", f"scaffolding failed: {result.error or result.status.value}")
+            return ended("failed", f"scaffolding failed: {result.error or result.status.value}")
         return {"repo_url": result.repo_url, "rest": ProjectStatus.SCAFFOLDED.value}
 
     async def start_developer(state: EngineeringState) -> dict[str, Any]:
@@ -261,7 +248,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     async def retry(state: EngineeringState) -> dict[str, Any]:
         failure = state.get("failure") or "the attempt failed"
         if not (state.get("retryable", True) and state["attempt"] < policy.max_attempts):
-            return _ended("failed", failure)
+            return ended("failed", failure)
         await kit.progress(
             state, ProgressType.PROGRESS, f"a{state['attempt']}.retry",
             f"Attempt {state['attempt']} failed; trying again", error=failure,
@@ -415,7 +402,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     for ask in ("scaffold", "start_developer", "develop", "start_tester", "test"):
         graph.add_edge(ask, f"await_{_AWAITS[ask]}")
     graph.add_conditional_edges(
-        "await_scaffold", _unless_ended("start_developer"), ["start_developer", "finish"]
+        "await_scaffold", unless_ended("start_developer"), ["start_developer", "finish"]
     )
     graph.add_conditional_edges(
         "await_developer", _next_or_retry("develop"), ["develop", "retry", "finish"]
@@ -426,7 +413,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
     graph.add_conditional_edges("await_tester", _next_or_retry("test"), ["test", "retry", "finish"])
     graph.add_conditional_edges("await_test", _next_or_retry("finish"), ["retry", "finish"])
     graph.add_conditional_edges(
-        "retry", _unless_ended("start_developer"), ["start_developer", "finish"]
+        "retry", unless_ended("start_developer"), ["start_developer", "finish"]
     )
     graph.add_edge("finish", END)
     return graph.compile(checkpointer=checkpointer, name=GRAPH)
@@ -439,10 +426,6 @@ _AWAITS = {
     "start_tester": "tester",
     "test": "test",
 }
-
-
-def _ended(outcome: str, error: str) -> dict[str, Any]:
-    return {"outcome": outcome, "error": error}
 
 
 def _failed_attempt(failure: Failure, workers: list[str]) -> dict[str, Any]:
@@ -463,13 +446,6 @@ def _after_load(state: EngineeringState) -> str:
     if state.get("outcome"):
         return "finish"
     return "start_developer" if state.get("repo_url") else "scaffold"
-
-
-def _unless_ended(next_node: str) -> Any:
-    def route(state: EngineeringState) -> str:
-        return "finish" if state.get("outcome") else next_node
-
-    return route
 
 
 def _next_or_retry(next_node: str) -> Any:

@@ -3,10 +3,11 @@ project and the task along. Nodes get it through the graph's closure, never buil
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypedDict
 
 import structlog
 from langgraph.types import interrupt
@@ -42,6 +43,48 @@ log = structlog.get_logger("langgraph_service")
 
 # The outcome of a flow whose intent was not its to run (TaskClosed): it writes nothing.
 REJECTED = "rejected"
+
+
+class FlowState(TypedDict, total=False):
+    """What both graphs' states hold: the intent, the project's rest, how the flow ended."""
+
+    task_id: str
+    project_id: str
+    user_id: str
+    correlation_id: str
+    callback_stream: str | None
+    started_at: float
+    project_name: str
+    modules: list[str]
+    rest: str  # the project's status to return to if the change fails or is cancelled
+    outcome: str | None  # success | failed | cancelled | rejected; None while working
+    error: str | None
+
+
+def intent_state(message: Mapping[str, Any]) -> dict[str, Any]:
+    """A new flow's state from its intent (an EngineeringMessage or DeployMessage as JSON)."""
+    return {
+        "task_id": message["task_id"],
+        "project_id": message["project_id"],
+        "user_id": message["user_id"],
+        "correlation_id": message["correlation_id"],
+        "callback_stream": message.get("callback_stream"),
+        "started_at": time.time(),
+        "outcome": None,
+    }
+
+
+def ended(outcome: str, error: str) -> dict[str, Any]:
+    return {"outcome": outcome, "error": error}
+
+
+def unless_ended(next_node: str) -> Callable[[Mapping[str, Any]], str]:
+    """Route to `next_node`, or to `finish` once the flow has an outcome."""
+
+    def route(state: Mapping[str, Any]) -> str:
+        return "finish" if state.get("outcome") else next_node
+
+    return route
 
 
 @dataclass(frozen=True)
