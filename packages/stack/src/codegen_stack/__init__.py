@@ -1,0 +1,1 @@
+"""`codegen`: the whole system on one machine."""
