@@ -1,6 +1,7 @@
 """Helpers for telegram-bot's integration tests (on pytest's pythonpath as `bot_testing`): the
 bot and worker-manager as processes of their own, an instant stand-in for worker-manager and its
-PO workers, and the API's records the bot reads."""
+PO workers, the API's records the bot reads, and the local chat (MODE=local) as a terminal
+speaks it."""
 
 from __future__ import annotations
 
@@ -13,8 +14,9 @@ import signal
 import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import httpx
 import pytest
@@ -24,18 +26,23 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 from shared.contracts import (
     CreateWorkerCommand,
+    LocalChatOutput,
     POWorkerInput,
     POWorkerOutput,
+    TelegramMessage,
+    TelegramMessageKind,
     WorkerResponse,
     WorkerState,
 )
-from shared.keys import WORKER_STATUS
+from shared.keys import LOCAL_CHAT_MESSAGE_IDS, WORKER_STATUS
 from shared.streams import RedisStreamPublisher, raise_if_cancelled
 from shared.streams.consumer import REDIS_UNAVAILABLE
 from shared.streams.redis import connect_redis
 from shared.streams.registry import (
+    LOCAL_CHAT_OUTBOX,
     PO_INPUT,
     PO_OUTPUT,
+    TELEGRAM_INBOX,
     WORKER_COMMANDS,
     WORKER_RESPONSES_PO,
     Group,
@@ -43,6 +50,7 @@ from shared.streams.registry import (
 from shared.streams.wire import decode
 from shared.testing.fake_telegram import FakeTelegram
 from shared.testing.processes import ServiceProcess, settings_env
+from shared.testing.waiting import eventually
 from telegram_bot.config import BotSettings
 from worker_manager.config import ManagerSettings
 
@@ -52,6 +60,8 @@ MANAGER = str(BIN / "worker-manager")
 WRAPPER = str(BIN / "worker-wrapper")
 # An admin named in the bot's settings rather than in the API.
 CONFIGURED_ADMIN = 999_000_999
+
+T = TypeVar("T")
 
 
 class ChosenBotSettings(BotSettings):
@@ -424,3 +434,90 @@ async def bot_stack(
             finally:
                 await asyncio.to_thread(stack.bot.stop)
                 await client.aclose()
+
+
+@dataclass
+class LocalStack:
+    """The bot in local mode (MODE=local): no Telegram at all; people talk to it as the
+    terminal does, through Redis (`say`, `said`)."""
+
+    api: Api
+    redis: Redis
+    bot: BotProcess
+    po: FakePoWorkers
+    settings: BotSettings
+
+    def new_user_id(self) -> int:
+        """A Telegram id no other test of the module uses."""
+        return random.randrange(10**8, 10**9)
+
+    async def user(self) -> tuple[int, str]:
+        """A user known to the API: their Telegram id (their local chat's id) and API id."""
+        telegram_id = self.new_user_id()
+        created = await self.api.user(telegram_id)
+        return telegram_id, str(created["id"])
+
+    async def say(self, chat: int, text: str) -> int:
+        """What the terminal does with a line typed in the chat: a message id from the chat's
+        counter, the message appended to `telegram:inbox`. Returns its id."""
+        message_id = int(await self.redis.incr(LOCAL_CHAT_MESSAGE_IDS.name(chat_id=str(chat))))
+        message = TelegramMessage.received(
+            telegram_id=chat, chat_id=chat, message_id=message_id,
+            kind=TelegramMessageKind.TEXT, date=datetime.now(UTC), text=text,
+        )  # fmt: skip
+        await RedisStreamPublisher(self.redis).publish(TELEGRAM_INBOX.pattern, message)
+        return message_id
+
+    async def said(self, chat: int) -> list[LocalChatOutput]:
+        """Everything the bot said in the chat so far, in order (its outbox)."""
+        stream = LOCAL_CHAT_OUTBOX.name(chat_id=str(chat))
+        entries = cast(list[tuple[str, dict[str, str]]], await self.redis.xrange(stream))
+        return [
+            cast(LocalChatOutput, decode(fields, LOCAL_CHAT_OUTBOX.adapter))
+            for _, fields in entries
+        ]
+
+    async def wait_said(
+        self, chat: int, check: Callable[[list[LocalChatOutput]], T | None], within: float = 30
+    ) -> T:
+        """`check`'s first true value on what the bot said in the chat (the bot must live)."""
+
+        async def checked() -> T | None:
+            assert self.bot.exit_code is None, self.bot.describe()
+            return check(await self.said(chat))
+
+        return await eventually(checked, within=within)
+
+
+@contextlib.asynccontextmanager
+async def local_bot_stack(
+    api: LiveApi, redis_url: str, logs: Path, **more: Any
+) -> AsyncIterator[LocalStack]:
+    """The bot in local mode, without a token or any Telegram, on the real API and Redis, with
+    an instant stand-in for worker-manager and its PO workers; ready once it reads its inbox."""
+    client = connect_redis(redis_url)
+    async with (
+        FakePoWorkers(client) as po,
+        httpx.AsyncClient(
+            base_url=api.url, headers={"Authorization": f"Bearer {api.service_key}"}
+        ) as http,
+    ):
+        settings = bot_settings(
+            mode="local", redis_url=redis_url, api_url=api.url, api_key=api.service_key, **more
+        )
+        stack = LocalStack(Api(http), client, BotProcess(settings, logs / "telegram-bot.log"),
+                           po, settings)  # fmt: skip
+
+        async def reading_its_inbox() -> bool:
+            assert stack.bot.exit_code is None, stack.bot.describe()
+            with contextlib.suppress(ResponseError):  # no inbox yet
+                groups = await client.xinfo_groups(TELEGRAM_INBOX.pattern)
+                return any(group["name"] == Group.TELEGRAM_BOT for group in groups)
+            return False
+
+        try:
+            await eventually(reading_its_inbox, within=60)
+            yield stack
+        finally:
+            await asyncio.to_thread(stack.bot.stop)
+            await client.aclose()

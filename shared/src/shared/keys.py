@@ -133,6 +133,13 @@ PUBLISHED = KeySpec(
     "Marks a message published once (`publish_once`): a step re-run after a crash adds nothing.",
 )  # fmt: skip
 
+LOCAL_CHAT_MESSAGE_IDS = KeySpec(
+    "chat:local:{chat_id}:message_ids", KeyType.STRING, ("telegram-bot", "codegen"),
+    ("telegram-bot", "codegen"), "no expiry",
+    "A counter (INCR): every message id of a local chat (MODE=local), the person's and the "
+    "bot's, is taken from it, so none repeats across restarts of either.",
+)  # fmt: skip
+
 KEYS: tuple[KeySpec, ...] = (
     WORKER_STATUS,
     WORKER_HEARTBEAT,
@@ -149,4 +156,5 @@ KEYS: tuple[KeySpec, ...] = (
     SCAFFOLDER_RESULT,
     PO_SESSION,
     PUBLISHED,
+    LOCAL_CHAT_MESSAGE_IDS,
 )

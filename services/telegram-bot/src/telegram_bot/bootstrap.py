@@ -1,7 +1,8 @@
 """The composition root of telegram-bot: the only module that builds adapters. Binds the
 handlers to them; runs Telegram's updates, the stream consumers (the inbox of what people send,
 worker-manager's answers, the intent queues, provisioning results) and the two watchers
-(progress, incidents)."""
+(progress, incidents). In local mode (MODE=local) there is no Telegram: a terminal appends to
+the inbox and reads what the bot says from its local chat's outbox stream."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ from shared.streams.registry import (
 
 from telegram_bot.adapters.api_directory import ApiDirectory
 from telegram_bot.adapters.coalescing_board import CoalescingBoard
+from telegram_bot.adapters.local_chat import LocalChat
 from telegram_bot.adapters.redis_inbox import RedisInbox, RedisQueues
 from telegram_bot.adapters.redis_marks import RedisRefusals, RedisTold, RedisTurns
 from telegram_bot.adapters.redis_progress import RedisProgressBook, RedisProgressFeed
@@ -42,7 +44,7 @@ from telegram_bot.entrypoints import telegram, watchers
 from telegram_bot.entrypoints.front import Front
 from telegram_bot.handlers import alerts, conversation, progress
 from telegram_bot.handlers.conversation import PoOptions
-from telegram_bot.ports import Unavailable
+from telegram_bot.ports import Chat, Unavailable
 
 log = structlog.get_logger("telegram_bot")
 
@@ -53,9 +55,10 @@ INSTRUCTIONS = "product_owner.md"
 class Adapters:
     redis: Redis
     http: ApiClient
-    bot: Bot
+    bot: Bot | None
+    """None in local mode: nothing calls Telegram."""
     directory: ApiDirectory
-    chat: TelegramChat
+    chat: Chat
     board: CoalescingBoard
     sessions: RedisSessions
     refusals: RedisRefusals
@@ -81,11 +84,17 @@ class BotSession:
 def build_adapters(settings: BotSettings) -> Adapters:
     redis = connect_redis(settings.redis_url)
     http = api_client(settings)
-    bot = Bot(
-        settings.bot_token.get_secret_value(),
-        session=AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)),
-    )
-    chat = TelegramChat(bot)
+    bot: Bot | None = None
+    chat: Chat
+    if settings.mode == "local":
+        chat = LocalChat(redis)
+    else:
+        assert settings.bot_token is not None  # the settings refuse a Telegram mode without it
+        bot = Bot(
+            settings.bot_token.get_secret_value(),
+            session=AiohttpSession(api=TelegramAPIServer.from_base(settings.bot_api_url)),
+        )
+        chat = TelegramChat(bot)
     directory = ApiDirectory(http)
     return Adapters(
         redis=redis,
@@ -187,22 +196,26 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
         )
         for stream, handler, options in plan
     ]
-    dp = telegram.dispatcher(front)
+    bot = a.bot
+    dp = telegram.dispatcher(front) if bot is not None else None
 
     async def updates(lifetime: Lifetime) -> None:
         try:
             if not await resume(front, lifetime):
                 return
-            if settings.mode == "webhook":
+            if bot is None or dp is None:
+                # The local chat: its messages come through the inbox alone.
+                await lifetime.stopping.wait()
+            elif settings.mode == "webhook":
                 assert settings.webhook_secret is not None
                 await telegram.serve_webhook(
-                    dp, a.bot, lifetime,
+                    dp, bot, lifetime,
                     url=settings.webhook_url, secret=settings.webhook_secret.get_secret_value(),
                     host=settings.webhook_host, port=settings.webhook_port,
                     path=settings.webhook_path,
                 )  # fmt: skip
             else:
-                await telegram.poll(dp, a.bot, lifetime, timeout_s=settings.polling_timeout_s)
+                await telegram.poll(dp, bot, lifetime, timeout_s=settings.polling_timeout_s)
         finally:
             # The turns in flight may finish within most of the grace period; the messages
             # waiting stay queued, and a turn cut short is taken up again at the next start.
@@ -231,7 +244,7 @@ def build(settings: BotSettings, lifetime: Lifetime) -> Service:
         },
         cancel_at_once=("incidents",),
         # Closed last first: the Bot API session, the API client, then Redis.
-        resources=[a.redis, a.http, BotSession(a.bot)],
+        resources=[a.redis, a.http, *([BotSession(bot)] if bot is not None else [])],
         grace_s=settings.shutdown_grace_s,
     )
 

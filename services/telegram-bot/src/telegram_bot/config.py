@@ -18,18 +18,23 @@ from shared.settings import (
 DEFAULT_BOT_API = "https://api.telegram.org"
 # What @BotFather gives: the bot's id, a colon, a secret.
 TOKEN_SHAPE = re.compile(r"^[0-9]{1,20}:[A-Za-z0-9_-]{1,100}$")
+BOTFATHER_HINT = "set BOT_TOKEN to the token @BotFather gave (123456:ABC...)"
 
 
 class BotSettings(ServiceSettings, RedisSettings, ApiClientSettings):
-    bot_token: SecretStr = Field(
-        default=SecretStr(""), description="The bot's token from @BotFather."
+    bot_token: SecretStr | None = Field(
+        default=None,
+        description="The bot's token from @BotFather (polling and webhook modes; the local chat "
+        "needs none).",
     )
     bot_api_url: str = Field(
         default=DEFAULT_BOT_API,
         description="The Bot API's base URL (a local Bot API server, or a fake in tests).",
     )
-    mode: Literal["polling", "webhook"] = Field(
-        default="polling", description="How updates arrive: long polling, or a webhook."
+    mode: Literal["polling", "webhook", "local"] = Field(
+        default="polling",
+        description="How messages arrive: Telegram's long polling or webhook; or `local`, no "
+        "Telegram: a terminal appends to telegram:inbox and reads chat:local:{chat_id}:outbox.",
     )
     polling_timeout_s: int = Field(default=25, ge=1, le=50, description="A long poll's wait.")
     webhook_url: str = Field(
@@ -90,15 +95,29 @@ class BotSettings(ServiceSettings, RedisSettings, ApiClientSettings):
             raise ValueError("the webhook path starts with '/'")
         return value
 
+    @field_validator("bot_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        empty = SecretStr("")
+        return None if value == "" or value == empty else value
+
     @field_validator("bot_token")
     @classmethod
-    def _token_shaped(cls, value: SecretStr) -> SecretStr:
-        if not TOKEN_SHAPE.match(value.get_secret_value()):
-            raise ValueError("set BOT_TOKEN to the token @BotFather gave (123456:ABC...)")
+    def _token_shaped(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not TOKEN_SHAPE.match(value.get_secret_value()):
+            raise ValueError(BOTFATHER_HINT)
         return value
 
     @model_validator(mode="after")
+    def _token_for_telegram(self) -> Self:
+        if self.mode != "local" and self.bot_token is None:
+            raise ValueError(f"{self.mode} mode needs BOT_TOKEN: {BOTFATHER_HINT}")
+        return self
+
+    @model_validator(mode="after")
     def _real_token_in_production(self) -> Self:
+        if self.bot_token is None:
+            return self
         secret = self.bot_token.get_secret_value().partition(":")[2]
         if self.environment is Environment.PRODUCTION and secret.lower() in PLACEHOLDER_SECRETS:
             raise ValueError("bot_token must be set to a real secret in production")

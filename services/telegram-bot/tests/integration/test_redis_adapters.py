@@ -1,17 +1,25 @@
 """The Redis adapters that keep the bot's work across restarts, on a real Redis: the lanes'
-queues, the live sessions found with SCAN, and a worker's outputs nobody handled yet."""
+queues, the live sessions found with SCAN, a worker's outputs nobody handled yet, and the local
+chat's outbox."""
 
 from __future__ import annotations
 
+from typing import cast
+
+import pytest
 from redis.asyncio import Redis
-from shared.contracts import POWorkerOutput
-from shared.streams import ConsumerOptions, Group, RedisStreamPublisher
-from shared.streams.registry import PO_OUTPUT
+from shared.contracts import LocalChatOp, LocalChatOutput, POWorkerOutput
+from shared.keys import LOCAL_CHAT_MESSAGE_IDS
+from shared.streams import ConsumerOptions, Group, RedisStreamPublisher, connect_redis
+from shared.streams.registry import LOCAL_CHAT_OUTBOX, PO_OUTPUT
+from shared.streams.wire import decode
+from telegram_bot.adapters.local_chat import LocalChat
 from telegram_bot.adapters.redis_inbox import RedisQueues
 from telegram_bot.adapters.redis_sessions import RedisSessions
 from telegram_bot.adapters.redis_workers import RedisWorkers
 from telegram_bot.domain.conversation import Incoming, Kind, Session
 from telegram_bot.keys import QUEUE
+from telegram_bot.ports import ChatRefused, Unavailable
 
 
 def message(text: str, request_id: str) -> Incoming:
@@ -87,3 +95,57 @@ class TestUnreadOutputs:
         assert [first.text if first else None, second.text if second else None] == ["a", "b"]
 
         assert await workers.unread("po-1") == 0
+
+
+class TestLocalChat:
+    async def outbox(self, redis: Redis, chat: str) -> list[LocalChatOutput]:
+        entries = cast(
+            list[tuple[str, dict[str, str]]],
+            await redis.xrange(LOCAL_CHAT_OUTBOX.name(chat_id=chat)),
+        )
+        return [cast(LocalChatOutput, decode(f, LOCAL_CHAT_OUTBOX.adapter)) for _, f in entries]
+
+    async def test_messages_and_edits_go_to_the_outbox_in_order_with_ids_from_the_counter(
+        self, redis_client: Redis
+    ) -> None:
+        chat = LocalChat(redis_client)
+        counter = LOCAL_CHAT_MESSAGE_IDS.name(chat_id="7")
+        await redis_client.incr(counter)  # the person's first message took 1
+        long = "\n".join(f"line {n} *not bold*" for n in range(600))  # over 4096: not cut
+
+        first = await chat.send("7", "hello")
+        await redis_client.incr(counter)  # the person's next message took 3
+        second = await chat.send("7", long)
+        await chat.edit("7", first, "hello again")
+
+        assert (first, second) == ("2", "4")
+        assert [(o.chat_id, o.message_id, o.op, o.text) for o in await self.outbox(
+            redis_client, "7")] == [
+            (7, 2, LocalChatOp.SEND, "hello"),
+            (7, 4, LocalChatOp.SEND, long),
+            (7, 2, LocalChatOp.EDIT, "hello again"),
+        ]  # fmt: skip
+        assert await self.outbox(redis_client, "8") == []
+
+    async def test_an_address_that_is_no_local_chat_or_message_is_refused(
+        self, redis_client: Redis
+    ) -> None:
+        chat = LocalChat(redis_client)
+
+        with pytest.raises(ChatRefused):
+            await chat.send("not-a-chat", "hello")
+        with pytest.raises(ChatRefused):
+            await chat.edit("7", "x", "hello")
+        with pytest.raises(ChatRefused):
+            await chat.edit("7", "0", "hello")
+
+    async def test_redis_away_is_unavailable(self) -> None:
+        redis = connect_redis("redis://127.0.0.1:1/0")
+        try:
+            chat = LocalChat(redis)
+            with pytest.raises(Unavailable):
+                await chat.send("7", "hello")
+            with pytest.raises(Unavailable):
+                await chat.edit("7", "1", "hello")
+        finally:
+            await redis.aclose()

@@ -26,6 +26,21 @@ class TestSettings:
         with pytest.raises(ValidationError, match="BOT_TOKEN"):
             self.settings(bot_token="not a token")
 
+    def test_the_local_chat_needs_no_token_and_telegram_modes_do(self) -> None:
+        local = BotSettings.model_validate({"mode": "local"})
+        assert (local.mode, local.bot_token) == ("local", None)
+        assert BotSettings.model_validate({"mode": "local", "bot_token": ""}).bot_token is None
+        production = {"environment": "production", "api_key": "k-1"}
+        assert BotSettings.model_validate({"mode": "local"} | production).bot_token is None
+        for mode in ("polling", "webhook"):
+            with pytest.raises(ValidationError, match=f"{mode} mode needs BOT_TOKEN"):
+                BotSettings.model_validate(
+                    {"mode": mode, "webhook_url": "https://bot.example/hook",
+                     "webhook_secret": "s" * 20}
+                )  # fmt: skip
+        with pytest.raises(ValidationError, match="BOT_TOKEN"):
+            BotSettings.model_validate({"mode": "local", "bot_token": "not a token"})
+
     def test_a_placeholder_token_is_refused_in_production(self) -> None:
         assert self.settings(bot_token="123:changeme").bot_token
         with pytest.raises(ValidationError, match="real secret"):

@@ -106,6 +106,8 @@ from shared.contracts.tasks import (
     TaskUpdate,
 )
 from shared.contracts.telegram import (
+    LocalChatOp,
+    LocalChatOutput,
     TelegramMessage,
     TelegramMessageKind,
 )
@@ -180,6 +182,8 @@ __all__ = [
     "IncidentStatus",
     "IncidentUpdate",
     "LifecycleEventKind",
+    "LocalChatOp",
+    "LocalChatOutput",
     "Message",
     "ModuleName",
     "Name",

@@ -1,4 +1,5 @@
-"""What people send the Telegram bot, kept from the moment Telegram hands it over."""
+"""What people send the Telegram bot, kept from the moment Telegram hands it over; and what the
+bot says in a local chat (MODE=local), where a terminal stands in for Telegram."""
 
 from __future__ import annotations
 
@@ -50,3 +51,22 @@ class TelegramMessage(Message):
             request_id=request_id, telegram_id=telegram_id, chat_id=chat_id,
             message_id=message_id, kind=kind, text=text, date=date,
         )  # fmt: skip
+
+
+class LocalChatOp(StrEnum):
+    SEND = "send"
+    """A new message."""
+    EDIT = "edit"
+    """A new text for a message sent earlier (by its message_id)."""
+
+
+class LocalChatOutput(Message):
+    """What the bot says in a local chat (MODE=local), in the order said: a terminal front end
+    shows each `send` as a new message and each `edit` as the new text of the message it names.
+    Message ids come from the chat's counter (`chat:local:{chat_id}:message_ids`), shared with
+    the person's own messages, so they never repeat. Texts are plain (no markup is meant)."""
+
+    chat_id: int = Field(description="The chat it is said in (the person's Telegram id).")
+    message_id: int = Field(gt=0, description="The message sent, or the one edited.")
+    op: LocalChatOp = Field(description="A new message, or an edit of one sent earlier.")
+    text: str = Field(description="The message's whole text (never cut in pieces).")

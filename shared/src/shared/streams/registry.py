@@ -25,6 +25,7 @@ from shared.contracts import (
     DeveloperWorkerOutput,
     EngineeringMessage,
     EngineeringResult,
+    LocalChatOutput,
     POWorkerInput,
     POWorkerOutput,
     ProgressEvent,
@@ -228,14 +229,21 @@ DEVELOPER_OUTPUT = StreamSpec(
     description="Every outcome of developer work, crashes included (the single listener).",
 )  # fmt: skip
 TELEGRAM_INBOX = StreamSpec(
-    "telegram:inbox", TelegramMessage, ("telegram-bot",), (Group.TELEGRAM_BOT,),
-    description="What people send the bot, appended before Telegram is told it was received; "
-    "the bot queues each for its person (once, by request_id) and answers it in turn.",
+    "telegram:inbox", TelegramMessage, ("telegram-bot", "codegen"), (Group.TELEGRAM_BOT,),
+    description="What people send the bot: from Telegram, appended before Telegram is told it "
+    "was received; from the local chat (`codegen chat`, MODE=local), appended by the terminal. "
+    "The bot queues each for its person (once, by request_id) and answers it in turn.",
 )  # fmt: skip
 TASK_PROGRESS = StreamSpec(
     "task_progress:{task_id}", TaskProgressEntry, ("langgraph", "scaffolder", "infra-service"),
     kind=StreamKind.EVENTS, maxlen=1000,
     description="Progress of one task and its final result, for the bot and the local chat.",
+)  # fmt: skip
+LOCAL_CHAT_OUTBOX = StreamSpec(
+    "chat:local:{chat_id}:outbox", LocalChatOutput, ("telegram-bot",),
+    kind=StreamKind.EVENTS, maxlen=1000,
+    description="What the bot says in a local chat (MODE=local), read by the terminal with "
+    "XREAD: new messages and edits, in order, with ids from chat:local:{chat_id}:message_ids.",
 )  # fmt: skip
 
 REGISTRY = StreamRegistry(
@@ -258,6 +266,7 @@ REGISTRY = StreamRegistry(
         DEVELOPER_OUTPUT,
         TELEGRAM_INBOX,
         TASK_PROGRESS,
+        LOCAL_CHAT_OUTBOX,
     ]
 )
 
