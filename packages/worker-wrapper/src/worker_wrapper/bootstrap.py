@@ -206,7 +206,7 @@ def make_runner(settings: WrapperSettings) -> Runner:
         case AgentType.FACTORY:
             return FactoryRunner(settings.droid_bin)
         case AgentType.SCRIPTED:
-            return ScriptedRunner(settings.scripted_agent_script)
+            return ScriptedRunner(settings.scripted_agent_script, role=settings.worker_type.value)
 
 
 def agent_environment(settings: WrapperSettings) -> dict[str, str]:

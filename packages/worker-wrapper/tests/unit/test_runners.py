@@ -10,6 +10,8 @@ from worker_wrapper.adapters.runners.claude import ClaudeRunner
 from worker_wrapper.adapters.runners.codex import CodexRunner
 from worker_wrapper.adapters.runners.factory import FactoryRunner
 from worker_wrapper.adapters.runners.scripted import ScriptedRunner
+from worker_wrapper.bootstrap import make_runner
+from worker_wrapper.config import WrapperSettings
 
 HOME = Path("/ws/home")
 ENV = {
@@ -116,18 +118,49 @@ def test_droid_runs_exec_with_json_output_and_high_autonomy() -> None:
     }
 
 
-def test_the_scripted_agent_runs_in_this_python_with_its_script() -> None:
-    call = ScriptedRunner(Path("/s.json")).invocation("x", session_id=None, home=HOME, env=ENV)
+def test_the_scripted_agent_runs_in_this_python_with_its_script_and_role() -> None:
+    runner = ScriptedRunner(Path("/s.json"), role="po")
+    call = runner.invocation("x", session_id=None, home=HOME, env=ENV)
     assert call.argv == [
         sys.executable,
         "-m",
         "worker_wrapper.scripted_agent",
         "--state-dir",
         "/ws/home",
+        "--role",
+        "po",
         "--script",
         "/s.json",
         "x",
     ]
+    assert call.env == {"PATH": "/usr/bin", "LANG": "C.UTF-8", **CLI, "HOME": "/ws/home"}
+
+
+def test_the_scripted_agent_resumes_its_session() -> None:
+    runner = ScriptedRunner(None, role="developer")
+    call = runner.invocation("x", session_id="s-1", home=HOME, env=ENV)
+    assert call.argv[3:] == [
+        "--state-dir",
+        "/ws/home",
+        "--role",
+        "developer",
+        "--resume",
+        "s-1",
+        "x",
+    ]
+
+
+@pytest.mark.parametrize("worker_type", ["po", "developer"])
+def test_a_scripted_worker_plays_the_role_of_its_type(
+    monkeypatch: pytest.MonkeyPatch, worker_type: str
+) -> None:
+    monkeypatch.setenv("WORKER_ID", "w-1")
+    monkeypatch.setenv("WORKER_TYPE", worker_type)
+    monkeypatch.setenv("AGENT_TYPE", "scripted")
+    monkeypatch.setenv("SCRIPTED_AGENT_SCRIPT", "/demo/script.json")
+    runner = make_runner(WrapperSettings())
+    call = runner.invocation("x", session_id=None, home=HOME, env=ENV)
+    assert call.argv[5:9] == ["--role", worker_type, "--script", "/demo/script.json"]
 
 
 @pytest.mark.parametrize(
@@ -136,7 +169,7 @@ def test_the_scripted_agent_runs_in_this_python_with_its_script() -> None:
         ClaudeRunner("c", allowed_tools="Bash"),
         CodexRunner("x"),
         FactoryRunner("d"),
-        ScriptedRunner(None),
+        ScriptedRunner(None, role="po"),
     ],
     ids=["claude", "codex", "factory", "scripted"],
 )
@@ -214,7 +247,7 @@ class TestWhetherAHomeHoldsASession:
         assert not runner.has_session("0199a213", home=tmp_path)
 
     def test_the_scripted_agent_keeps_a_session_in_its_state_dir(self, tmp_path: Path) -> None:
-        runner = ScriptedRunner(None)
+        runner = ScriptedRunner(None, role="po")
         (tmp_path / ".scripted-agent").mkdir()
         (tmp_path / ".scripted-agent" / "abc.json").write_text('{"played": 1}')
         assert runner.has_session("abc", home=tmp_path)

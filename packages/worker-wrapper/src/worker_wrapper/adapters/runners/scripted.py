@@ -17,13 +17,17 @@ STATE_DIR = ".scripted-agent"
 class ScriptedRunner:
     instructions_file = "AGENTS.md"
 
-    def __init__(self, script: Path | None) -> None:
+    def __init__(self, script: Path | None, *, role: str) -> None:
+        """`role` is the worker's type (po, developer): a script with turns per role plays its
+        turns."""
         self._script = script
+        self._role = role
 
     def invocation(
         self, prompt: str, *, session_id: str | None, home: Path, env: Mapping[str, str]
     ) -> Invocation:
         argv = [sys.executable, "-m", "worker_wrapper.scripted_agent", "--state-dir", str(home)]
+        argv += ["--role", self._role]
         if self._script is not None:
             argv += ["--script", str(self._script)]
         if session_id:
