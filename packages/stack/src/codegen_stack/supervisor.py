@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -106,7 +107,7 @@ class Supervised:
             # order; and if the supervisor dies, the program is told to stop.
             start_new_session=True,
             preexec_fn=_terminate_with_parent,
-            user=program.user,
+            **as_user(program.user),
             limit=1 << 20,
         )
         self.starts += 1
@@ -204,6 +205,11 @@ def _terminate_with_parent() -> None:
     """Runs in the child before exec: SIGTERM when the supervisor dies (Linux)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def as_user(user: str | None) -> dict[str, Any]:
+    """Run as `user` with its own group and no other (root's groups would decide access)."""
+    return {} if user is None else {"user": user, "group": user, "extra_groups": []}
 
 
 def tail(path: Path, lines: int = 30) -> str:
