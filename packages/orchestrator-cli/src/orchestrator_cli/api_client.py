@@ -4,6 +4,7 @@ more start-up time than every request it sends."""
 from __future__ import annotations
 
 import json
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -11,12 +12,27 @@ from typing import Any
 
 from orchestrator_cli.errors import ApiError, ApiUnavailable, Conflict, InvalidArguments, NotFound
 
+# A refused connection never reached the API, so any request may be tried again: the API may be
+# restarting. Waits between tries: 0.25 s doubling, about 15 s in all.
+REFUSED_RETRIES = 6
+FIRST_RETRY_S = 0.25
+
 
 class HttpApi:
-    def __init__(self, base_url: str, key: str, timeout_s: float) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        key: str,
+        timeout_s: float,
+        *,
+        refused_retries: int = REFUSED_RETRIES,
+        first_retry_s: float = FIRST_RETRY_S,
+    ) -> None:
         self._base_url = base_url
         self._key = key
         self._timeout_s = timeout_s
+        self._refused_retries = refused_retries
+        self._first_retry_s = first_retry_s
 
     def get(self, path: str, **params: Any) -> Any:
         query = {k: v for k, v in params.items() if v is not None}
@@ -42,6 +58,18 @@ class HttpApi:
                 "Accept": "application/json",
             },
         )
+        delay = self._first_retry_s
+        for _ in range(self._refused_retries):
+            try:
+                return self._send(request, method, path)
+            except ApiUnavailable as exc:
+                if not exc.refused:
+                    raise
+            time.sleep(delay)
+            delay *= 2
+        return self._send(request, method, path)
+
+    def _send(self, request: urllib.request.Request, method: str, path: str) -> Any:
         try:
             with urllib.request.urlopen(request, timeout=self._timeout_s) as response:  # noqa: S310
                 raw = response.read()
@@ -49,10 +77,12 @@ class HttpApi:
             raise _api_error(exc.code, exc.read(), method, path) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise ApiUnavailable(
+            unavailable = ApiUnavailable(
                 f"the API at {self._base_url} is unreachable: {reason}",
                 {"api_url": self._base_url},
-            ) from None
+            )
+            unavailable.refused = isinstance(reason, ConnectionRefusedError)
+            raise unavailable from None
         return json.loads(raw) if raw else None
 
 

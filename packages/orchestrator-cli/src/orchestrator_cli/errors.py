@@ -45,6 +45,8 @@ class ApiError(CliError):
 class ApiUnavailable(CliError):
     kind = "ApiUnavailable"
     exit_code = 7
+    refused = False
+    """The connection was refused: the request never reached the API."""
 
 
 class RedisUnavailable(CliError):
