@@ -86,3 +86,4 @@ bench: sync
 	$(RUN) python -P bench/deploy.py
 	$(RUN) python -P bench/flow.py
 	$(RUN) python -P bench/chat.py
+	$(RUN) python -P bench/e2e.py
