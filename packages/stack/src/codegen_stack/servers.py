@@ -8,6 +8,8 @@ others, and it runs with its own group only."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import hashlib
 import importlib.util
 import os
 import pwd
@@ -15,7 +17,9 @@ import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 from pathlib import Path
+from typing import IO
 
 import asyncpg
 from redis.asyncio import Redis
@@ -25,6 +29,9 @@ from codegen_stack.supervisor import Program, as_user
 
 PG_SYSTEM_USER = "pgserver"
 DATABASE = "codegen"
+# The deployed apps' ports (the API's allocator range), shared out in blocks, one per stack.
+APP_PORTS = (20000, 29999)
+APP_PORT_BLOCK = 100
 
 
 def free_port() -> int:
@@ -32,6 +39,31 @@ def free_port() -> int:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]
         return port
+
+
+class NoAppPorts(RuntimeError):
+    """Every block of app ports is held by another stack on this machine."""
+
+
+def take_app_ports(layout: Layout) -> tuple[IO[str], tuple[int, int]]:
+    """A block of ports for the stack's deployed apps, held (a machine-wide flock, released
+    when the holder exits) while the stack runs: every stack's API allocates from 20000 on, so
+    two stacks on one machine would give their apps the same port, and the second app's health
+    check would be answered by the first. A data directory tries the same block first each time
+    (the ports its projects were given stay theirs)."""
+    directory = Path(tempfile.gettempdir()) / "codegen-app-ports"
+    directory.mkdir(exist_ok=True)
+    starts = list(range(APP_PORTS[0], APP_PORTS[1] + 1, APP_PORT_BLOCK))
+    first = int(hashlib.sha256(str(layout.root).encode()).hexdigest(), 16) % len(starts)
+    for start in starts[first:] + starts[:first]:
+        lock = (directory / f"{start}.lock").open("a+")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            continue
+        return lock, (start, min(start + APP_PORT_BLOCK, APP_PORTS[1] + 1) - 1)
+    raise NoAppPorts(f"every block of app ports ({directory}) is held by another stack")
 
 
 def package_dir(name: str) -> Path:

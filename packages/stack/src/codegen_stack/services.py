@@ -36,6 +36,7 @@ class Wiring:
     api_key: str
     agent: AgentType
     agent_script: Path | None
+    app_ports: tuple[int, int] | None = None  # the API's allocator range (the stack's block)
 
 
 def base_env(layout: Layout) -> dict[str, str]:
@@ -72,6 +73,8 @@ def service_env(
             "API_HOST": "127.0.0.1",
             "API_PORT": str(wiring.api_port),
         }
+        if wiring.app_ports is not None:
+            own["PORT_RANGE_START"], own["PORT_RANGE_END"] = map(str, wiring.app_ports)
         common = {k: common[k] for k in ("ENVIRONMENT", "LOG_FORMAT", "LOG_LEVEL")}
     elif name == "scaffolder":
         own = {"DATA_DIR": data_dir, "FORGE": "local"}

@@ -21,7 +21,7 @@ from redis.asyncio import Redis
 from codegen_stack import seed
 from codegen_stack.config import StackSettings
 from codegen_stack.layout import Layout
-from codegen_stack.servers import Postgres, free_port, redis_program, redis_url
+from codegen_stack.servers import Postgres, free_port, redis_program, redis_url, take_app_ports
 from codegen_stack.services import MARKER, SERVICES, Wiring, service_program
 from codegen_stack.supervisor import Sink, Supervisor, alive
 
@@ -51,6 +51,7 @@ class Stack:
         self.supervisor = Supervisor(sink, changed=self._save_state)
         self.agent_script = agent_script
         self._lock: IO[str] | None = None
+        self._app_ports_lock: IO[str] | None = None
         self._state: dict[str, Any] = {}
         self.running: Running | None = None
 
@@ -76,6 +77,7 @@ class Stack:
         postgres = Postgres(layout)
         await asyncio.to_thread(postgres.prepare)
         pg_port, redis_port, api_port = free_port(), free_port(), free_port()
+        self._app_ports_lock, app_ports = take_app_ports(layout)
         self._state = {"pid": os.getpid(), "started_at": time.time()}
         await self.supervisor.start(postgres.program(pg_port))
         await postgres.ensure_database(pg_port)
@@ -92,6 +94,7 @@ class Stack:
             api_key=key,
             agent=settings.chosen_agent(),
             agent_script=self.agent_script,
+            app_ports=app_ports,
         )
         for name in SERVICES:
             await self.supervisor.start(service_program(name, layout, wiring, settings))
@@ -107,6 +110,7 @@ class Stack:
             "agent": wiring.agent.value,
             "telegram_id": settings.telegram_id,
             "front_door": "telegram" if settings.bot_token else "local",
+            "app_ports": list(app_ports),
         }
         self._save_state()
         return self.running
@@ -138,6 +142,9 @@ class Stack:
         self._lock = lock
 
     def _release_lock(self) -> None:
+        if self._app_ports_lock is not None:
+            self._app_ports_lock.close()  # the block of app ports is free again
+            self._app_ports_lock = None
         if self._lock is not None:
             fcntl.flock(self._lock, fcntl.LOCK_UN)
             self._lock.close()

@@ -4,12 +4,14 @@ every variable parses, and nothing is left to a default the stack should have se
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from api.config import ApiSettings
 from codegen_stack.config import StackSettings
 from codegen_stack.layout import Layout
+from codegen_stack.servers import take_app_ports
 from codegen_stack.services import MARKER, SERVICES, Wiring, service_env
 from infra_service.config import InfraSettings
 from langgraph_service.config import LanggraphSettings
@@ -123,3 +125,20 @@ def test_an_agent_named_wins_over_credentials() -> None:
     chosen = StackSettings(agent="scripted").chosen_agent({"ANTHROPIC_API_KEY": "k"})
 
     assert chosen is AgentType.SCRIPTED
+
+
+def test_two_stacks_on_one_machine_give_their_apps_ports_of_their_own(tmp_path: Path) -> None:
+    first_lock, first = take_app_ports(Layout.at(tmp_path / "one"))
+    second_lock, second = take_app_ports(Layout.at(tmp_path / "one"))  # even on one data dir
+    try:
+        assert first[0] <= first[1] < second[0] or second[0] <= second[1] < first[0]
+        ours = replace(wiring(), app_ports=first)
+        env = service_env("api", Layout.at(tmp_path), ours, StackSettings())
+    finally:
+        first_lock.close()
+        second_lock.close()
+    again_lock, again = take_app_ports(Layout.at(tmp_path / "one"))
+    again_lock.close()
+
+    assert (env["PORT_RANGE_START"], env["PORT_RANGE_END"]) == tuple(map(str, first))
+    assert again == first  # a data directory takes its own block again once it is free
