@@ -6,7 +6,7 @@ RUN := $(UV) run --frozen
 	bench
 
 help:
-	@echo "make run          run the system on this machine (embedded mode)"
+	@echo "make run          a wish to a live URL on this machine (codegen demo; WISH=\"...\")"
 	@echo "make test         lint, type-check and run every test"
 	@echo "make fmt          format the code"
 	@echo "make contracts    regenerate docs/CONTRACTS.md from the stream registry and DTOs"
@@ -32,10 +32,9 @@ host-tools:
 containers:
 	./scripts/ensure-podman
 
-run: sync
-	@echo "The local stack (codegen up / codegen demo) is not built yet: see docs/ROADMAP.md."
-	@echo "What exists today is the shared kernel; 'make test' exercises it against real servers."
-	@exit 2
+# The whole cycle on this machine: a wish to a live URL (docs/RUNNING.md). WISH="..." for another.
+run: sync host-tools $(if $(ANTHROPIC_API_KEY)$(OPENAI_API_KEY),agents)
+	$(RUN) codegen demo $(if $(WISH),"$(WISH)")
 
 lint: sync
 	$(RUN) ruff check .
@@ -47,7 +46,7 @@ fmt: sync
 
 # One run per cube with tests: each cube's tests/ is on its own path (helpers such as api_testing).
 typecheck: sync
-	MYPYPATH=services/infra-service/tests:services/langgraph/tests:services/worker-manager/tests \
+	MYPYPATH=services/infra-service/tests:services/langgraph/tests:services/worker-manager/tests:packages/stack/tests:services/telegram-bot/tests \
 		$(RUN) mypy shared/src shared/tests tests templates/tests bench
 	MYPYPATH=services/api/tests $(RUN) mypy services/api/src services/api/tests
 	MYPYPATH=packages/orchestrator-cli/tests $(RUN) mypy packages/orchestrator-cli/src \
@@ -61,6 +60,7 @@ typecheck: sync
 	MYPYPATH=services/scaffolder/tests $(RUN) mypy services/scaffolder/src services/scaffolder/tests
 	MYPYPATH=services/langgraph/tests $(RUN) mypy services/langgraph/src services/langgraph/tests
 	MYPYPATH=services/telegram-bot/tests $(RUN) mypy services/telegram-bot/src services/telegram-bot/tests
+	MYPYPATH=packages/stack/tests $(RUN) mypy packages/stack/src packages/stack/tests
 
 test: lint typecheck host-tools agents containers
 	$(RUN) pytest

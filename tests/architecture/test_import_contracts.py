@@ -69,3 +69,16 @@ def test_handlers_and_domain_read_no_environment(cube: str) -> None:
         if re.search(r"\bos\.(environ|getenv)\b|\bgetenv\(", line)
     ]
     assert readers == []
+
+
+def test_the_local_stack_importing_a_service_breaks_a_contract(tmp_path: Path) -> None:
+    copy = tmp_path / "codegen_stack"
+    source = ROOT / "packages/stack/src/codegen_stack"
+    shutil.copytree(source, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    services = copy / "services.py"
+    services.write_text(services.read_text() + "\nimport langgraph_service.config  # noqa\n")
+
+    checked = lint_imports(pythonpath=tmp_path)
+
+    assert checked.returncode != 0
+    assert "The local stack imports no cube BROKEN" in checked.stdout

@@ -188,21 +188,12 @@ def stop_leftovers(layout: Layout, grace_s: float = LEFTOVER_GRACE_S) -> list[in
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace_s
-    while (left := [p for p in found if _running(p)]) and time.monotonic() < deadline:
+    while (left := [p for p in found if alive(p)]) and time.monotonic() < deadline:
         time.sleep(0.1)
     for pid in left:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return found
-
-
-def _running(pid: int) -> bool:
-    """Alive and not a zombie."""
-    try:
-        status = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return status.rpartition(")")[2].split()[0] != "Z"
 
 
 async def redis_of(state: dict[str, Any]) -> Redis:

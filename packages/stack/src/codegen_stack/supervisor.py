@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ctypes
-import os
 import signal
 import time
 from collections.abc import Awaitable, Callable
@@ -220,10 +219,9 @@ def tail(path: Path, lines: int = 30) -> str:
 
 
 def alive(pid: int) -> bool:
+    """Running, and not a zombie waiting for its parent to notice it exited."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
+        status = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
         return False
-    except PermissionError:
-        return True
-    return True
+    return status.rpartition(")")[2].split()[0] != "Z"

@@ -31,8 +31,9 @@ async def handle_lifecycle(
         if not record.is_final and not (
             record.handle and await backend.exit_code(record.handle) is not None
         ):
-            log.warning(
-                "a lifecycle event says a worker ended, but the backend sees it alive",
+            # The usual order: a worker says it ends, then its process exits.
+            log.info(
+                "a worker says it ended; its process has not exited yet",
                 worker_id=event.worker_id,
                 lifecycle_event=event.event.value,
             )
