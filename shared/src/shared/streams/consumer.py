@@ -7,6 +7,10 @@ entry that is not UTF-8 text, does not validate, whose handler raised `Permanent
 cannot help), or that has been delivered more than `max_deliveries` times, goes to
 `<stream>:dlq` with the reason and is then acknowledged, in one transaction.
 
+A consumer's name is its replica's (unique among the live ones): what is pending under that name
+when the consumer starts was left by its previous run, which stopped or died while handling it,
+so it is taken up at once rather than after `claim_idle_ms`.
+
 Entries are read as bytes and judged one by one (`shared.streams.raw`), so no entry can take the
 reader down with it. A consumer's loops end on `stop()` and on cancellation, also a cancellation
 that a library call swallowed (Python 3.11's `wait_for` can): a service never stays up deaf.
@@ -130,6 +134,7 @@ class StreamConsumer:
         self._options = options
         self._failures_key = CONSUMER_FAILURES.name(stream=stream, group=group)
         self._stopping = asyncio.Event()
+        self._took_own_pending = False
         self._backoff = Backoff(self._options.reconnect_initial_s, self._options.reconnect_max_s)
         self._log = log.bind(stream=stream, group=group, consumer=consumer)
 
@@ -173,6 +178,9 @@ class StreamConsumer:
                 raise
 
     async def _serve(self) -> None:
+        if not self._took_own_pending:
+            await self._take_own_pending()
+            self._took_own_pending = True
         next_claim = 0.0
         while not self.stopping:
             raise_if_cancelled()
@@ -208,6 +216,25 @@ class StreamConsumer:
         if read.cancelled():
             return []
         return read.result()
+
+    async def _take_own_pending(self) -> None:
+        """Handle what a previous run under this consumer's name left pending, oldest first."""
+        after, taken = "0-0", 0
+        while not self.stopping:
+            raise_if_cancelled()
+            entries = await raw.xreadgroup(
+                self._reader, group=self.group, consumer=self.consumer, stream=self.stream,
+                count=self._options.batch_size, block_ms=None, after=after,
+            )  # fmt: skip
+            if entries:
+                after = entries[-1][0]
+                taken += len(entries)
+                await self._handle_batch(entries, deliveries=await self._delivery_counts(entries))
+            # Fewer than asked: the end (an entry deleted meanwhile is left to the reclaim).
+            if len(entries) < self._options.batch_size:
+                break
+        if taken:
+            self._log.info("took up entries a previous run left pending", count=taken)
 
     async def _reclaim_idle(self) -> None:
         """Claim every entry idle past the threshold, walking the whole pending list.

@@ -55,11 +55,20 @@ def _streams(response: Any) -> list[RawEntry | None]:
 
 
 async def xreadgroup(
-    reader: Redis, *, group: str, consumer: str, stream: str, count: int, block_ms: int
+    reader: Redis,
+    *,
+    group: str,
+    consumer: str,
+    stream: str,
+    count: int,
+    block_ms: int | None,
+    after: str = ">",
 ) -> list[RawEntry]:
+    """New entries (`after` ">"), or this consumer's own pending entries after the id given."""
+    block = ["BLOCK", block_ms] if block_ms is not None else []
     response = await reader.execute_command(  # type: ignore[no-untyped-call]
-        "XREADGROUP", "GROUP", group, consumer, "COUNT", count, "BLOCK", block_ms,
-        "STREAMS", stream, ">",
+        "XREADGROUP", "GROUP", group, consumer, "COUNT", count, *block,
+        "STREAMS", stream, after,
         **{NEVER_DECODE: True},
     )  # fmt: skip
     return [entry for entry in _streams(response) if entry is not None]

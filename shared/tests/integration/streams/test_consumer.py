@@ -130,6 +130,29 @@ async def test_an_entry_read_by_a_consumer_that_died_is_handled_by_another_after
     assert await pending_count(redis_client) == 0
 
 
+async def test_a_consumer_restarted_under_its_name_takes_up_what_its_last_run_left_at_once(
+    redis_client: Redis,
+) -> None:
+    publisher = RedisStreamPublisher(redis_client)
+    for i in range(25):
+        await publisher.publish(STREAM, engineering(i))
+    await redis_client.xgroup_create(STREAM, GROUP, id="0")
+    # The last run of "c1" read 23 entries and died handling them; another replica holds two.
+    await redis_client.xreadgroup(GROUP, "c1", {STREAM: ">"}, count=23)
+    await redis_client.xreadgroup(GROUP, "other", {STREAM: ">"}, count=2)
+
+    recorder = Recorder()
+    options = ConsumerOptions(block_ms=100, claim_idle_ms=HOUR_MS, claim_interval_s=600)
+    restarted = consumer(redis_client, recorder, name="c1", options=options)
+    task = asyncio.create_task(restarted.run())
+    await eventually(lambda: recorder.count(23))
+    restarted.stop()
+    await task
+
+    assert [m.task_id for m in recorder.seen] == [f"task-{i}" for i in range(23)]
+    assert await pending_count(redis_client) == 2  # the live replica's are its own
+
+
 async def test_a_thousand_entries_left_pending_by_a_dead_consumer_are_all_reclaimed(
     redis_client: Redis,
 ) -> None:
