@@ -31,10 +31,16 @@ class Layout:
 
     @classmethod
     def at(cls, root: Path) -> Layout:
-        root = root.expanduser().resolve()
-        for path in (root, root / "logs", root / "home", root / "services"):
+        """The layout, its directories made."""
+        layout = cls.of(root)
+        for path in (layout.root, layout.root / "logs", layout.home, layout.root / "services"):
             path.mkdir(parents=True, exist_ok=True)
-        return cls(root)
+        return layout
+
+    @classmethod
+    def of(cls, root: Path) -> Layout:
+        """The layout, for reading: nothing is made."""
+        return cls(root.expanduser().resolve())
 
     @property
     def postgres(self) -> Path:

@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -115,7 +115,7 @@ def demo(
 @app.command()
 def chat(data_dir: DataDir = None) -> None:
     """Talk to your Product Owner in the terminal (the stack must be up: `codegen up`)."""
-    layout = Layout.at(settings_of(data_dir).data_dir)
+    layout = Layout.of(settings_of(data_dir).data_dir)
     state = running_stack(layout)
     if state is None:
         console.print(f"No stack runs on {layout.root}: start one with `codegen up`.")
@@ -130,7 +130,7 @@ def chat(data_dir: DataDir = None) -> None:
         shown = asyncio.create_task(demo_run.show_chat(local, await local.last_id(), console))
         console.print("Talk to your Product Owner; /new starts afresh, Ctrl-D leaves.")
         try:
-            while (line := await asyncio.to_thread(_read_line)) is not None:
+            async for line in _lines():
                 if line.strip():
                     await local.say(line.strip())
         finally:
@@ -148,7 +148,7 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object.")] = False,
 ) -> None:
     """Services, workers, flows waiting and dead letters of the running stack."""
-    layout = Layout.at(settings_of(data_dir).data_dir)
+    layout = Layout.of(settings_of(data_dir).data_dir)
     state = running_stack(layout)
     if state is None:
         report: dict[str, Any] = {"running": False, "data_dir": str(layout.root)}
@@ -169,7 +169,7 @@ def logs(
     raw: Annotated[bool, typer.Option(help="The lines as written (JSON).")] = False,
 ) -> None:
     """A program's log, readable."""
-    layout = Layout.at(settings_of(data_dir).data_dir)
+    layout = Layout.of(settings_of(data_dir).data_dir)
     path = layout.log(service)
     if not path.exists():
         known = sorted(p.stem for p in (layout.root / "logs").glob("*.log"))
@@ -191,7 +191,7 @@ def logs(
 @app.command()
 def down(data_dir: DataDir = None) -> None:
     """Stop the stack running on the data directory, and anything it left."""
-    layout = Layout.at(settings_of(data_dir).data_dir)
+    layout = Layout.of(settings_of(data_dir).data_dir)
     state = running_stack(layout)
     if state is not None:
         os.kill(int(state["pid"]), signal.SIGTERM)
@@ -254,11 +254,18 @@ def _run(main: Callable[[], Coroutine[Any, Any, T]]) -> int:
     return result if isinstance(result, int) else 0
 
 
-def _read_line() -> str | None:
+async def _lines() -> AsyncIterator[str]:
+    """Standard input's lines; read by the event loop, so Ctrl-C is not held up by a read."""
+    loop = asyncio.get_running_loop()
+    reader = asyncio.StreamReader()
     try:
-        return input()
-    except EOFError:
-        return None
+        await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
+    except (ValueError, OSError):  # a regular file: reading it never blocks for long
+        for line in sys.stdin:
+            yield line
+        return
+    while line := await reader.readline():
+        yield line.decode(errors="replace")
 
 
 def main() -> None:

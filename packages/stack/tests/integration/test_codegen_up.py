@@ -32,6 +32,7 @@ async def test_a_second_up_on_the_same_data_is_refused_and_a_restart_reuses_it(
         status = json.loads((await asyncio.to_thread(
             codegen, "status", "--json", "--data-dir", str(data))).stdout)  # fmt: skip
         first_key = stack.api_key
+        answer = await _chat(data, "/projects", until="no projects yet")
     async with codegen_up(data) as again:
         async with again.api() as api:
             users = (await api.get("/api/users")).json()
@@ -47,6 +48,30 @@ async def test_a_second_up_on_the_same_data_is_refused_and_a_restart_reuses_it(
     assert [u["username"] for u in users] == ["local"]
     assert [s["name"] for s in servers] == ["local"]
     assert key == first_key
+    assert "You have no projects yet" in answer
+
+
+async def _chat(data: Path, line: str, until: str) -> str:
+    """`codegen chat` typed into: the line sent, its output read until `until` shows, then
+    Ctrl-D; it must end by itself."""
+    chat = await asyncio.create_subprocess_exec(
+        CODEGEN, "chat", "--data-dir", str(data), env=up_env(),
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    assert chat.stdin is not None
+    assert chat.stdout is not None
+    chat.stdin.write(f"{line}\n".encode())
+    await chat.stdin.drain()
+    said = ""
+    try:
+        async with asyncio.timeout(60):
+            while until not in said:
+                said += (await chat.stdout.readline()).decode()
+    finally:
+        chat.stdin.close()
+        code = await asyncio.wait_for(chat.wait(), 30)
+    assert code == 0
+    return said
 
 
 async def test_down_stops_the_stack_and_cleans_up_after_a_killed_up(tmp_path: Path) -> None:
