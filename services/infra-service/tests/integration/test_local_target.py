@@ -236,3 +236,19 @@ async def test_a_release_that_does_not_come_up_leaves_the_previous_one_running(
     assert (await asyncio.to_thread(health, good["deployed_url"]))["version"] == "1"
     [deployment] = await harness.get("/api/service-deployments", project_id=project["id"])
     assert (deployment["status"], deployment["commit_sha"]) == ("running", first)
+
+
+async def test_a_project_named_like_the_start_of_another_leaves_its_programs_alone(
+    harness: Harness, local_server: dict[str, Any], tmp_path: Path
+) -> None:
+    """`shop` cleans up its own programs only: not those of `shop-2`, deployed before it."""
+    deployed = {}
+    for name in ("shop-2", "shop"):
+        repo = tiny_app_repo(tmp_path / name)
+        project = await harness.project(name)
+        result = await harness.deploy(local_deploy(repo, git_head(repo), free_port(), project))
+        assert result["status"] == "success", (result["error"], result["stdout_tail"])
+        deployed[name] = result["deployed_url"]
+
+    assert health(deployed["shop-2"])["version"]
+    assert health(deployed["shop"])["version"]
