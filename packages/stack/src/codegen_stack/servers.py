@@ -10,12 +10,9 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
-import importlib.util
 import os
-import pwd
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
@@ -23,22 +20,21 @@ from typing import IO
 
 import asyncpg
 from redis.asyncio import Redis
+from shared.local_servers import (
+    PG_SYSTEM_USER,
+    as_user,
+    ensure_system_user,
+    make_traversable,
+    package_dir,
+)
 
 from codegen_stack.layout import Layout
-from codegen_stack.supervisor import Program, as_user
+from codegen_stack.supervisor import Program
 
-PG_SYSTEM_USER = "pgserver"
 DATABASE = "codegen"
 # The deployed apps' ports (the API's allocator range), shared out in blocks, one per stack.
 APP_PORTS = (20000, 29999)
 APP_PORT_BLOCK = 100
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 class NoAppPorts(RuntimeError):
@@ -64,14 +60,6 @@ def take_app_ports(layout: Layout) -> tuple[IO[str], tuple[int, int]]:
             continue
         return lock, (start, min(start + APP_PORT_BLOCK, APP_PORTS[1] + 1) - 1)
     raise NoAppPorts(f"every block of app ports ({directory}) is held by another stack")
-
-
-def package_dir(name: str) -> Path:
-    """A package's directory, found without importing it (pgserver's import has side effects)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{name} is not installed")
-    return Path(next(iter(spec.submodule_search_locations)))
 
 
 def redis_server_binary() -> str:
@@ -117,9 +105,9 @@ class Postgres:
         """The cluster, made if missing, reachable by the user it runs as."""
         self.layout.postgres.mkdir(exist_ok=True)
         if self.user is not None:
-            _ensure_system_user(self.user)
-            _make_traversable(self.bin_dir.parent, 0o005)
-            _make_traversable(self.layout.postgres, 0o001)
+            ensure_system_user(self.user)
+            make_traversable(self.bin_dir.parent, 0o005)
+            make_traversable(self.layout.postgres, 0o001)
             shutil.chown(self.layout.postgres, self.user, self.user)
         if not (self.data / "PG_VERSION").exists():
             if self.data.exists():
@@ -169,20 +157,3 @@ class Postgres:
         done = subprocess.run(list(argv), capture_output=True, text=True, **as_user(self.user))
         if done.returncode != 0:
             raise RuntimeError(f"{Path(argv[0]).name} failed: {done.stdout}{done.stderr}")
-
-
-def _ensure_system_user(name: str) -> None:
-    try:
-        pwd.getpwnam(name)
-    except KeyError:
-        subprocess.run(
-            ["useradd", "--system", "--no-create-home", name], check=True, capture_output=True
-        )
-
-
-def _make_traversable(path: Path, bits: int) -> None:
-    """`bits` for others on `path` and its parents: search, and read for the binaries."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if mode & bits != bits:
-            parent.chmod(mode | bits)

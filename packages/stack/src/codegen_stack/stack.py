@@ -16,12 +16,12 @@ from types import TracebackType
 from typing import IO, Any
 
 import structlog
-from redis.asyncio import Redis
+from shared.local_servers import free_port
 
 from codegen_stack import seed
 from codegen_stack.config import StackSettings
 from codegen_stack.layout import Layout
-from codegen_stack.servers import Postgres, free_port, redis_program, redis_url, take_app_ports
+from codegen_stack.servers import Postgres, redis_program, redis_url, take_app_ports
 from codegen_stack.services import MARKER, SERVICES, Wiring, service_program
 from codegen_stack.supervisor import Sink, Supervisor, alive
 
@@ -53,7 +53,6 @@ class Stack:
         self._lock: IO[str] | None = None
         self._app_ports_lock: IO[str] | None = None
         self._state: dict[str, Any] = {}
-        self.running: Running | None = None
 
     async def __aenter__(self) -> Running:
         self._take_lock()
@@ -100,7 +99,7 @@ class Stack:
             await self.supervisor.start(service_program(name, layout, wiring, settings))
             if name == "api":
                 await seed.ensure_local_server(wiring.api_url, key)
-        self.running = Running(
+        running = Running(
             layout, wiring, settings.telegram_id, layout.read_secrets().get("local_user_id", "")
         )
         self._state |= {
@@ -113,7 +112,7 @@ class Stack:
             "app_ports": list(app_ports),
         }
         self._save_state()
-        return self.running
+        return running
 
     async def _stop(self) -> None:
         try:
@@ -194,7 +193,3 @@ def stop_leftovers(layout: Layout, grace_s: float = LEFTOVER_GRACE_S) -> list[in
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.kill(pid, signal.SIGKILL)
     return found
-
-
-async def redis_of(state: dict[str, Any]) -> Redis:
-    return Redis.from_url(str(state["redis_url"]), decode_responses=True)

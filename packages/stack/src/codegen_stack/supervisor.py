@@ -13,9 +13,9 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import structlog
+from shared.local_servers import as_user
 
 log = structlog.get_logger("codegen")
 
@@ -204,11 +204,6 @@ def _terminate_with_parent() -> None:
     """Runs in the child before exec: SIGTERM when the supervisor dies (Linux)."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def as_user(user: str | None) -> dict[str, Any]:
-    """Run as `user` with its own group and no other (root's groups would decide access)."""
-    return {} if user is None else {"user": user, "group": user, "extra_groups": []}
 
 
 def tail(path: Path, lines: int = 30) -> str:

