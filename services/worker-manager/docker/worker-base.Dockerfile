@@ -30,6 +30,12 @@ RUN python3 -m venv /opt/worker \
       --find-links /tmp/wheels worker-wrapper \
  && rm -rf /tmp/wheels
 
+# The agent's processes run as this unprivileged user (the docker backend's AGENT_USER), the
+# wrapper as root: the agent cannot read the wrapper's environment (/proc/1/environ) nor its
+# files. The uid is fixed, so a user's PO home volume is the same user's in every image.
+RUN useradd --uid 10001 --user-group --no-create-home --home-dir /workspace/home \
+      --shell /bin/sh agent
+
 ENV PATH=/opt/worker/bin:$PATH WORKSPACE_DIR=/workspace
 WORKDIR /workspace
 ENTRYPOINT ["worker-wrapper"]

@@ -12,7 +12,7 @@ from orchestrator_cli.api_client import HttpApi
 from orchestrator_cli.config import CliConfig
 from orchestrator_cli.errors import InvalidArguments, PermissionDenied
 from orchestrator_cli.output import Outcome, success
-from orchestrator_cli.permissions import expand, is_allowed
+from orchestrator_cli.permissions import grant
 from orchestrator_cli.queue import RedisQueue
 
 
@@ -26,12 +26,11 @@ class Ports:
 def allow(command: str) -> Ports:
     """Check the permission first, then build what the command needs (nothing connects yet)."""
     config = CliConfig.from_env()
-    patterns = expand(config.allowed_commands)
-    if not is_allowed(command, patterns):
-        reason = "" if patterns else "; ALLOWED_COMMANDS is not set, so nothing is allowed"
+    granted = grant(config.allowed_commands, config.api_key)
+    if not granted.allows(command):
         raise PermissionDenied(
-            f"{command} is not allowed{reason}",
-            {"command": command, "allowed": list(patterns)},
+            f"{command} is not allowed{granted.why_not(command)}",
+            {"command": command, "allowed": list(granted.patterns)},
         )
     api = HttpApi(config.api_url, config.api_key, config.http_timeout_s)
     return Ports(config=config, api=api, queue=RedisQueue(config.redis_url))

@@ -1,38 +1,42 @@
-"""Which commands an agent may run: `ALLOWED_COMMANDS`, checked before anything is called.
+"""Which commands an agent may run, checked before anything is called: those `ALLOWED_COMMANDS`
+names (patterns such as `project.get`, `deploy.*`, `*` and profile names; unset or empty allows
+nothing, docs/decisions/0005-cli-permissions.md) that its API key's scopes also cover.
 
-The value is a comma list of patterns (`project.get`, `deploy.*`, `*`) and profile names.
-Unset or empty allows nothing (see docs/decisions/0005-cli-permissions.md).
+The check is only a fast, friendly refusal: the API enforces the key's scopes and Redis the
+worker's ACL user whatever the environment says (docs/SECURITY.md), so widening ALLOWED_COMMANDS
+gains nothing.
 """
 
 from __future__ import annotations
 
-from fnmatch import fnmatchcase
+from dataclasses import dataclass
 
-PROFILES: dict[str, tuple[str, ...]] = {
-    "PRODUCT_OWNER": ("*",),
-    "DEVELOPER": ("project.get", "project.list", "engineering.status", "respond"),
-    "DEVOPS": ("project.get", "deploy.*", "infra.*", "respond"),
-}
+from shared.permissions import commands_within, expand, is_allowed, key_claims
 
 
-def expand(allowed: str | None) -> tuple[str, ...]:
-    """The patterns an ALLOWED_COMMANDS value grants, profiles expanded."""
-    patterns: list[str] = []
-    for item in (allowed or "").split(","):
-        name = item.strip()
-        if name:
-            patterns.extend(PROFILES.get(name.upper(), (name,)))
-    return tuple(dict.fromkeys(patterns))
+@dataclass(frozen=True)
+class Grant:
+    patterns: tuple[str, ...]
+    """What ALLOWED_COMMANDS allows."""
+    key_commands: tuple[str, ...] | None
+    """What the key's scopes allow; None when the key names no scopes (its principal's rights)."""
+
+    def allows(self, command: str) -> bool:
+        if self.key_commands is not None and command not in self.key_commands:
+            return False
+        return is_allowed(command, self.patterns)
+
+    def why_not(self, command: str) -> str:
+        if not self.patterns:
+            return "; ALLOWED_COMMANDS is not set, so nothing is allowed"
+        if self.key_commands is not None and command not in self.key_commands:
+            return "; this worker's API key does not carry the scopes it needs"
+        return ""
 
 
-def is_allowed(command: str, patterns: tuple[str, ...]) -> bool:
-    """`command` is `group.command` (or a lone command such as `respond`)."""
-    return any(_matches(command, pattern) for pattern in patterns)
+def grant(allowed_commands: str | None, api_key: str) -> Grant:
+    scopes = key_claims(api_key) if api_key else None
+    return Grant(expand(allowed_commands), None if scopes is None else commands_within(scopes))
 
 
-def _matches(command: str, pattern: str) -> bool:
-    if pattern == "*":
-        return True
-    if pattern.endswith(".*"):
-        return command.split(".", 1)[0] == pattern[:-2]
-    return fnmatchcase(command, pattern)
+__all__ = ["Grant", "expand", "grant", "is_allowed"]

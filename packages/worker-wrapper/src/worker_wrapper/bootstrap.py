@@ -15,6 +15,7 @@ from shared.streams import ConsumerOptions, Group, StreamConsumer, connect_redis
 from shared.streams.registry import DEVELOPER_INPUT, PO_INPUT
 
 from worker_wrapper.adapters.git_cli import GitCli
+from worker_wrapper.adapters.isolation import Isolation, agent_isolation
 from worker_wrapper.adapters.process_agent import ProcessAgent
 from worker_wrapper.adapters.process_group import AgentProcess
 from worker_wrapper.adapters.redis_heartbeat import RedisHeartbeat
@@ -53,7 +54,12 @@ def build(settings: WrapperSettings, lifetime: Lifetime) -> Service:
     heartbeat = RedisHeartbeat(redis, worker_id=settings.worker_id, ttl_s=settings.heartbeat_ttl_s)
     env = agent_environment(settings)
     # Stopping stops the agent's turn or the test command: its whole process group.
-    process = AgentProcess(kill_grace_s=settings.kill_grace_s, stop=lifetime.stopping)
+    isolation = agent_isolation(
+        settings.agent_user, settings.agent_sandbox, workspace=settings.workspace_dir
+    )
+    process = AgentProcess(
+        kill_grace_s=settings.kill_grace_s, stop=lifetime.stopping, isolation=isolation
+    )
     agent = ProcessAgent(make_runner(settings), process, home=settings.agent_home, env=env)
     ports = Ports(
         agent=agent,
@@ -65,7 +71,7 @@ def build(settings: WrapperSettings, lifetime: Lifetime) -> Service:
         extra_env={name: env[name] for name in settings.extra_env_names if name in env},
     )
     if settings.worker_type is WorkerType.DEVELOPER:
-        consumer, prepare = _developer(settings, lifetime, redis, ports), _nothing
+        consumer, prepare = _developer(settings, lifetime, redis, ports, isolation), _nothing
     else:
         consumer = _po(settings, redis, ports)
         prepare = partial(
@@ -106,7 +112,7 @@ class Ports:
 
 
 def _developer(
-    settings: WrapperSettings, lifetime: Lifetime, redis: Redis, ports: Ports
+    settings: WrapperSettings, lifetime: Lifetime, redis: Redis, ports: Ports, isolation: Isolation
 ) -> StreamConsumer:
     def finish(exit_code: int) -> None:
         # At once, not when the runtime next wakes: the consumer must not read another task.
@@ -133,6 +139,7 @@ def _developer(
                 author_name=settings.git_author_name,
                 author_email=settings.git_author_email,
                 token=settings.git_token.get_secret_value(),
+                isolation=isolation,
             ),
             shell=ports.shell,
             heartbeat=ports.heartbeat,
@@ -212,10 +219,17 @@ def make_runner(settings: WrapperSettings) -> Runner:
 def agent_environment(settings: WrapperSettings) -> dict[str, str]:
     """What the runners may pick from: the process environment, plus the CLI's configuration."""
     env = dict(os.environ)
+    # The agent's own credentials: never the wrapper's REDIS_URL.
+    agent_redis = (
+        settings.agent_redis_url.get_secret_value()
+        if settings.agent_redis_url
+        else settings.redis_url
+    )
+    env.pop("AGENT_REDIS_URL", None)
     env.update(
         API_URL=settings.api_url,
         API_KEY=settings.api_key.get_secret_value(),
-        REDIS_URL=settings.redis_url,
+        REDIS_URL=agent_redis,
         WORKER_ID=settings.worker_id,
         ALLOWED_COMMANDS=settings.allowed_commands,
     )

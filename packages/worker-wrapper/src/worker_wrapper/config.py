@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr
 from shared.contracts import AgentType, Identifier, WorkerType
@@ -26,6 +27,11 @@ class WrapperSettings(ServiceSettings, RedisSettings, ApiClientSettings):
     )
     user_id: str | None = Field(default=None, description="The user this worker acts for.")
     allowed_commands: str = Field(default="", description="ALLOWED_COMMANDS for the CLI.")
+    agent_redis_url: SecretStr | None = Field(
+        default=None,
+        description="The agent's Redis URL (its own ACL user, for the CLI), given to it as "
+        "REDIS_URL; REDIS_URL itself is the wrapper's and never reaches the agent.",
+    )
     workspace_dir: Path = Field(default=Path("/workspace"), description="Where work happens.")
     instructions: str = Field(default="", description="Role instructions (CLAUDE.md / AGENTS.md).")
     agent_timeout_s: float = Field(default=1800, gt=0, description="Agent time limit per turn.")
@@ -88,3 +94,13 @@ class WrapperSettings(ServiceSettings, RedisSettings, ApiClientSettings):
     def po_dir(self) -> Path:
         """Where a PO worker's agent works."""
         return self.workspace_dir / "po"
+
+    agent_user: str | None = Field(
+        default=None,
+        description="The user the agent's processes run as; the wrapper must then run as root.",
+    )
+    agent_sandbox: Literal["bwrap"] | None = Field(
+        default=None,
+        description="bwrap: the agent's processes in bubblewrap (own PID namespace and /proc), "
+        "when it is on PATH.",
+    )

@@ -28,6 +28,7 @@ from shared.streams.registry import WORKER_COMMANDS, WORKER_LIFECYCLE, Group
 from worker_manager.adapters.api_keys import ApiWorkerKeys
 from worker_manager.adapters.fs_workspaces import LocalWorkspaces
 from worker_manager.adapters.process_backend import ProcessBackend
+from worker_manager.adapters.redis_acl import RedisAcl, SharedRedis
 from worker_manager.adapters.redis_heartbeats import RedisHeartbeats
 from worker_manager.adapters.redis_idempotency import RedisCreations, RenewedIdempotency
 from worker_manager.adapters.redis_inputs import RedisWorkerInputs
@@ -38,8 +39,13 @@ from worker_manager.domain.environment import WorkerLaunch
 from worker_manager.handlers.commands import handle_command
 from worker_manager.handlers.deaths import handle_death
 from worker_manager.handlers.lifecycle import handle_lifecycle
-from worker_manager.handlers.watch import collect_images, remove_ended, watch_workers
-from worker_manager.ports import EngineDeaths, ImageCollector, WorkerBackend
+from worker_manager.handlers.watch import (
+    collect_images,
+    remove_ended,
+    revoke_orphans,
+    watch_workers,
+)
+from worker_manager.ports import EngineDeaths, ImageCollector, WorkerAccess, WorkerBackend
 
 log = structlog.get_logger("worker_manager")
 
@@ -90,8 +96,14 @@ def build(
     unfinished = RedisUnfinishedWork(redis)
     workspaces = LocalWorkspaces(settings.workspace_root)
     inputs = RedisWorkerInputs(redis)
+    worker_redis_url = settings.worker_redis_url or settings.redis_url
+    access: WorkerAccess = (
+        RedisAcl(redis, worker_redis_url)
+        if settings.worker_redis_acl
+        else SharedRedis(worker_redis_url)
+    )
     launch = WorkerLaunch(
-        redis_url=settings.redis_url,
+        redis_url=worker_redis_url,
         api_url=settings.api_url,
         task_timeout_s=settings.task_timeout_s,
         inherited={n: os.environ[n] for n in settings.inherited_variables if n in os.environ},
@@ -101,6 +113,7 @@ def build(
         store=store,
         backend=backend,
         keys=keys,
+        access=access,
         creations=RedisCreations(redis, RenewedIdempotency(redis, lease_s=settings.create_lease_s)),
         unfinished=unfinished,
         workspaces=workspaces,
@@ -157,8 +170,10 @@ def build(
         backend=backend,
         workspaces=workspaces,
         inputs=inputs,
+        access=access,
         stop_grace_s=settings.stop_grace_s,
     )
+    orphans = functools.partial(revoke_orphans, store=store, access=access)
     collect = (
         None
         if images is None
@@ -166,7 +181,7 @@ def build(
     )
     tasks = {
         "watcher": _watcher(
-            [watch, remove],
+            [watch, remove, orphans],
             collect,
             interval_s=settings.monitor_interval_s,
             gc_interval_s=settings.image_gc_interval_s,
@@ -181,6 +196,7 @@ def build(
             keys=keys,
             workspaces=workspaces,
             inputs=inputs,
+            access=access,
             stop_grace_s=settings.stop_grace_s,
         )
         tasks[ENGINE_EVENTS] = _death_follower(

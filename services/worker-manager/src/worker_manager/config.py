@@ -35,6 +35,18 @@ class ManagerSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDir
     monitor_interval_s: float = Field(default=2.0, gt=0, description="Deaths and idleness check.")
     worker_key_ttl_s: int = Field(default=24 * 3600, gt=0, description="Worker API key lifetime.")
     stop_grace_s: float = Field(default=10, ge=0, description="SIGTERM → SIGKILL on delete.")
+    worker_redis_acl: bool = Field(
+        default=True,
+        description="Give each worker its own Redis users (ACL SETUSER): the wrapper's, limited "
+        "to its worker's keys, and the agent's, limited to its commands. Needs a Redis whose "
+        "default user has a password and a REDIS_URL allowed to manage ACL users.",
+    )
+    worker_redis_url: str | None = Field(
+        default=None,
+        repr=False,
+        description="Where workers reach Redis, if not at REDIS_URL's address (its credentials "
+        "are replaced by each worker's own).",
+    )
     wrapper_command: str = Field(default="worker-wrapper", description="The wrapper executable.")
     worker_env_passthrough: str = Field(
         default="", description="Comma list of variables handed to every worker (agent config)."

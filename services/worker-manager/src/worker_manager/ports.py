@@ -4,12 +4,13 @@ Redis, and the workers' workspaces. Implemented in adapters/, chosen in bootstra
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel
 from shared.contracts import WorkerConfig, WorkerHeartbeat, WorkerState, WorkerStatus, WorkerType
+from shared.permissions import RedisRight
 
 from worker_manager.domain.record import WorkerRecord
 
@@ -77,11 +78,39 @@ class ImageCollector(Protocol):
 
 
 class WorkerKeys(Protocol):
-    async def create(self, user_id: str, worker_id: str, ttl_s: int) -> tuple[str, str]:
-        """A user-scoped key for the worker: (key id, secret)."""
+    async def create(
+        self, user_id: str, worker_id: str, ttl_s: int, scopes: tuple[str, ...]
+    ) -> tuple[str, str]:
+        """A key acting for the user with only these API scopes: (key id, secret)."""
         ...
 
     async def revoke(self, key_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class WorkerRedisUrls:
+    """The Redis URLs a worker is given: its wrapper's and its agent's, each with own rights."""
+
+    wrapper: str = field(repr=False)
+    agent: str = field(repr=False)
+
+
+class WorkerAccess(Protocol):
+    """Who may do what in Redis: each worker's own users."""
+
+    async def grant(
+        self, worker_id: str, worker_type: WorkerType, agent_rights: tuple[RedisRight, ...]
+    ) -> WorkerRedisUrls:
+        """Make (or replace) the worker's wrapper and agent users."""
+        ...
+
+    async def revoke(self, worker_id: str) -> None:
+        """Delete the worker's users, closing their connections; idempotent."""
+        ...
+
+    async def holders(self) -> set[str]:
+        """The workers that hold users."""
+        ...
 
 
 class StatusStore(Protocol):

@@ -33,6 +33,7 @@ from worker_manager.domain.exits import (
 from worker_manager.domain.record import EndClaim, WorkerRecord
 from worker_manager.domain.status import DELETED
 from worker_manager.domain.watch import Step, lost_by_engine, on_its_way_out, watch_step
+from worker_manager.ports import WorkerRedisUrls
 
 NOW = datetime(2025, 1, 1, 12, 0, tzinfo=UTC)
 IDLE_TIMEOUT_S = 60.0
@@ -252,6 +253,9 @@ class TestEnvironment:
         task_timeout_s=600,
         inherited={"PATH": "/bin", "LANG": "C.UTF-8", "AGENT_HOME": "/opt/agents"},
     )
+    REDIS = WorkerRedisUrls(
+        wrapper="redis://wrapper:pw@r:6379/0", agent="redis://agent:pw@r:6379/0"
+    )
 
     def config(self, **env: str) -> WorkerConfig:
         return WorkerConfig(
@@ -271,6 +275,7 @@ class TestEnvironment:
             {"user_id": "u-1", "session_id": "", "task_id": "t-1"},
             worker_id="developer-1",
             api_key="cgo_secret",
+            redis=self.REDIS,
             workspace=Path("/data/developer-1"),
         )
 
@@ -282,7 +287,8 @@ class TestEnvironment:
             "WORKER_ID": "developer-1",
             "WORKER_TYPE": "developer",
             "AGENT_TYPE": "scripted",
-            "REDIS_URL": "redis://r:6379/0",
+            "REDIS_URL": "redis://wrapper:pw@r:6379/0",
+            "AGENT_REDIS_URL": "redis://agent:pw@r:6379/0",
             "API_URL": "http://api",
             "API_KEY": "cgo_secret",
             "ALLOWED_COMMANDS": "",
@@ -296,13 +302,20 @@ class TestEnvironment:
     def test_a_config_cannot_override_what_the_wrapper_needs(self) -> None:
         env = worker_env(
             self.LAUNCH,
-            self.config(WORKER_ID="someone-else", REDIS_URL="redis://evil"),
+            self.config(
+                WORKER_ID="someone-else", REDIS_URL="redis://evil", AGENT_REDIS_URL="redis://evil"
+            ),
             {},
             worker_id="developer-1",
             api_key="",
+            redis=self.REDIS,
             workspace=Path("/w"),
         )
-        assert (env["WORKER_ID"], env["REDIS_URL"]) == ("developer-1", "redis://r:6379/0")
+        assert (env["WORKER_ID"], env["REDIS_URL"], env["AGENT_REDIS_URL"]) == (
+            "developer-1",
+            "redis://wrapper:pw@r:6379/0",
+            "redis://agent:pw@r:6379/0",
+        )
 
     def test_labels_name_the_worker_and_what_it_works_on(self) -> None:
         labels = worker_labels("developer-1", self.config(), {"project_id": "p-1"})

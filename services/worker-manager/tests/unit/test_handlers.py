@@ -24,6 +24,7 @@ from shared.contracts import (
     WorkerStatus,
     WorkerType,
 )
+from shared.permissions import RedisRight
 from shared.testing import fakes
 from worker_manager.domain.endings import end_worker, revoke_key
 from worker_manager.domain.environment import WorkerLaunch
@@ -32,8 +33,8 @@ from worker_manager.domain.status import DELETED, FINAL
 from worker_manager.handlers.commands import handle_command
 from worker_manager.handlers.deaths import handle_death
 from worker_manager.handlers.lifecycle import handle_lifecycle
-from worker_manager.handlers.watch import remove_ended, watch_workers
-from worker_manager.ports import Created, UserHome, WorkerSpec
+from worker_manager.handlers.watch import remove_ended, revoke_orphans, watch_workers
+from worker_manager.ports import Created, UserHome, WorkerRedisUrls, WorkerSpec
 
 IDLE_TIMEOUT_S = 60.0
 STOP_GRACE_S = 10.0
@@ -150,15 +151,40 @@ class FakeBackend:
 class FakeKeys:
     def __init__(self, *, broken: bool = False) -> None:
         self.revoked: list[str] = []
+        self.scopes: dict[str, tuple[str, ...]] = {}
         self.broken = broken
 
-    async def create(self, user_id: str, worker_id: str, ttl_s: int) -> tuple[str, str]:
+    async def create(
+        self, user_id: str, worker_id: str, ttl_s: int, scopes: tuple[str, ...]
+    ) -> tuple[str, str]:
+        self.scopes[worker_id] = scopes
         return f"key-{worker_id}", "cgo_secret"
 
     async def revoke(self, key_id: str) -> None:
         if self.broken:
             raise ConnectionError("the API is away")
         self.revoked.append(key_id)
+
+
+class FakeAccess:
+    def __init__(self) -> None:
+        self.granted: dict[str, tuple[RedisRight, ...]] = {}
+        self.revoked: list[str] = []
+
+    async def grant(
+        self, worker_id: str, worker_type: WorkerType, agent_rights: tuple[RedisRight, ...]
+    ) -> WorkerRedisUrls:
+        self.granted[worker_id] = agent_rights
+        return WorkerRedisUrls(
+            wrapper=f"redis://{worker_id}.wrapper:pw@r", agent=f"redis://{worker_id}.agent:pw@r"
+        )
+
+    async def revoke(self, worker_id: str) -> None:
+        self.granted.pop(worker_id, None)
+        self.revoked.append(worker_id)
+
+    async def holders(self) -> set[str]:
+        return set(self.granted)
 
 
 class FakeUnfinished:
@@ -230,6 +256,7 @@ class World:
         self.store = FakeStore()
         self.backend = FakeBackend()
         self.keys = FakeKeys()
+        self.access = FakeAccess()
         self.journal: list[str] = []  # what reports and removals of input streams did, in order
         self.unfinished = FakeUnfinished(self.journal)
         self.heartbeats = FakeHeartbeats()
@@ -261,6 +288,7 @@ class World:
             backend=self.backend,
             workspaces=self.workspaces,
             inputs=self.inputs,
+            access=self.access,
             stop_grace_s=STOP_GRACE_S,
         )
 
@@ -284,6 +312,7 @@ class World:
             store=self.store,
             backend=self.backend,
             keys=self.keys,
+            access=self.access,
             creations=self.creations,
             unfinished=self.unfinished,
             workspaces=self.workspaces,
@@ -468,12 +497,14 @@ class TestEndings:
             keys=world.keys,
             workspaces=world.workspaces,
             inputs=world.inputs,
+            access=world.access,
             stop_grace_s=STOP_GRACE_S,
         )
 
         assert world.store.state("developer-1") is WorkerState.FAILED
         assert ("remove", handle) in world.backend.calls
         assert world.workspaces.removed == ["developer-1"]
+        assert world.access.revoked == ["developer-1"]
         # Its input stream goes only after what it held was reported.
         assert world.journal == ["report developer-1", "remove input developer-1 (developer)"]
         assert await world.store.ended() == []
@@ -530,6 +561,48 @@ class TestCommands:
             f"h-{answer.worker_id}",
             f"key-{answer.worker_id}",
         )
+
+    async def test_a_workers_key_and_redis_user_carry_only_what_its_commands_need(
+        self, world: World
+    ) -> None:
+        command = CreateWorkerCommand(
+            request_id="r-1",
+            config=WorkerConfig(
+                name="w",
+                worker_type=WorkerType.DEVELOPER,
+                agent_type=AgentType.SCRIPTED,
+                allowed_commands="DEVELOPER",
+            ),
+            context={"user_id": "u-1"},
+        )
+        _, answer = await world.command(command)
+
+        worker_id = answer.worker_id
+        assert worker_id is not None
+        assert world.keys.scopes[worker_id] == ("projects:read", "tasks:read")
+        assert world.access.granted[worker_id] == (
+            RedisRight(("xadd",), (f"worker:po:{worker_id}:output",)),
+        )
+        env = world.backend.specs[-1].env
+        assert env["REDIS_URL"] == f"redis://{worker_id}.wrapper:pw@r"
+        assert env["AGENT_REDIS_URL"] == f"redis://{worker_id}.agent:pw@r"
+
+    async def test_a_worker_allowed_nothing_gets_a_key_with_no_scopes(self, world: World) -> None:
+        _, answer = await world.command(create(user_id="u-1"))
+        assert answer.worker_id is not None
+        assert world.keys.scopes[answer.worker_id] == ()
+        assert world.access.granted[answer.worker_id] == ()
+
+    async def test_the_redis_users_of_a_worker_nobody_records_are_deleted(
+        self, world: World
+    ) -> None:
+        await world.live_worker("po-live")
+        await world.access.grant("po-live", WorkerType.PO, ())
+        await world.access.grant("po-lost", WorkerType.PO, ())
+
+        await revoke_orphans(store=world.store, access=world.access)
+
+        assert world.access.revoked == ["po-lost"]
 
     async def test_a_redelivered_create_gets_the_same_worker(self, world: World) -> None:
         _, first = await world.command(create("r-1"))

@@ -9,7 +9,9 @@ class ApiWorkerKeys:
     def __init__(self, client: httpx.AsyncClient) -> None:
         self._client = client
 
-    async def create(self, user_id: str, worker_id: str, ttl_s: int) -> tuple[str, str]:
+    async def create(
+        self, user_id: str, worker_id: str, ttl_s: int, scopes: tuple[str, ...]
+    ) -> tuple[str, str]:
         response = await self._client.post(
             "/api/api-keys",
             json={
@@ -17,6 +19,7 @@ class ApiWorkerKeys:
                 "principal": "user",
                 "user_id": user_id,
                 "ttl_seconds": ttl_s,
+                "scopes": list(scopes),
             },
         )
         response.raise_for_status()

@@ -50,6 +50,10 @@ CAPABILITY_PACKAGES = {
     Capability.DOCKER: "docker.io",
 }
 WRAPPER_PACKAGES = ("shared", "orchestrator-cli", "worker-wrapper")
+# What root in a worker's container keeps of its capabilities: what starting the agent as another
+# user takes (the image's `agent`, AGENT_USER), nothing else.
+AGENT_SWITCH_CAPABILITIES = ["CHOWN", "DAC_OVERRIDE", "KILL", "SETGID", "SETUID"]
+AGENT_USER = "agent"
 
 
 def user_volume(prefix: str, user_id: str) -> str:
@@ -247,7 +251,12 @@ class DockerBackend:
         else:
             spec.workspace.mkdir(parents=True, exist_ok=True)
             workspace = str(spec.workspace)
-        env = {**spec.env, "WORKSPACE_DIR": "/workspace", "HOME": "/workspace/home"}
+        env = {
+            **spec.env,
+            "WORKSPACE_DIR": "/workspace",
+            "HOME": "/workspace/home",
+            "AGENT_USER": AGENT_USER,
+        }
         env.pop("PATH", None)  # the image's PATH finds the wrapper
         container = await asyncio.to_thread(
             self._client.containers.run,
@@ -261,7 +270,12 @@ class DockerBackend:
             nano_cpus=int(self._cpus * 1e9),
             mem_limit=self._memory,
             pids_limit=self._pids_limit,
+            # The wrapper is root in the container and starts the agent as its own user
+            # (AGENT_USER): it changes user (SETUID, SETGID), hands the agent its directories
+            # (CHOWN), works in them (DAC_OVERRIDE) and kills the agent's processes (KILL).
+            user="root",
             cap_drop=["ALL"],
+            cap_add=AGENT_SWITCH_CAPABILITIES,
             security_opt=["no-new-privileges"],
         )
         return str(container.id)

@@ -16,6 +16,7 @@ from worker_manager.domain.watch import on_its_way_out
 from worker_manager.ports import (
     StatusStore,
     UnfinishedWork,
+    WorkerAccess,
     WorkerBackend,
     WorkerInputs,
     WorkerKeys,
@@ -67,11 +68,12 @@ async def remove_remains(
     backend: WorkerBackend,
     workspaces: Workspaces,
     inputs: WorkerInputs,
+    access: WorkerAccess,
     stop_grace_s: float,
 ) -> None:
-    """Remove what an ended worker leaves (container, processes, workspace, a developer
-    worker's input stream) once its process has exited; one that lingers past `stop_grace_s`
-    after its final state is stopped."""
+    """Remove what an ended worker leaves (container, processes, workspace, Redis users, a
+    developer worker's input stream) once its process has exited; one that lingers past
+    `stop_grace_s` after its final state is stopped."""
     record = await store.record(worker_id)
     if record is not None and record.handle:
         if await backend.exit_code(record.handle) is None:
@@ -79,6 +81,8 @@ async def remove_remains(
                 return
             await backend.stop(record.handle, stop_grace_s)
         await backend.remove(record.handle, worker_id)
+    # Not before: the wrapper reports its end with its own Redis user.
+    await access.revoke(worker_id)
     await workspaces.remove(worker_id)
     # Its final state (gone with the record once expired) is written only after its unfinished
     # work was answered, and no process of it is left to make the stream again.

@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import TypeAdapter, ValidationError
 from shared.contracts import Identifier, WorkerConfig, WorkerType
 
+from worker_manager.ports import WorkerRedisUrls
+
 CONTEXT_VARIABLES = ("user_id", "session_id")
 _IDENTIFIER: TypeAdapter[str] = TypeAdapter(Identifier)
 
@@ -32,17 +34,20 @@ def worker_env(
     *,
     worker_id: str,
     api_key: str,
+    redis: WorkerRedisUrls,
     workspace: Path,
 ) -> dict[str, str]:
     """The inherited variables, then the config's own, then what the wrapper needs (which
-    neither may override), then the user and session the create names."""
+    neither may override), then the user and session the create names. REDIS_URL is the
+    wrapper's own; AGENT_REDIS_URL and API_KEY are the agent's, each with only its rights."""
     env = dict(launch.inherited)
     env.update(config.env_vars)
     env.update(
         WORKER_ID=worker_id,
         WORKER_TYPE=config.worker_type.value,
         AGENT_TYPE=config.agent_type.value,
-        REDIS_URL=launch.redis_url,
+        REDIS_URL=redis.wrapper,
+        AGENT_REDIS_URL=redis.agent,
         API_URL=launch.api_url,
         API_KEY=api_key,
         ALLOWED_COMMANDS=config.allowed_commands,

@@ -12,6 +12,7 @@ from shared.contracts import (
     WorkerState,
     WorkerType,
 )
+from shared.permissions import commands_allowed, redis_rights_for, scopes_for
 from shared.streams.registry import WORKER_RESPONSES_DEVELOPER, WORKER_RESPONSES_PO
 
 from worker_manager.domain.endings import revoke_key
@@ -30,6 +31,7 @@ from worker_manager.ports import (
     StatusStore,
     UnfinishedWork,
     UserHome,
+    WorkerAccess,
     WorkerBackend,
     WorkerKeys,
     WorkerSpec,
@@ -50,6 +52,7 @@ async def handle_command(
     store: StatusStore,
     backend: WorkerBackend,
     keys: WorkerKeys,
+    access: WorkerAccess,
     creations: Creations,
     unfinished: UnfinishedWork,
     workspaces: Workspaces,
@@ -65,6 +68,7 @@ async def handle_command(
             store=store,
             backend=backend,
             keys=keys,
+            access=access,
             creations=creations,
             workspaces=workspaces,
             launch=launch,
@@ -109,6 +113,7 @@ async def create_worker(
     store: StatusStore,
     backend: WorkerBackend,
     keys: WorkerKeys,
+    access: WorkerAccess,
     creations: Creations,
     workspaces: Workspaces,
     launch: WorkerLaunch,
@@ -123,6 +128,7 @@ async def create_worker(
             store=store,
             backend=backend,
             keys=keys,
+            access=access,
             workspaces=workspaces,
             launch=launch,
             max_workers=max_workers,
@@ -150,6 +156,7 @@ async def _spawn(
     store: StatusStore,
     backend: WorkerBackend,
     keys: WorkerKeys,
+    access: WorkerAccess,
     workspaces: Workspaces,
     launch: WorkerLaunch,
     max_workers: int,
@@ -164,12 +171,25 @@ async def _spawn(
         return Created(None, f"capacity reached: {len(live)} of {max_workers} workers are live")
     worker_id = new_worker_id(config.worker_type)
     user_id = context.get("user_id", "")
+    # The agent's key and Redis user carry exactly what its commands need (docs/SECURITY.md).
+    commands = commands_allowed(config.allowed_commands)
     key_id, key = ("", "")
     if user_id:
         try:
-            key_id, key = await keys.create(user_id, worker_id, worker_key_ttl_s)
+            key_id, key = await keys.create(
+                user_id, worker_id, worker_key_ttl_s, scopes_for(commands)
+            )
         except Exception as exc:
             return Created(None, f"could not get an API key for the worker: {exc}")
+    try:
+        redis = await access.grant(
+            worker_id, config.worker_type, redis_rights_for(commands, worker_id)
+        )
+    except Exception as exc:
+        log.exception("could not make the worker's Redis users", worker_id=worker_id)
+        if key_id:
+            await keys.revoke(key_id)
+        return Created(None, f"could not make the worker's Redis users: {exc}")
     workspace = workspaces.path(worker_id)
     owner = home_owner(config, context)
     home = UserHome(owner, workspaces.home_of(owner)) if owner else None
@@ -179,6 +199,7 @@ async def _spawn(
         context,
         worker_id=worker_id,
         api_key=key,
+        redis=redis,
         workspace=home.path if home else workspace,
     )
     await store.create(
@@ -199,6 +220,7 @@ async def _spawn(
         await store.update(worker_id, WorkerState.FAILED, error=f"could not start: {exc}")
         if key_id:
             await keys.revoke(key_id)
+        await access.revoke(worker_id)
         return Created(None, f"could not start the worker: {exc}")
     await store.update(worker_id, handle=handle)
     log.info("worker started", worker_id=worker_id, handle=handle)

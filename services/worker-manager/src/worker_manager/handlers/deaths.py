@@ -9,6 +9,7 @@ from worker_manager.domain.endings import end_worker, remove_remains
 from worker_manager.ports import (
     StatusStore,
     UnfinishedWork,
+    WorkerAccess,
     WorkerBackend,
     WorkerInputs,
     WorkerKeys,
@@ -28,6 +29,7 @@ async def handle_death(
     keys: WorkerKeys,
     workspaces: Workspaces,
     inputs: WorkerInputs,
+    access: WorkerAccess,
     stop_grace_s: float,
 ) -> None:
     record = await store.record(worker_id)
@@ -45,6 +47,7 @@ async def handle_death(
             backend=backend,
             workspaces=workspaces,
             inputs=inputs,
+            access=access,
             stop_grace_s=stop_grace_s,
         )
     except Exception:

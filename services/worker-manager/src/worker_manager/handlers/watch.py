@@ -18,6 +18,7 @@ from worker_manager.ports import (
     ImageCollector,
     StatusStore,
     UnfinishedWork,
+    WorkerAccess,
     WorkerBackend,
     WorkerInputs,
     WorkerKeys,
@@ -124,6 +125,7 @@ async def remove_ended(
     backend: WorkerBackend,
     workspaces: Workspaces,
     inputs: WorkerInputs,
+    access: WorkerAccess,
     stop_grace_s: float,
 ) -> None:
     """One pass: remove what ended workers leave once their process has exited."""
@@ -135,10 +137,24 @@ async def remove_ended(
                 backend=backend,
                 workspaces=workspaces,
                 inputs=inputs,
+                access=access,
                 stop_grace_s=stop_grace_s,
             )
         except Exception:
             log.exception("removing an ended worker failed", worker_id=worker_id)
+
+
+async def revoke_orphans(*, store: StatusStore, access: WorkerAccess) -> None:
+    """One pass: delete the Redis users of workers nobody records (a create that died between
+    making them and recording its worker); an ended worker's are removed with its remains."""
+    holders = await access.holders()
+    if not holders:
+        return
+    known = set(await store.live()) | set(await store.ended())
+    for worker_id in holders - known:
+        if await store.record(worker_id) is None:
+            await access.revoke(worker_id)
+            log.info("deleted the Redis users of an unknown worker", worker_id=worker_id)
 
 
 async def collect_images(*, images: ImageCollector, max_idle_days: float) -> None:
