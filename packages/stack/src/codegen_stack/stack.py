@@ -87,7 +87,9 @@ class Stack:
         await self.supervisor.start(postgres.program(pg_port))
         await postgres.ensure_database(pg_port)
         password = redis_password(layout)
-        await self.supervisor.start(redis_program(layout, redis_port, password))
+        await self.supervisor.start(
+            redis_program(layout, redis_port, password, settings.redis_server)
+        )
         database_url = Postgres.url(pg_port)
         key = await asyncio.to_thread(
             seed.migrate_and_key, layout, database_url, settings.telegram_id
