@@ -4,6 +4,7 @@ locally from a Debian root filesystem."""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import time
 import uuid
@@ -20,12 +21,14 @@ from shared.contracts import (
     AgentType,
     Capability,
     CreateWorkerCommand,
+    POWorkerInput,
     WorkerConfig,
     WorkerLifecycleEvent,
     WorkerState,
     WorkerType,
 )
 from shared.streams import RedisStreamPublisher
+from shared.streams.wire import encode
 from shared.testing.waiting import eventually
 from worker_manager.adapters.docker_backend import (
     DockerBackend,
@@ -164,6 +167,88 @@ async def test_a_worker_container_runs_the_wrapper_with_its_environment_and_inst
     await backend.remove(handle, worker_id)
     with pytest.raises(docker.errors.NotFound):
         engine.containers.get(handle)
+
+
+CANARY_HALVES = ("canary-", uuid.uuid4().hex)
+# A hostile agent's search for the canary (never written whole where it could read it): in every
+# process's environment, in the files under the places it can reach (bounded, so it stays fast)
+# and in its own environment. Each read of a place is an attempt; `$HOME/probe.txt` gets
+# "attempts leaks", `$HOME/leaks` where it found it.
+HOSTILE_PROBE = f"""
+pattern="{CANARY_HALVES[0]}""{CANARY_HALVES[1]}"
+attempts=0; leaks=0
+probe() {{
+  attempts=$((attempts + 1))
+  if grep -qa "$pattern" "$1" 2>/dev/null; then leaks=$((leaks + 1)); echo "$1" >> "$HOME/leaks"; fi
+}}
+for f in /proc/[0-9]*/environ; do probe "$f"; done
+for f in $(find /workspace /tmp /run /root /opt/worker /etc -xdev -type f -size -256k \
+             2>/dev/null | head -n 3000); do probe "$f"; done
+env > "$HOME/own-env"; probe "$HOME/own-env"; rm "$HOME/own-env"
+echo "$attempts $leaks" > "$HOME/probe.txt"
+grep CapEff /proc/1/status > "$HOME/wrapper-capabilities"
+"""
+# CHOWN, DAC_OVERRIDE, KILL, SETGID and SETUID (bits 0, 1, 5, 6, 7): what the wrapper keeps.
+WRAPPER_CAPABILITIES = "CapEff:\t00000000000000e3"
+
+
+async def test_a_hostile_agent_finds_none_of_the_wrappers_credentials_in_its_container(
+    backend: DockerBackend,
+    engine: docker.DockerClient,
+    tmp_path: Path,
+    redis_url: str,
+    redis_client: Redis,
+) -> None:
+    worker_id = f"po-{uuid.uuid4().hex[:8]}"
+    workspace = tmp_path / worker_id
+    workspace.mkdir()
+    turn = {
+        "steps": [
+            {"run": HOSTILE_PROBE},
+            {"write": {"path": "note.txt", "content": "mine\n"}},
+            {
+                "run": "git init -q . && git add note.txt && git -c user.name=a "
+                "-c user.email=a@b commit -qm note"
+            },
+        ],
+        "reply": "looked",
+    }
+    (workspace / "script.json").write_text(json.dumps({"turns": [turn]}))
+    canary = "".join(CANARY_HALVES)
+    handle = await backend.start(
+        spec(
+            tmp_path,
+            worker_id,
+            redis_url,
+            SCRIPTED_AGENT_SCRIPT="/workspace/script.json",
+            GIT_TOKEN=canary,
+            WRAPPER_SECRET=canary,
+        )
+    )
+    message = POWorkerInput(user_id="u-1", prompt="look around")
+    await redis_client.xadd(f"worker:po:{worker_id}:input", encode(message))  # type: ignore[arg-type]
+
+    async def answered() -> bool:
+        return bool(await redis_client.xlen(f"worker:po:{worker_id}:output"))
+
+    try:
+        await eventually(answered, 60)
+    except AssertionError:
+        print(engine.containers.get(handle).logs().decode()[-3000:])
+        raise
+    entries = cast(
+        list[tuple[str, dict[str, str]]],
+        await redis_client.xrange(f"worker:po:{worker_id}:output"),
+    )
+    [(_, fields)] = entries
+    assert json.loads(fields["data"])["text"] == "looked"
+    home = workspace / "home"
+    attempts, leaks = map(int, (home / "probe.txt").read_text().split())
+    assert attempts > 50
+    assert leaks == 0, (home / "leaks").read_text()
+    assert (home / "probe.txt").stat().st_uid == 10001  # the image's `agent`
+    assert (workspace / "po" / "note.txt").stat().st_uid == 10001
+    assert (home / "wrapper-capabilities").read_text().strip() == WRAPPER_CAPABILITIES
 
 
 async def test_a_users_po_workers_share_a_named_volume_as_their_home(

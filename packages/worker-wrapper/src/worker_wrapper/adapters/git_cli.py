@@ -1,24 +1,49 @@
 """git, run by the wrapper itself (never trusted to the agent): clone, read the commit, push;
-for a test run, check a commit out and read a file of it."""
+for a test run, check a commit out and read a file of it.
+
+The clone is the agent's to work in (its user's, when it runs as another), so what git would
+take from it — the repository's config, its hooks — is the agent's word: the wrapper's git runs
+no hook and no fsmonitor there, and pushes from a repository of its own, into which it fetched
+the agent's HEAD (upload-pack is safe on a repository one does not trust), to the URL it cloned.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import os
+import shlex
+import tempfile
 from pathlib import Path
 
+from worker_wrapper.adapters.isolation import Isolation
 from worker_wrapper.ports import GitError
 
 # A file read from a commit (the project file) larger than this is refused, not read.
 MAX_FILE_BYTES = 1024 * 1024
+# Config of the command line's scope, above the repository's: the agent owns the repository (git's
+# ownership check would refuse it), and nothing of it runs as the wrapper.
+PROTECTED_CONFIG = {
+    "safe.directory": "*",
+    "core.hooksPath": os.devnull,
+    "core.fsmonitor": "false",
+}
 
 
 class GitCli:
     """The `Git` port, by the git command line."""
 
-    def __init__(self, *, author_name: str, author_email: str, token: str = "") -> None:
+    def __init__(
+        self,
+        *,
+        author_name: str,
+        author_email: str,
+        token: str = "",
+        isolation: Isolation | None = None,
+    ) -> None:
         self._author = (author_name, author_email)
+        self._isolation = isolation or Isolation()
+        self._origins: dict[Path, str] = {}
         self._env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),
@@ -26,13 +51,17 @@ class GitCli:
             # Only transports that run no command of the URL's choosing.
             "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
         }
+        if self._isolation.user is not None:
+            # HOME may be the agent's: its ~/.gitconfig is not the wrapper's.
+            self._env["GIT_CONFIG_GLOBAL"] = os.devnull
+        config = dict(PROTECTED_CONFIG)
         if token:
             # The token reaches git through its environment, never its command line.
-            self._env.update(
-                GIT_CONFIG_COUNT="1",
-                GIT_CONFIG_KEY_0="http.extraHeader",
-                GIT_CONFIG_VALUE_0=f"Authorization: Bearer {token}",
-            )
+            config["http.extraHeader"] = f"Authorization: Bearer {token}"
+        self._env["GIT_CONFIG_COUNT"] = str(len(config))
+        for number, (key, value) in enumerate(config.items()):
+            self._env[f"GIT_CONFIG_KEY_{number}"] = key
+            self._env[f"GIT_CONFIG_VALUE_{number}"] = value
 
     async def _git(self, *args: str, cwd: Path | None = None, strip: bool = True) -> str:
         process = await asyncio.create_subprocess_exec(
@@ -54,6 +83,7 @@ class GitCli:
         returns the commit the work starts from."""
         # `--` before every positional argument: a value can never be read as an option.
         await self._git("clone", "--quiet", "--", url, str(dest))
+        self._origins[dest] = url
         remote = await self._git("ls-remote", "--heads", "origin", branch, cwd=dest)
         if remote:
             await self._git("checkout", "--quiet", branch, cwd=dest)
@@ -61,6 +91,7 @@ class GitCli:
             await self._git("checkout", "--quiet", "-b", branch, cwd=dest)
         await self._git("config", "user.name", self._author[0], cwd=dest)
         await self._git("config", "user.email", self._author[1], cwd=dest)
+        self._isolation.hand_over(dest)
         return await self.head(dest)
 
     async def check_out(self, url: str, commit: str, dest: Path) -> str:
@@ -75,6 +106,7 @@ class GitCli:
         if found is None:
             raise GitError(f"commit {commit} is not in the repository")
         await self._git("checkout", "--quiet", "--detach", found, cwd=dest)
+        self._isolation.hand_over(dest)  # the project's commands run as the agent does
         return found
 
     async def _commit(self, repo: Path, name: str) -> str | None:
@@ -107,7 +139,28 @@ class GitCli:
         return await self._git("rev-parse", "HEAD", cwd=repo)
 
     async def push(self, repo: Path, branch: str) -> None:
-        await self._git("push", "--quiet", "origin", f"HEAD:refs/heads/{branch}", cwd=repo)
+        """The agent's HEAD, taken into a repository of the wrapper's own and pushed from there
+        to the URL `repo` was cloned from (the agent may have changed its remotes)."""
+        url = self._origins.get(repo)
+        if url is None:
+            raise GitError(f"git push failed: {repo} was not cloned by this worker")
+        # Local fetches run upload-pack with a clean environment: it is told about safe.directory.
+        upload_pack = f"git -c safe.directory={shlex.quote(str(repo / '.git'))} upload-pack"
+        with tempfile.TemporaryDirectory(prefix="wrapper-push-") as private:
+            mine = Path(private)
+            await self._git("init", "--quiet", "--bare", str(mine))
+            await self._git(
+                "fetch",
+                "--quiet",
+                "--no-tags",
+                f"--upload-pack={upload_pack}",
+                "--",
+                str(repo),
+                "HEAD",
+                cwd=mine,
+            )
+            commit = await self._git("rev-parse", "FETCH_HEAD", cwd=mine)
+            await self._git("push", "--quiet", "--", url, f"{commit}:refs/heads/{branch}", cwd=mine)
 
     async def is_tracked(self, repo: Path, path: str) -> bool:
         try:

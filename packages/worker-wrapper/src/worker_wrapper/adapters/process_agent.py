@@ -58,13 +58,18 @@ class ProcessAgent:
         timeout_s: float,
         extra_env: Mapping[str, str] | None,
     ) -> TurnResult:
-        self._home.mkdir(parents=True, exist_ok=True)
+        isolation = self._process.isolation
+        # Where the agent works and lives is its own (its user's, when it runs as another).
+        isolation.hand_over(self._home)
+        isolation.hand_over(cwd)
         invocation = self.runner.invocation(
             prompt, session_id=session_id, home=self._home, env=self._env
         )
         for path, content in invocation.extra_files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
+            path.unlink(missing_ok=True)  # a link the agent left there is replaced, not followed
             path.write_text(content)
+            isolation.give(path, below=self._home)
         # Per-turn values (the request being answered, variables named in AGENT_EXTRA_ENV) are
         # chosen by the wrapper, so they join after the runner's allowlist.
         env = {**invocation.env, **(extra_env or {})}

@@ -1,5 +1,5 @@
 """Running an agent (or a project's test command) as a child process in its own process group,
-with a time limit.
+with a time limit, isolated as the settings ask (isolation.py).
 
 On timeout or stop the whole group is killed (SIGTERM, then SIGKILL after a grace period), so
 tools the agent started (shells, servers, test runners) die with it.
@@ -14,6 +14,8 @@ import signal
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from worker_wrapper.adapters.isolation import Isolation
 
 TAIL_CHARS = 4000
 # After a merged-output process's group is dead, how long its pipe may stay open (held by a
@@ -36,9 +38,12 @@ class ProcessResult:
 
 
 class AgentProcess:
-    def __init__(self, *, kill_grace_s: float, stop: asyncio.Event) -> None:
+    def __init__(
+        self, *, kill_grace_s: float, stop: asyncio.Event, isolation: Isolation | None = None
+    ) -> None:
         self._kill_grace_s = kill_grace_s
         self._stop = stop
+        self.isolation = isolation or Isolation()
 
     @property
     def stopping(self) -> asyncio.Event:
@@ -55,13 +60,14 @@ class AgentProcess:
         stdin: bytes | None = None,
     ) -> ProcessResult:
         process = await asyncio.create_subprocess_exec(
-            *argv,
+            *self.isolation.command(argv, env),
             cwd=cwd,
             env=env,
             stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             start_new_session=True,
+            **self.isolation.popen_args(),
         )
         talk = asyncio.ensure_future(process.communicate(stdin))
         timed_out, stopped = await self._supervise(process, talk, timeout_s)
@@ -84,13 +90,14 @@ class AgentProcess:
         read_end, write_end = os.pipe()
         try:
             process = await asyncio.create_subprocess_exec(
-                *argv,
+                *self.isolation.command(argv, env),
                 cwd=cwd,
                 env=env,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=write_end,
                 stderr=write_end,
                 start_new_session=True,
+                **self.isolation.popen_args(),
             )
         except BaseException:
             os.close(read_end)

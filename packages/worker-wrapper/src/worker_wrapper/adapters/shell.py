@@ -38,7 +38,7 @@ class ProcessShell:
         self._env = command_environment(env, home=home)
 
     async def run(self, command: str, *, cwd: Path, timeout_s: float) -> CommandRun:
-        self._home.mkdir(parents=True, exist_ok=True)
+        self._process.isolation.hand_over(self._home)
         log.info("test command starting", cwd=str(cwd))
         try:
             result = await self._process.run_merged(

@@ -23,6 +23,7 @@ def prepare_workspace(*, cwd: Path, instructions_file: str, instructions: str) -
     cwd.mkdir(parents=True, exist_ok=True)
     if instructions:
         handle, name = tempfile.mkstemp(dir=cwd, prefix=f".{instructions_file}.")
+        os.fchmod(handle, 0o644)  # the agent may run as another user: it reads them
         with os.fdopen(handle, "w") as file:
             file.write(instructions)
         os.replace(name, cwd / instructions_file)
