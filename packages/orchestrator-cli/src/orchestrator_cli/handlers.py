@@ -37,7 +37,7 @@ def start_task(
     config: CliConfig,
     commit_sha: str | None = None,
 ) -> dict[str, Any]:
-    """Create the task, then queue it; a task that cannot be queued is marked failed.
+    """Create the task, then queue it; a task that cannot be queued is cancelled, with the reason.
 
     A deploy may name the commit to ship (`commit_sha`); it is checked before the task exists.
     """
@@ -73,9 +73,9 @@ def start_task(
         try:
             api.patch(
                 f"/api/tasks/{task['id']}",
-                {"status": "failed", "error": f"could not queue: {exc.message}"},
+                {"status": "cancelled", "error": f"could not queue: {exc.message}"},
             )
-            details["task_status"] = "failed"
+            details["task_status"] = "cancelled"
         except CliError as marking:
             details["task_status"] = "unknown"
             details["marking_error"] = marking.message

@@ -262,9 +262,9 @@ def test_a_task_is_not_left_queued_when_redis_is_down(
 
     assert code == 9
     assert started["error"] == "PublishFailed"
-    assert started["details"]["task_status"] == "failed"
+    assert started["details"]["task_status"] == "cancelled"
     task, _ = cli(worker, "engineering", "status", started["details"]["task_id"])
-    assert task["data"]["status"] == "failed"
+    assert task["data"]["status"] == "cancelled"
     assert task["data"]["error"].startswith("could not queue: Redis")
 
 

@@ -193,16 +193,16 @@ class TestStartTask:
         assert api.tasks == {}
         assert queue.published == []
 
-    def test_a_task_that_cannot_be_queued_is_marked_failed(self) -> None:
+    def test_a_task_that_cannot_be_queued_is_cancelled_with_the_reason(self) -> None:
         api = FakeApi()
         with pytest.raises(errors.PublishFailed) as caught:
             start_task("deploy", "p1", "", api=api, queue=FakeQueue(fail=True), config=CONFIG)
-        assert api.tasks["t1"]["status"] == "failed"
+        assert api.tasks["t1"]["status"] == "cancelled"
         assert api.tasks["t1"]["error"] == "could not queue: Redis is unreachable: refused"
         assert caught.value.details == {
             "task_id": "t1",
             "cause": "RedisUnavailable",
-            "task_status": "failed",
+            "task_status": "cancelled",
         }
 
 

@@ -10,6 +10,7 @@ from fastapi import Depends, FastAPI
 import api
 from api.agent_configs.router import router as agent_configs
 from api.api_keys.router import router as api_keys
+from api.auth.router import router as auth
 from api.config import ApiSettings
 from api.db import make_engine, make_sessionmaker
 from api.deployments.router import router as deployments
@@ -26,6 +27,7 @@ from api.users.router import router as users
 
 ROUTERS = (
     health,
+    auth,
     users,
     projects,
     tasks,

@@ -132,7 +132,7 @@ def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     descriptions = {
         400: "The request could not be parsed",
         401: "Missing, unknown, expired or revoked API key",
-        403: "The key's principal may not do this",
+        403: "The key's principal or scopes do not allow this",
         404: "No such object (or not yours)",
         409: "Conflicts with the current state",
         422: "Invalid input; `details` names the fields",

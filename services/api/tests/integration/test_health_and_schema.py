@@ -59,6 +59,40 @@ def test_revision_0002_adds_the_tested_commit_and_its_downgrade_drops_it(
     assert _columns(database_url, "projects") == before
 
 
+def test_revision_0003_leaves_existing_keys_unscoped_and_its_downgrade_drops_scopes(
+    database_url: str,
+) -> None:
+    upgrade(database_url, "0002")
+    before = _columns(database_url, "api_keys")
+    _execute(
+        database_url,
+        "INSERT INTO api_keys (id, name, key_hash, prefix, principal)"
+        " VALUES ('" + "a" * 32 + "', 'old', '" + "0" * 64 + "', 'cgo_abcdef', 'service')",
+    )
+    upgrade(database_url, "0003")
+    after = _columns(database_url, "api_keys")
+    scopes = _execute(database_url, "SELECT scopes FROM api_keys")
+    downgrade(database_url, "0002")
+
+    assert after["scopes"] == ("jsonb", "YES")
+    assert scopes == [None]
+    assert _columns(database_url, "api_keys") == before
+
+
+def _execute(url: str, sql: str) -> list[object]:
+    """The first column of each row the statement returns."""
+    import asyncio
+
+    async def run() -> list[object]:
+        connection = await asyncpg.connect(url)
+        try:
+            return [r[0] for r in await connection.fetch(sql)]
+        finally:
+            await connection.close()
+
+    return asyncio.run(run())
+
+
 def _diff(url: str) -> list[object]:
     import asyncio
 

@@ -176,61 +176,63 @@ class TestTasks:
         assert task["started_at"] is None
 
     async def test_a_task_runs_then_completes_with_its_times_recorded(
-        self, new_user: NewUser
+        self, new_user: NewUser, service: httpx.AsyncClient
     ) -> None:
         user = await new_user()
         task = await new_task(user.client, (await make_project(user.client))["id"])
         path = f"/api/tasks/{task['id']}"
-        running = await ok(user.client.patch(path, json={"status": "running"}))
+        running = await ok(service.patch(path, json={"status": "running"}))
         finish = {"status": "completed", "result": {"commit_sha": "abc"}}
-        done = await ok(user.client.patch(path, json=finish))
+        done = await ok(service.patch(path, json=finish))
         assert running["started_at"] is not None
         assert done["finished_at"] is not None
         assert done["result"] == {"commit_sha": "abc"}
 
     async def test_a_different_terminal_status_after_the_first_is_a_conflict(
-        self, new_user: NewUser
+        self, new_user: NewUser, service: httpx.AsyncClient
     ) -> None:
         user = await new_user()
         task = await new_task(user.client, (await make_project(user.client))["id"])
         path = f"/api/tasks/{task['id']}"
-        done = await ok(user.client.patch(path, json={"status": "completed"}))
+        done = await ok(service.patch(path, json={"status": "completed"}))
 
-        refused = await user.client.patch(path, json={"status": "failed", "error": "late"})
-        repeated = await ok(
-            user.client.patch(path, json={"status": "completed", "result": {"x": 1}})
-        )
+        refused = await service.patch(path, json={"status": "failed", "error": "late"})
+        repeated = await ok(service.patch(path, json={"status": "completed", "result": {"x": 1}}))
 
         assert refused.status_code == 409
         assert refused.json()["context"] == {"status": "completed", "refused": "failed"}
         assert repeated == done
         assert (await ok(user.client.get(path)))["error"] is None
 
-    async def test_a_finished_task_cannot_go_back_to_running(self, new_user: NewUser) -> None:
+    async def test_a_finished_task_cannot_go_back_to_running(
+        self, new_user: NewUser, service: httpx.AsyncClient
+    ) -> None:
         user = await new_user()
         task = await new_task(user.client, (await make_project(user.client))["id"])
         path = f"/api/tasks/{task['id']}"
         await ok(user.client.patch(path, json={"status": "cancelled"}))
-        assert (await user.client.patch(path, json={"status": "running"})).status_code == 409
+        assert (await service.patch(path, json={"status": "running"})).status_code == 409
 
-    async def test_a_running_task_cannot_be_queued_again(self, new_user: NewUser) -> None:
+    async def test_a_running_task_cannot_be_queued_again(
+        self, new_user: NewUser, service: httpx.AsyncClient
+    ) -> None:
         user = await new_user()
         task = await new_task(user.client, (await make_project(user.client))["id"])
         path = f"/api/tasks/{task['id']}"
-        await ok(user.client.patch(path, json={"status": "running"}))
-        response = await user.client.patch(path, json={"status": "queued"})
+        await ok(service.patch(path, json={"status": "running"}))
+        response = await service.patch(path, json={"status": "queued"})
         assert response.status_code == 409
         assert response.json()["error"] == "invalid_transition"
 
     async def test_concurrent_terminal_writes_leave_exactly_one_winner(
-        self, new_user: NewUser
+        self, new_user: NewUser, service: httpx.AsyncClient
     ) -> None:
         user = await new_user()
         task = await new_task(user.client, (await make_project(user.client))["id"])
         path = f"/api/tasks/{task['id']}"
         outcomes = ["completed", "failed", "cancelled"] * 4
         responses = await asyncio.gather(
-            *(user.client.patch(path, json={"status": s}) for s in outcomes)
+            *(service.patch(path, json={"status": s}) for s in outcomes)
         )
         final = (await ok(user.client.get(path)))["status"]
         for status, response in zip(outcomes, responses, strict=True):
@@ -244,7 +246,7 @@ class TestTasks:
         t1 = await new_task(alice.client, p1["id"])
         await new_task(alice.client, p2["id"], type="deploy")
         await new_task(bob.client, (await make_project(bob.client))["id"])
-        await ok(alice.client.patch(f"/api/tasks/{t1['id']}", json={"status": "running"}))
+        await ok(service.patch(f"/api/tasks/{t1['id']}", json={"status": "running"}))
 
         def ids(tasks: list[dict[str, Any]]) -> list[str]:
             return [t["id"] for t in tasks]

@@ -7,9 +7,13 @@ from api.auth.keys import KEY_PREFIX, display_prefix, generate_key, hash_key
 from api.auth.principal import Principal
 from api.errors import Forbidden, NotFound
 from shared.contracts import PrincipalKind
+from shared.permissions import key_claims
 
 SERVICE = Principal(kind=PrincipalKind.SERVICE, key_id="k1", user_id=None)
 ALICE = Principal(kind=PrincipalKind.USER, key_id="k2", user_id="alice")
+READER = Principal(
+    kind=PrincipalKind.USER, key_id="k3", user_id="alice", scopes=frozenset({"tasks:read"})
+)
 
 
 class TestPrincipal:
@@ -30,6 +34,15 @@ class TestPrincipal:
         with pytest.raises(Forbidden):
             ALICE.require_service()
 
+    def test_a_key_without_scopes_has_every_right_of_its_principal(self) -> None:
+        ALICE.require("tasks:write")
+        SERVICE.require("api-keys:admin")
+
+    def test_a_scoped_key_is_refused_what_it_lacks_naming_the_scope(self) -> None:
+        READER.require("tasks:read")
+        with pytest.raises(Forbidden, match="this key lacks the scope tasks:create"):
+            READER.require("tasks:create")
+
 
 class TestKeys:
     def test_keys_are_random_prefixed_and_long(self) -> None:
@@ -46,3 +59,17 @@ class TestKeys:
     def test_the_display_prefix_is_short_enough_to_be_harmless(self) -> None:
         key = generate_key()
         assert display_prefix(key) == key[:10]
+
+    def test_an_unscoped_key_names_no_claims(self) -> None:
+        key = generate_key()
+        assert "." not in key
+        assert key_claims(key) is None
+
+    def test_a_scoped_key_carries_its_claims_after_the_secret(self) -> None:
+        key = generate_key(("projects:read", "tasks:read"))
+        assert key_claims(key) == ("projects:read", "tasks:read")
+        assert display_prefix(key) == key[:10]
+        assert key.startswith(KEY_PREFIX)
+
+    def test_a_key_scoped_to_nothing_says_so(self) -> None:
+        assert key_claims(generate_key(())) == ()

@@ -10,6 +10,8 @@ from shared.contracts.auth import (
     ApiKeyCreated,
     ApiKeyRead,
     PrincipalKind,
+    Scope,
+    WhoAmI,
 )
 from shared.contracts.base import (
     CONTRACT_VERSION,
@@ -208,6 +210,7 @@ __all__ = [
     "RestModel",
     "ScaffolderMessage",
     "ScaffolderResult",
+    "Scope",
     "ServerCreate",
     "ServerRead",
     "ServerSpecs",
@@ -232,6 +235,7 @@ __all__ = [
     "UserRead",
     "UserUpdate",
     "VerdictStatus",
+    "WhoAmI",
     "WorkMode",
     "WorkerActivity",
     "WorkerCommand",

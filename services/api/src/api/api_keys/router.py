@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter
 from shared.contracts import ApiKeyCreate, ApiKeyCreated, ApiKeyRead
+from shared.permissions import API_KEYS_ADMIN
 
 from api.api_keys import service
-from api.auth.principal import PrincipalDep
+from api.auth.principal import Principal, requires
 from api.db import SessionDep
 from api.errors import error_responses
 from api.ids import IdFilter, IdPath
@@ -14,10 +17,12 @@ router = APIRouter(
     prefix="/api/api-keys", tags=["api-keys"], responses=error_responses(401, 403, 422, 503)
 )
 
+ApiKeysAdmin = Annotated[Principal, requires(API_KEYS_ADMIN)]
+
 
 @router.post("", status_code=201, response_model=ApiKeyCreated)
 async def create_api_key(
-    body: ApiKeyCreate, session: SessionDep, principal: PrincipalDep
+    body: ApiKeyCreate, session: SessionDep, principal: ApiKeysAdmin
 ) -> ApiKeyCreated:
     """Create a key; the secret is in this response only. Service keys only."""
     principal.require_service()
@@ -27,7 +32,7 @@ async def create_api_key(
 @router.get("", response_model=list[ApiKeyRead])
 async def list_api_keys(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ApiKeysAdmin,
     page: PageDep,
     user_id: IdFilter = None,
 ) -> list[ApiKeyRead]:
@@ -38,7 +43,7 @@ async def list_api_keys(
 
 
 @router.get("/{key_id}", response_model=ApiKeyRead, responses=error_responses(404))
-async def get_api_key(key_id: IdPath, session: SessionDep, principal: PrincipalDep) -> ApiKeyRead:
+async def get_api_key(key_id: IdPath, session: SessionDep, principal: ApiKeysAdmin) -> ApiKeyRead:
     """Read one key. Service keys only."""
     principal.require_service()
     return ApiKeyRead.model_validate(await service.get_key(session, key_id))
@@ -46,7 +51,7 @@ async def get_api_key(key_id: IdPath, session: SessionDep, principal: PrincipalD
 
 @router.delete("/{key_id}", response_model=ApiKeyRead, responses=error_responses(404))
 async def revoke_api_key(
-    key_id: IdPath, session: SessionDep, principal: PrincipalDep
+    key_id: IdPath, session: SessionDep, principal: ApiKeysAdmin
 ) -> ApiKeyRead:
     """Revoke a key; it stops working at once. Service keys only."""
     principal.require_service()

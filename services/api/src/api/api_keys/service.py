@@ -27,7 +27,8 @@ async def create_key(session: AsyncSession, body: ApiKeyCreate) -> ApiKeyCreated
             raise InvalidReference("no such user", field="user_id")
     elif body.user_id is not None:
         raise InvalidReference("a service key acts for no user", field="user_id")
-    key = generate_key()
+    scopes = None if body.scopes is None else [str(s) for s in body.scopes]
+    key = generate_key(None if scopes is None else tuple(scopes))
     expires_at = utc_now() + timedelta(seconds=body.ttl_seconds) if body.ttl_seconds else None
     record = await ApiKeyRepository(session).add(
         ApiKey(
@@ -36,6 +37,7 @@ async def create_key(session: AsyncSession, body: ApiKeyCreate) -> ApiKeyCreated
             prefix=display_prefix(key),
             principal=body.principal,
             user_id=body.user_id,
+            scopes=scopes,
             expires_at=expires_at,
         )
     )

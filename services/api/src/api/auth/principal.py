@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -20,10 +20,16 @@ class Principal:
     kind: PrincipalKind
     key_id: str
     user_id: str | None
+    # None: every right of the principal; a set only narrows them.
+    scopes: frozenset[str] | None = None
 
     @property
     def is_service(self) -> bool:
         return self.kind is PrincipalKind.SERVICE
+
+    def require(self, scope: str) -> None:
+        if self.scopes is not None and scope not in self.scopes:
+            raise Forbidden(f"this key lacks the scope {scope}", context={"scope": scope})
 
     def require_service(self) -> None:
         if not self.is_service:
@@ -53,7 +59,22 @@ async def authenticate(
         raise Unauthorized("unknown or revoked API key")
     if record.expires_at is not None and record.expires_at <= utc_now():
         raise Unauthorized("expired API key")
-    return Principal(kind=record.principal, key_id=record.id, user_id=record.user_id)
+    return Principal(
+        kind=record.principal,
+        key_id=record.id,
+        user_id=record.user_id,
+        scopes=None if record.scopes is None else frozenset(record.scopes),
+    )
 
 
 PrincipalDep = Annotated[Principal, Depends(authenticate)]
+
+
+def requires(scope: str) -> Any:
+    """A route's scope, declared in its signature: `Annotated[Principal, requires(TASKS_READ)]`."""
+
+    async def scoped(principal: PrincipalDep) -> Principal:
+        principal.require(scope)
+        return principal
+
+    return Depends(scoped)

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Response
 from shared.contracts import TaskExecutionCreate, TaskExecutionRead, TaskExecutionUpdate
+from shared.permissions import EXECUTIONS_READ, EXECUTIONS_WRITE
 
-from api.auth.principal import PrincipalDep
+from api.auth.principal import Principal, requires
 from api.db import SessionDep
 from api.errors import error_responses
 from api.executions import service
@@ -13,8 +16,11 @@ from api.pagination import PageDep
 router = APIRouter(
     prefix="/api/task-executions",
     tags=["task-executions"],
-    responses=error_responses(401, 422, 503),
+    responses=error_responses(401, 403, 422, 503),
 )
+
+ExecutionsWrite = Annotated[Principal, requires(EXECUTIONS_WRITE)]
+ExecutionsRead = Annotated[Principal, requires(EXECUTIONS_READ)]
 
 
 @router.post(
@@ -27,9 +33,12 @@ router = APIRouter(
     },
 )
 async def record_task_execution(
-    body: TaskExecutionCreate, response: Response, session: SessionDep, principal: PrincipalDep
+    body: TaskExecutionCreate, response: Response, session: SessionDep, principal: ExecutionsWrite
 ) -> TaskExecutionRead:
-    """Record a worker run; the same request id again returns the first record (200)."""
+    """Record a worker run; the same request id again returns the first record (200).
+
+    Service keys only.
+    """
     execution, created = await service.record_execution(session, principal, body)
     if not created:
         response.status_code = 200
@@ -38,7 +47,7 @@ async def record_task_execution(
 
 @router.get("", response_model=list[TaskExecutionRead])
 async def list_task_executions(
-    session: SessionDep, principal: PrincipalDep, page: PageDep, task_id: IdFilter = None
+    session: SessionDep, principal: ExecutionsRead, page: PageDep, task_id: IdFilter = None
 ) -> list[TaskExecutionRead]:
     """List worker runs, by task."""
     executions = await service.list_executions(session, principal, page, task_id=task_id)
@@ -47,7 +56,7 @@ async def list_task_executions(
 
 @router.get("/{execution_id}", response_model=TaskExecutionRead, responses=error_responses(404))
 async def get_task_execution(
-    execution_id: IdPath, session: SessionDep, principal: PrincipalDep
+    execution_id: IdPath, session: SessionDep, principal: ExecutionsRead
 ) -> TaskExecutionRead:
     """Read a worker run."""
     execution = await service.get_execution(session, principal, execution_id)
@@ -56,8 +65,8 @@ async def get_task_execution(
 
 @router.patch("/{execution_id}", response_model=TaskExecutionRead, responses=error_responses(404))
 async def update_task_execution(
-    execution_id: IdPath, body: TaskExecutionUpdate, session: SessionDep, principal: PrincipalDep
+    execution_id: IdPath, body: TaskExecutionUpdate, session: SessionDep, principal: ExecutionsWrite
 ) -> TaskExecutionRead:
-    """Record how a worker run ended."""
+    """Record how a worker run ended. Service keys only."""
     execution = await service.update_execution(session, principal, execution_id, body)
     return TaskExecutionRead.model_validate(execution)

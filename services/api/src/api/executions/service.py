@@ -19,7 +19,11 @@ from api.tasks.service import get_task
 async def record_execution(
     session: AsyncSession, principal: Principal, body: TaskExecutionCreate
 ) -> tuple[TaskExecution, bool]:
-    """Returns the execution and whether it was created (False: the request was recorded)."""
+    """Returns the execution and whether it was created (False: the request was recorded).
+
+    Runs are recorded by the service that starts them, never by the agent doing the work.
+    """
+    principal.require_service()
     try:
         task = await get_task(session, principal, body.task_id)
     except NotFound as exc:
@@ -55,6 +59,7 @@ async def get_execution(
 async def update_execution(
     session: AsyncSession, principal: Principal, execution_id: str, body: TaskExecutionUpdate
 ) -> TaskExecution:
+    principal.require_service()
     execution = await get_execution(session, principal, execution_id, for_update=True)
     apply_changes(execution, body.model_dump(exclude_unset=True))
     await session.flush()

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+from typing import Annotated
+
 from fastapi import APIRouter, Request, Response
 from shared.contracts import PortAllocationCreate, PortAllocationRead
+from shared.permissions import PORTS_READ, PORTS_WRITE
 
-from api.auth.principal import PrincipalDep
+from api.auth.principal import Principal, requires
 from api.db import SessionDep
 from api.errors import error_responses
 from api.ids import IdFilter, IdPath
@@ -13,8 +16,11 @@ from api.port_allocations import service
 router = APIRouter(
     prefix="/api/port-allocations",
     tags=["port-allocations"],
-    responses=error_responses(401, 422, 503),
+    responses=error_responses(401, 403, 422, 503),
 )
+
+PortsWrite = Annotated[Principal, requires(PORTS_WRITE)]
+PortsRead = Annotated[Principal, requires(PORTS_READ)]
 
 
 @router.post(
@@ -31,7 +37,7 @@ async def allocate_port(
     request: Request,
     response: Response,
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: PortsWrite,
 ) -> PortAllocationRead:
     """Allocate a port to a project's service on a server (the lowest free one unless given).
 
@@ -48,7 +54,7 @@ async def allocate_port(
 @router.get("", response_model=list[PortAllocationRead])
 async def list_port_allocations(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: PortsRead,
     page: PageDep,
     server_id: IdFilter = None,
     project_id: IdFilter = None,
@@ -62,7 +68,7 @@ async def list_port_allocations(
 
 @router.get("/{allocation_id}", response_model=PortAllocationRead, responses=error_responses(404))
 async def get_port_allocation(
-    allocation_id: IdPath, session: SessionDep, principal: PrincipalDep
+    allocation_id: IdPath, session: SessionDep, principal: PortsRead
 ) -> PortAllocationRead:
     """Read an allocation."""
     allocation = await service.get_allocation(session, principal, allocation_id)
@@ -71,7 +77,7 @@ async def get_port_allocation(
 
 @router.delete("/{allocation_id}", status_code=204, responses=error_responses(403, 404))
 async def release_port_allocation(
-    allocation_id: IdPath, session: SessionDep, principal: PrincipalDep
+    allocation_id: IdPath, session: SessionDep, principal: PortsWrite
 ) -> Response:
     """Release a port. Service keys only."""
     await service.release_port(session, principal, allocation_id)

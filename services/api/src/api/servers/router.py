@@ -4,8 +4,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 from shared.contracts import ServerCreate, ServerRead, ServerStatus, ServerUpdate
+from shared.permissions import SERVERS_READ, SERVERS_WRITE
 
-from api.auth.principal import PrincipalDep
+from api.auth.principal import Principal, requires
 from api.db import SessionDep
 from api.errors import error_responses
 from api.ids import IdPath
@@ -13,13 +14,16 @@ from api.pagination import PageDep
 from api.servers import service
 
 router = APIRouter(
-    prefix="/api/servers", tags=["servers"], responses=error_responses(401, 422, 503)
+    prefix="/api/servers", tags=["servers"], responses=error_responses(401, 403, 422, 503)
 )
+
+ServersWrite = Annotated[Principal, requires(SERVERS_WRITE)]
+ServersRead = Annotated[Principal, requires(SERVERS_READ)]
 
 
 @router.post("", status_code=201, response_model=ServerRead, responses=error_responses(403, 409))
 async def create_server(
-    body: ServerCreate, session: SessionDep, principal: PrincipalDep
+    body: ServerCreate, session: SessionDep, principal: ServersWrite
 ) -> ServerRead:
     """Register a server. Service keys only."""
     return ServerRead.model_validate(await service.create_server(session, principal, body))
@@ -28,7 +32,7 @@ async def create_server(
 @router.get("", response_model=list[ServerRead])
 async def list_servers(
     session: SessionDep,
-    principal: PrincipalDep,
+    principal: ServersRead,
     page: PageDep,
     status: ServerStatus | None = None,
     name: Annotated[str | None, Query(max_length=63)] = None,
@@ -41,14 +45,14 @@ async def list_servers(
 
 
 @router.get("/{server_id}", response_model=ServerRead, responses=error_responses(404))
-async def get_server(server_id: IdPath, session: SessionDep, principal: PrincipalDep) -> ServerRead:
+async def get_server(server_id: IdPath, session: SessionDep, principal: ServersRead) -> ServerRead:
     """Read a server."""
     return ServerRead.model_validate(await service.get_server(session, server_id))
 
 
 @router.patch("/{server_id}", response_model=ServerRead, responses=error_responses(403, 404))
 async def update_server(
-    server_id: IdPath, body: ServerUpdate, session: SessionDep, principal: PrincipalDep
+    server_id: IdPath, body: ServerUpdate, session: SessionDep, principal: ServersWrite
 ) -> ServerRead:
     """Change a server (status, health check time, ...). Service keys only."""
     return ServerRead.model_validate(

@@ -12,11 +12,12 @@ from shared.contracts import (
     TaskType,
     TaskUpdate,
 )
+from shared.permissions import TASKS_CANCEL, TASKS_WRITE
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from api.auth.principal import Principal
 from api.db import utc_now
-from api.errors import Conflict, InvalidReference, InvalidTransition, NotFound
+from api.errors import Conflict, Forbidden, InvalidReference, InvalidTransition, NotFound
 from api.pagination import Page
 from api.projects.service import get_project
 from api.repository import apply_changes, equal_to
@@ -71,9 +72,29 @@ async def get_task(
     return task
 
 
+def is_cancellation(body: TaskUpdate) -> bool:
+    """The body only cancels the task, perhaps saying why."""
+    return body.status is TaskStatus.CANCELLED and body.model_fields_set <= {"status", "error"}
+
+
+def scope_to_update(body: TaskUpdate) -> str:
+    return TASKS_CANCEL if is_cancellation(body) else TASKS_WRITE
+
+
+def _only_services_close_tasks(principal: Principal, body: TaskUpdate) -> None:
+    """An agent may give up a task but never report it done, failed or running: the service
+    running the work does."""
+    if principal.is_service or is_cancellation(body):
+        return
+    if "result" in body.model_fields_set:
+        raise Forbidden("only a service key may set a task's result", field="result")
+    raise Forbidden("a user key may only cancel a task", field="status")
+
+
 async def update_task(
     session: AsyncSession, principal: Principal, task_id: str, body: TaskUpdate
 ) -> Task:
+    _only_services_close_tasks(principal, body)
     # The row lock makes concurrent terminal writes queue up: the first wins, the rest see it.
     task = await get_task(session, principal, task_id, for_update=True)
     changes = body.model_dump(exclude_unset=True)
