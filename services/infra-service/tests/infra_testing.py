@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +25,7 @@ from shared.testing import processes
 from shared.testing.git import commit as commit_files
 from shared.testing.git import work_tree
 from shared.testing.processes import settings_env
+from shared.testing.secrets_scan import CommandLineScanner as CommandLineScanner
 from shared.testing.waiting import eventually
 
 # A secret that must reach the deployed app and nothing else.
@@ -232,83 +232,6 @@ class Harness:
         response = await self.api.get(path, params=params)
         response.raise_for_status()
         return response.json()
-
-
-class CommandLineScanner:
-    """Reads every process's command line, over and over, looking for a string.
-
-    `prove_it_sees()` starts a process with a fresh marker in its command line and holds it
-    until the scanner has seen it: called before and after what is watched, it proves the
-    scanner was reading command lines the whole time.
-    """
-
-    def __init__(self, needle: str) -> None:
-        self.needle = needle.encode()
-        self.found: list[str] = []
-        self.scans = 0
-        self._markers: set[bytes] = set()
-        self._seen: set[bytes] = set()
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._scan, daemon=True)
-
-    def __enter__(self) -> CommandLineScanner:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    async def prove_it_sees(self, within: float = 30) -> None:
-        marker = f"scanner-control-{uuid.uuid4().hex}".encode()
-        with self._lock:
-            self._markers.add(marker)
-        # `read` holds the process until its stdin closes: it lives as long as we need.
-        control = await asyncio.create_subprocess_exec(
-            "sh",
-            "-c",
-            "read _",
-            "sh",
-            marker.decode(),
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.DEVNULL,
-            stderr=asyncio.subprocess.DEVNULL,
-        )
-
-        async def seen() -> bool:
-            with self._lock:
-                return marker in self._seen
-
-        try:
-            await eventually(seen, within)
-        finally:
-            assert control.stdin is not None
-            control.stdin.close()
-            try:
-                await asyncio.wait_for(control.wait(), 10)
-            except TimeoutError:
-                control.kill()
-                await control.wait()
-
-    def _scan(self) -> None:
-        while not self._stop.is_set():
-            with self._lock:
-                markers = list(self._markers)
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
-                try:
-                    argv = cmdline.read_bytes()
-                except OSError:
-                    continue
-                if self.needle in argv:
-                    self.found.append(argv.replace(b"\0", b" ").decode(errors="replace"))
-                for marker in markers:
-                    if marker in argv:
-                        with self._lock:
-                            self._seen.add(marker)
-            self.scans += 1
-            # Pacing, not synchronisation: a scan a few ms apart, leaving the CPUs to the deploy.
-            self._stop.wait(0.005)
 
 
 def local_deploy(

