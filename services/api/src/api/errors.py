@@ -80,13 +80,19 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [
         ErrorDetail(
-            field=".".join(str(p) for p in err["loc"] if p != "body") or None,
-            message=str(err["msg"]).replace("\x00", ""),
+            field=_printable(".".join(str(p) for p in err["loc"] if p != "body")) or None,
+            message=_printable(str(err["msg"])),
         )
         for err in exc.errors()
     ]
     fields = ", ".join(d.field for d in details if d.field) or "the request"
     return _respond(422, "validation_error", f"invalid {fields}", details)
+
+
+def _printable(text: str) -> str:
+    """What a client sent, fit to be echoed in an answer: a body's key may hold NUL characters
+    or lone surrogates, which the answer itself may not."""
+    return text.replace("\x00", "\\x00").encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 async def _http_error(_: Request, exc: Exception) -> JSONResponse:

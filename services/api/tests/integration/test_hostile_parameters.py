@@ -42,3 +42,17 @@ async def test_ordinary_parameters_still_work(service: httpx.AsyncClient) -> Non
     listed = await ok(service.get("/api/servers", params={"name": server["name"]}))
     assert [s["id"] for s in listed] == [server["id"]]
     assert (await ok(service.get(f"/api/servers/{server['id']}")))["id"] == server["id"]
+
+
+async def test_a_body_key_holding_a_nul_is_named_escaped_in_the_422(
+    service: httpx.AsyncClient,
+) -> None:
+    server = await make_server(service)
+    response = await service.patch(
+        f"/api/servers/{server['id']}",
+        content=b'{"a\\u0000b": 1}',
+        headers={"Content-Type": "application/json"},
+    )
+
+    assert response.status_code == 422, response.text
+    assert response.json()["details"][0]["field"] == "a\\x00b", response.text
