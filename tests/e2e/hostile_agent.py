@@ -18,6 +18,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -47,10 +48,20 @@ def refused_by_api(method: str, path: str, **kwargs: object) -> tuple[bool, str]
     return response.status_code in (401, 403, 404), f"{response.status_code} {response.text}"
 
 
+REDIS_ATTEMPTS: list[tuple[str, tuple[str, ...]]] = [
+    ("XADD worker:commands", ("XADD", "worker:commands", "*", "data", "{}")),
+    ("XADD another user's PO input", ("XADD", "worker:po:po-someone-else:input", "*", "d", "{}")),
+    ("XADD deploy:results", ("XADD", "deploy:results", "*", "data", "{}")),
+    ("read telegram:inbox", ("XRANGE", "telegram:inbox", "-", "+")),
+    ("KEYS *", ("KEYS", "*")),
+    ("ACL SETUSER", ("ACL", "SETUSER", "me", "on", ">pw", "+@all", "~*")),
+]
+
+
 def refused_by_redis(url: str, *command: object) -> tuple[bool, str]:
     client = redis.Redis.from_url(url, socket_timeout=5)
     try:
-        client.execute_command(*command)
+        client.execute_command(*command)  # type: ignore[no-untyped-call]
     except (redis.exceptions.AuthenticationError, redis.exceptions.NoPermissionError) as exc:
         return True, str(exc)
     except redis.exceptions.ResponseError as exc:
@@ -153,25 +164,8 @@ def main() -> None:
     if found and found != agent_redis:
         urls.append(("its wrapper's Redis user, read from /proc", found))
     for whose, url in urls:
-        attempt(
-            f"XADD worker:commands with {whose}",
-            lambda u=url: refused_by_redis(u, "XADD", "worker:commands", "*", "data", "{}"),
-        )
-        attempt(f"XADD another user's PO input with {whose}",
-                lambda u=url: refused_by_redis(u, "XADD", "worker:po:po-someone-else:input", "*",
-                                               "data", "{}"))  # fmt: skip
-        attempt(
-            f"XADD deploy:results with {whose}",
-            lambda u=url: refused_by_redis(u, "XADD", "deploy:results", "*", "data", "{}"),
-        )
-        attempt(
-            f"read telegram:inbox with {whose}",
-            lambda u=url: refused_by_redis(u, "XRANGE", "telegram:inbox", "-", "+"),
-        )
-        attempt(f"KEYS * with {whose}", lambda u=url: refused_by_redis(u, "KEYS", "*"))
-        attempt(f"ACL SETUSER with {whose}",
-                lambda u=url: refused_by_redis(u, "ACL", "SETUSER", "me", "on", ">pw", "+@all",
-                                               "~*"))  # fmt: skip
+        for name, command in REDIS_ATTEMPTS:
+            attempt(f"{name} with {whose}", partial(refused_by_redis, url, *command))
     anonymous = "redis://" + agent_redis.rsplit("@", 1)[-1]
     attempt(
         "XADD worker:commands with no credentials",
