@@ -10,10 +10,10 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from infra_service.domain.results import RunOutcome
-from infra_service.domain.secrets import SecretUnavailable
 from infra_service.ports import InventoryRefused, PlaybookJob
 from pydantic import BaseModel
 from shared.contracts import IncidentSeverity, ProjectRead, ServerRead, ServerStatus
+from shared.secrets import SecretUnavailable
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from enum import StrEnum
 from pathlib import Path
 from typing import Literal, Self
@@ -68,3 +69,26 @@ class ApiClientSettings(BaseSettings):
 
 class DataDirSettings(BaseSettings):
     data_dir: Path = Field(default=Path(".data"), description="Where this service keeps files.")
+
+
+class SecretSettings(BaseSettings):
+    """Where this service's secret references point (`shared.secrets`)."""
+
+    secrets_dir: Path | None = Field(
+        default=None, description="Where `file:` secret references point (0700, owned by us)."
+    )
+    secret_env_prefix: str = Field(
+        default="CODEGEN_SECRET_",
+        min_length=1,
+        description="`env:NAME` reads this prefix + NAME, never the service's own settings.",
+    )
+
+    def secret_variables(self) -> dict[str, str]:
+        """What `env:NAME` references may name: this service's SECRET_ENV_PREFIX variables,
+        prefix removed. Read here, like every other setting."""
+        prefix = self.secret_env_prefix
+        return {
+            name.removeprefix(prefix): value
+            for name, value in os.environ.items()
+            if name.startswith(prefix)
+        }

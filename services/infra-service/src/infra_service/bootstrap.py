@@ -11,6 +11,7 @@ from pathlib import Path
 from redis.asyncio import Redis
 from shared.api_client import ApiClient, api_client
 from shared.runtime import Lifetime, Service
+from shared.secrets import LocalSecrets
 from shared.streams import (
     ConsumerOptions,
     Group,
@@ -25,7 +26,6 @@ from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, PROVISIONER_QUEUE
 from infra_service.adapters.ansible_runner import AnsibleRunnerPlaybooks
 from infra_service.adapters.api_inventory import ApiInventory
 from infra_service.adapters.git_sources import GitSources
-from infra_service.adapters.local_secrets import LocalSecrets
 from infra_service.adapters.redis_locks import RedisJobLocks
 from infra_service.adapters.redis_results import RedisResultStore
 from infra_service.config import InfraSettings

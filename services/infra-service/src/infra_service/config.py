@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field
-from shared.settings import ApiClientSettings, DataDirSettings, RedisSettings, ServiceSettings
+from shared.settings import (
+    ApiClientSettings,
+    DataDirSettings,
+    RedisSettings,
+    SecretSettings,
+    ServiceSettings,
+)
 
 
-class InfraSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDirSettings):
+class InfraSettings(
+    ServiceSettings, RedisSettings, ApiClientSettings, DataDirSettings, SecretSettings
+):
     consumer_name: str = Field(default="infra-service-1", description="This replica's name.")
     deploy_concurrency: int = Field(default=2, ge=1, le=32, description="Deploys in flight.")
     provision_concurrency: int = Field(default=1, ge=1, le=32, description="Setups in flight.")
@@ -35,14 +42,6 @@ class InfraSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDirSe
         description="The API's port range, opened in servers' firewalls.",
     )
     remote_deploy_root: str = Field(default="/srv/codegen", description="The same on servers.")
-    secrets_dir: Path | None = Field(
-        default=None, description="Where `file:` secret references point (0700, owned by us)."
-    )
-    secret_env_prefix: str = Field(
-        default="CODEGEN_SECRET_",
-        min_length=1,
-        description="`env:NAME` reads this prefix + NAME, never the service's own settings.",
-    )
     forge_url: str = Field(default="https://github.com", description="Base of `owner/name` repos.")
     loop_lag_probe_ms: int = Field(
         default=0,
@@ -71,13 +70,3 @@ class InfraSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDirSe
     def known_hosts(self) -> Path:
         """The servers' host keys, trusted on first use."""
         return self.data_dir.resolve() / "known_hosts"
-
-    def secret_variables(self) -> dict[str, str]:
-        """What `env:NAME` references may name: this service's `SECRET_ENV_PREFIX` variables,
-        prefix removed. Read here, like every other setting."""
-        prefix = self.secret_env_prefix
-        return {
-            name.removeprefix(prefix): value
-            for name, value in os.environ.items()
-            if name.startswith(prefix)
-        }

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import structlog
 from shared.contracts import IncidentSeverity, ServerRead, ServerStatus
+from shared.secrets import scrub
 
 from infra_service.domain.inventory import Target, check_target
 from infra_service.domain.results import RunOutcome, RunStatus, describe, tail
-from infra_service.domain.secrets import scrub
 from infra_service.ports import Inventory, PlaybookJob, Playbooks
 
 log = structlog.get_logger("infra_service")

@@ -13,8 +13,7 @@ from shared.contracts import (
     ProvisionerMessage,
     ProvisionerResult,
 )
-
-from infra_service.domain.secrets import scrub
+from shared.secrets import scrub
 
 TAIL_LINES = 40
 TAIL_CHARS = 4000

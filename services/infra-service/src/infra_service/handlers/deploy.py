@@ -20,6 +20,7 @@ from shared.contracts import (
     ServerRead,
     ServerStatus,
 )
+from shared.secrets import SecretUnavailable
 from shared.streams.registry import DEPLOY_RESULTS
 
 from infra_service.domain.answers import answer_once
@@ -28,7 +29,7 @@ from infra_service.domain.jobs import Hosting, Retries, host_vars, run_with_retr
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.project_file import deployed, read_project_file
 from infra_service.domain.results import DeployReport, RunStatus, deploy_result
-from infra_service.domain.secrets import SecretUnavailable, parse_app_secrets
+from infra_service.domain.secrets import parse_app_secrets
 from infra_service.domain.sources import (
     InvalidSource,
     SourceUnavailable,

@@ -13,6 +13,7 @@ from shared.contracts import (
     ProvisionerResult,
     ServerStatus,
 )
+from shared.secrets import SecretUnavailable, scrub
 from shared.streams.registry import PROVISIONER_RESULTS
 
 from infra_service.domain.answers import answer_once
@@ -20,7 +21,6 @@ from infra_service.domain.inventory import InvalidTarget
 from infra_service.domain.jobs import Hosting, Retries, host_vars, run_with_retries, target_of
 from infra_service.domain.playbooks import Action, select_playbook
 from infra_service.domain.results import Failure, RunStatus, describe, provision_result, tail
-from infra_service.domain.secrets import SecretUnavailable, scrub
 from infra_service.ports import (
     Idempotency,
     Inventory,
