@@ -226,6 +226,8 @@ def agent_environment(settings: WrapperSettings) -> dict[str, str]:
         else settings.redis_url
     )
     env.pop("AGENT_REDIS_URL", None)
+    # The wrapper's push credential, whatever AGENT_EXTRA_ENV names.
+    env.pop("GIT_TOKEN", None)
     env.update(
         API_URL=settings.api_url,
         API_KEY=settings.api_key.get_secret_value(),

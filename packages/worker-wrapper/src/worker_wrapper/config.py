@@ -38,7 +38,9 @@ class WrapperSettings(ServiceSettings, RedisSettings, ApiClientSettings):
     kill_grace_s: float = Field(default=5, ge=0, description="SIGTERM → SIGKILL grace period.")
     heartbeat_ttl_s: int = Field(default=30, ge=3, description="Heartbeat key lifetime.")
     agent_extra_env: str = Field(
-        default="", description="Comma list of further variables the agent may see."
+        default="",
+        description="Comma list of further variables the agent may see (worker-manager adds "
+        "the names of the worker's secrets); never GIT_TOKEN.",
     )
     claude_bin: str = Field(default="claude", description="The Claude Code executable.")
     claude_model: str | None = Field(default=None, description="--model for claude.")
@@ -56,7 +58,9 @@ class WrapperSettings(ServiceSettings, RedisSettings, ApiClientSettings):
     git_author_name: str = Field(default="codegen-worker", description="Commit author name.")
     git_author_email: str = Field(default="worker@codegen.local", description="Commit email.")
     git_token: SecretStr = Field(
-        default=SecretStr(""), description="Token for HTTPS git remotes (sent as a header)."
+        default=SecretStr(""),
+        description="The token the wrapper's git pushes with (a credential helper answers "
+        "it for the cloned remote's host only); never the agent's.",
     )
 
     @property

@@ -7,7 +7,13 @@ from __future__ import annotations
 import pytest
 from langgraph_testing import Api, Langgraph, deploy, engineering, entries
 from redis.asyncio import Redis
-from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput, OutcomeStatus, WorkMode
+from shared.contracts import (
+    CreateWorkerCommand,
+    DeveloperWorkerInput,
+    DeveloperWorkerOutput,
+    OutcomeStatus,
+    WorkMode,
+)
 from shared.testing.stage_fakes import FakeStages, commit_of, developed
 from shared.testing.waiting import eventually
 
@@ -31,8 +37,10 @@ async def test_a_task_on_a_new_project_is_scaffolded_developed_tested_and_closed
     assert [(i.mode, i.attempt) for i in inputs] == [(WorkMode.DEVELOP, 1), (WorkMode.TEST, 1)]
     assert inputs[0].repo_url == "/srv/repositories/todo.git"
     assert inputs[1].commit_sha == commit
-    commands = [c.command for c in stages.of("worker:commands")]
-    assert commands.count("create") == 2
+    creates = [c for c in stages.of("worker:commands") if isinstance(c, CreateWorkerCommand)]
+    assert len(creates) == 2
+    # Each worker's forge token is limited to the project's repository.
+    assert {c.context["repository"] for c in creates} == {"/srv/repositories/todo.git"}
     executions = await api.get("/api/task-executions", task_id=task_id)
     assert sorted(e["request_id"] for e in executions) == [
         f"{task_id}.a1.develop",

@@ -11,11 +11,13 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 
+import httpx
 import structlog
 from redis.asyncio import Redis
 from shared.api_client import api_client
 from shared.lifetime import Lifetime
 from shared.runtime import BackgroundTask, Service
+from shared.secrets import LocalSecrets
 from shared.streams import (
     ConsumerOptions,
     RedisStreamPublisher,
@@ -27,6 +29,8 @@ from shared.streams.registry import WORKER_COMMANDS, WORKER_LIFECYCLE, Group
 
 from worker_manager.adapters.api_keys import ApiWorkerKeys
 from worker_manager.adapters.fs_workspaces import LocalWorkspaces
+from worker_manager.adapters.github_tokens import GitHubAppTokens
+from worker_manager.adapters.local_forge import LocalForgeTokens
 from worker_manager.adapters.process_backend import ProcessBackend
 from worker_manager.adapters.redis_acl import RedisAcl, SharedRedis
 from worker_manager.adapters.redis_heartbeats import RedisHeartbeats
@@ -45,7 +49,13 @@ from worker_manager.handlers.watch import (
     revoke_orphans,
     watch_workers,
 )
-from worker_manager.ports import EngineDeaths, ImageCollector, WorkerAccess, WorkerBackend
+from worker_manager.ports import (
+    EngineDeaths,
+    ForgeTokens,
+    ImageCollector,
+    WorkerAccess,
+    WorkerBackend,
+)
 
 log = structlog.get_logger("worker_manager")
 
@@ -81,6 +91,24 @@ def make_backend(
     return ProcessBackend(settings.wrapper_command), None, None
 
 
+def make_forge(
+    settings: ManagerSettings, secrets: LocalSecrets
+) -> tuple[ForgeTokens, httpx.AsyncClient | None]:
+    """The forge's tokens, and the HTTP client to close with the service (if it made one)."""
+    if settings.forge == "github" and settings.github_private_key_ref:
+        client = httpx.AsyncClient(timeout=30)
+        tokens = GitHubAppTokens(
+            client,
+            app_id=settings.github_app_id,
+            private_key=secrets.resolve(settings.github_private_key_ref),
+            owner=settings.github_owner,
+            owner_kind=settings.github_owner_kind,
+            api_url=settings.github_api_url,
+        )
+        return tokens, client
+    return LocalForgeTokens(), None
+
+
 def build(
     settings: ManagerSettings, lifetime: Lifetime, *, backend: WorkerBackend | None = None
 ) -> Service:
@@ -92,6 +120,8 @@ def build(
     if backend is None:
         backend, deaths, images = make_backend(settings, redis)
     store = RedisStatusStore(redis, finished_ttl_s=settings.status_ttl_s)
+    secrets = LocalSecrets(variables=settings.secret_variables(), directory=settings.secrets_dir)
+    forge, forge_http = make_forge(settings, secrets)
     keys = ApiWorkerKeys(http)
     unfinished = RedisUnfinishedWork(redis)
     workspaces = LocalWorkspaces(settings.workspace_root)
@@ -114,6 +144,8 @@ def build(
         backend=backend,
         keys=keys,
         access=access,
+        secrets=secrets,
+        forge=forge,
         creations=RedisCreations(redis, RenewedIdempotency(redis, lease_s=settings.create_lease_s)),
         unfinished=unfinished,
         workspaces=workspaces,
@@ -171,6 +203,7 @@ def build(
         workspaces=workspaces,
         inputs=inputs,
         access=access,
+        forge=forge,
         stop_grace_s=settings.stop_grace_s,
     )
     orphans = functools.partial(revoke_orphans, store=store, access=access)
@@ -197,6 +230,7 @@ def build(
             workspaces=workspaces,
             inputs=inputs,
             access=access,
+            forge=forge,
             stop_grace_s=settings.stop_grace_s,
         )
         tasks[ENGINE_EVENTS] = _death_follower(
@@ -208,7 +242,7 @@ def build(
         tasks=tasks,
         # Nothing to finish there: a death it misses, the watcher sees.
         cancel_at_once={ENGINE_EVENTS},
-        resources=[redis, http],
+        resources=[redis, http, *([forge_http] if forge_http else [])],
         grace_s=settings.shutdown_grace_s,
     )
 

@@ -6,13 +6,25 @@ from pathlib import Path
 from typing import Literal, Self
 
 from pydantic import Field, model_validator
-from shared.settings import ApiClientSettings, DataDirSettings, RedisSettings, ServiceSettings
+from shared.contracts.base import SecretReference
+from shared.settings import (
+    ApiClientSettings,
+    DataDirSettings,
+    RedisSettings,
+    SecretSettings,
+    ServiceSettings,
+)
 
 # worker-manager's own variables that every worker inherits (with WORKER_ENV_PASSTHROUGH's).
 INHERITED_VARIABLES = ("PATH", "LANG", "TZ")
 
 
-class ManagerSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDirSettings):
+class ManagerSettings(
+    ServiceSettings, RedisSettings, ApiClientSettings, DataDirSettings, SecretSettings
+):
+    """SECRETS_DIR and SECRET_ENV_PREFIX (`shared.settings.SecretSettings`) are where the secret
+    references of workers' configs, and GITHUB_PRIVATE_KEY_REF, point."""
+
     backend: Literal["process", "docker"] = Field(default="process", description="Backend.")
     docker_image_prefix: str = Field(default="codegen-worker", description="Worker image names.")
     docker_base_image: str = Field(default="debian:bookworm-slim", description="FROM of images.")
@@ -76,6 +88,20 @@ class ManagerSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDir
         description="How long a finished worker's status and heartbeat keys are kept.",
     )
 
+    forge: Literal["local", "github"] = Field(
+        default="local",
+        description="Where projects' repositories live: local (bare repositories here; workers "
+        "get no token) or github (a GitHub App mints each developer worker a token for its one "
+        "repository).",
+    )
+    github_api_url: str = Field(default="https://api.github.com", description="GitHub's API.")
+    github_app_id: str = Field(default="", description="The GitHub App's id.")
+    github_private_key_ref: SecretReference | None = Field(
+        default=None, description="The App's private key (PEM), as a secret reference."
+    )
+    github_owner: str = Field(default="", description="The organisation or user owning repos.")
+    github_owner_kind: Literal["org", "user"] = Field(default="org", description="Owner kind.")
+
     @property
     def workspace_root(self) -> Path:
         return self.data_dir.resolve()
@@ -100,4 +126,14 @@ class ManagerSettings(ServiceSettings, RedisSettings, ApiClientSettings, DataDir
         # A worker busy with a long task would otherwise look idle and be paused mid-task.
         if self.idle_timeout_s <= self.task_timeout_s:
             raise ValueError("idle_timeout_s must be greater than task_timeout_s")
+        return self
+
+    @model_validator(mode="after")
+    def _github_is_complete(self) -> Self:
+        if self.forge == "github" and not (
+            self.github_app_id and self.github_private_key_ref and self.github_owner
+        ):
+            raise ValueError(
+                "forge github needs GITHUB_APP_ID, GITHUB_PRIVATE_KEY_REF and GITHUB_OWNER"
+            )
         return self

@@ -113,6 +113,28 @@ class WorkerAccess(Protocol):
         ...
 
 
+class Secrets(Protocol):
+    """Where the secret references of a worker's config point (`shared.secrets`)."""
+
+    def resolve(self, ref: str) -> str:
+        """The value `ref` names; raises SecretUnavailable (naming the reference, never a value)."""
+        ...
+
+
+class ForgeTokens(Protocol):
+    """Short-lived credentials a worker's wrapper pushes with, one repository each."""
+
+    async def mint(self, worker_id: str, repository: str) -> str | None:
+        """A token that may read and push `repository` (a clone URL) and nothing else, kept
+        until `revoke`; None when the forge needs none (the local forge, or a repository that is
+        not on it)."""
+        ...
+
+    async def revoke(self, worker_id: str) -> None:
+        """Revoke the worker's token, if it holds one; idempotent."""
+        ...
+
+
 class StatusStore(Protocol):
     """`worker:status:{id}` and the indexes of live and ended workers. A final state, once
     written, is never replaced (an update that would is refused whole) and expires."""

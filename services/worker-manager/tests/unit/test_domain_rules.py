@@ -317,6 +317,38 @@ class TestEnvironment:
             "redis://agent:pw@r:6379/0",
         )
 
+    def test_the_agents_secrets_join_the_variables_the_wrapper_hands_it(self) -> None:
+        env = worker_env(
+            self.LAUNCH,
+            self.config(AGENT_EXTRA_ENV="DEBUG"),
+            {},
+            worker_id="developer-1",
+            api_key="",
+            redis=self.REDIS,
+            workspace=Path("/w"),
+            secrets={"MODEL_API_KEY": "sk-1", "SEARCH_KEY": "sk-2"},
+        )
+
+        assert (env["MODEL_API_KEY"], env["SEARCH_KEY"]) == ("sk-1", "sk-2")
+        assert env["AGENT_EXTRA_ENV"] == "DEBUG,MODEL_API_KEY,SEARCH_KEY"
+        assert "GIT_TOKEN" not in env
+
+    def test_a_forge_token_is_the_wrappers_and_never_named_for_the_agent(self) -> None:
+        env = worker_env(
+            self.LAUNCH,
+            self.config(),
+            {},
+            worker_id="developer-1",
+            api_key="",
+            redis=self.REDIS,
+            workspace=Path("/w"),
+            secrets={"MODEL_API_KEY": "sk-1"},
+            git_token="ghs_token",
+        )
+
+        assert env["GIT_TOKEN"] == "ghs_token"
+        assert env["AGENT_EXTRA_ENV"] == "MODEL_API_KEY"
+
     def test_labels_name_the_worker_and_what_it_works_on(self) -> None:
         labels = worker_labels("developer-1", self.config(), {"project_id": "p-1"})
         assert labels == {

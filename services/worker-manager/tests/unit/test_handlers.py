@@ -25,6 +25,7 @@ from shared.contracts import (
     WorkerType,
 )
 from shared.permissions import RedisRight
+from shared.secrets import SecretUnavailable
 from shared.testing import fakes
 from worker_manager.domain.endings import end_worker, revoke_key
 from worker_manager.domain.environment import WorkerLaunch
@@ -187,6 +188,37 @@ class FakeAccess:
         return set(self.granted)
 
 
+class FakeSecrets:
+    def __init__(self, values: dict[str, str] | None = None) -> None:
+        self.values = values or {}
+
+    def resolve(self, ref: str) -> str:
+        if ref not in self.values:
+            raise SecretUnavailable(f"secret {ref!r} is not set")
+        return self.values[ref]
+
+
+class FakeForgeTokens:
+    """Mints `ghs-<worker id>` for a repository under `https://forge/`, nothing elsewhere."""
+
+    def __init__(self) -> None:
+        self.minted: dict[str, str] = {}
+        self.revoked: list[str] = []
+        self.broken = False
+
+    async def mint(self, worker_id: str, repository: str) -> str | None:
+        if self.broken:
+            raise ConnectionError("the forge is away")
+        if not repository.startswith("https://forge/"):
+            return None
+        self.minted[worker_id] = repository
+        return f"ghs-{worker_id}"
+
+    async def revoke(self, worker_id: str) -> None:
+        if worker_id in self.minted:
+            self.revoked.append(worker_id)
+
+
 class FakeUnfinished:
     def __init__(self, journal: list[str]) -> None:
         self.reports: list[tuple[str, str, int | None]] = []
@@ -257,6 +289,8 @@ class World:
         self.backend = FakeBackend()
         self.keys = FakeKeys()
         self.access = FakeAccess()
+        self.secrets = FakeSecrets({"env:MODEL_KEY": "sk-model-s3cr3t"})
+        self.forge = FakeForgeTokens()
         self.journal: list[str] = []  # what reports and removals of input streams did, in order
         self.unfinished = FakeUnfinished(self.journal)
         self.heartbeats = FakeHeartbeats()
@@ -289,6 +323,7 @@ class World:
             workspaces=self.workspaces,
             inputs=self.inputs,
             access=self.access,
+            forge=self.forge,
             stop_grace_s=STOP_GRACE_S,
         )
 
@@ -313,6 +348,8 @@ class World:
             backend=self.backend,
             keys=self.keys,
             access=self.access,
+            secrets=self.secrets,
+            forge=self.forge,
             creations=self.creations,
             unfinished=self.unfinished,
             workspaces=self.workspaces,
@@ -498,6 +535,7 @@ class TestEndings:
             workspaces=world.workspaces,
             inputs=world.inputs,
             access=world.access,
+            forge=world.forge,
             stop_grace_s=STOP_GRACE_S,
         )
 
@@ -537,11 +575,19 @@ class TestEndings:
 
 
 def create(
-    request_id: str = "r-1", worker_type: WorkerType = WorkerType.PO, **context: str
+    request_id: str = "r-1",
+    worker_type: WorkerType = WorkerType.PO,
+    secrets: dict[str, str] | None = None,
+    **context: str,
 ) -> CreateWorkerCommand:
     return CreateWorkerCommand(
         request_id=request_id,
-        config=WorkerConfig(name="w", worker_type=worker_type, agent_type=AgentType.SCRIPTED),
+        config=WorkerConfig(
+            name="w",
+            worker_type=worker_type,
+            agent_type=AgentType.SCRIPTED,
+            secrets=secrets or {},
+        ),
         context=context,
     )
 
@@ -716,3 +762,114 @@ class TestAPoWorkersHome:
         assert answer.error.startswith(f"context.{field} must be an identifier")
         assert world.backend.specs == []
         assert await world.store.live() == []
+
+
+class TestAWorkersSecrets:
+    """The agent's secrets travel as references and become values in its worker only."""
+
+    async def test_a_secret_is_resolved_into_the_workers_environment_for_its_agent(
+        self, world: World
+    ) -> None:
+        _, answer = await world.command(create(secrets={"MODEL_API_KEY": "env:MODEL_KEY"}))
+
+        assert answer.success, answer.error
+        [spec] = world.backend.specs
+        assert spec.env["MODEL_API_KEY"] == "sk-model-s3cr3t"
+        assert spec.env["AGENT_EXTRA_ENV"] == "MODEL_API_KEY"
+
+    async def test_a_secret_that_names_nothing_refuses_the_create_naming_it_and_its_reference(
+        self, world: World
+    ) -> None:
+        _, answer = await world.command(
+            create(user_id="u-1", secrets={"MODEL_API_KEY": "env:MISSING"})
+        )
+
+        assert answer.success is False
+        assert (
+            answer.error
+            == "secrets.MODEL_API_KEY cannot be resolved: secret 'env:MISSING' is not set"
+        )
+        assert world.backend.specs == []
+        assert world.keys.scopes == {}, "nothing was made for it"
+        assert world.access.granted == {}
+
+    @pytest.mark.parametrize("name", ["REDIS_URL", "API_KEY", "GIT_TOKEN", "WORKER_ID", "GIT_SSH"])
+    async def test_a_secret_may_not_replace_what_the_wrapper_reads(
+        self, world: World, name: str
+    ) -> None:
+        _, answer = await world.command(create(secrets={name: "env:MODEL_KEY"}))
+
+        assert answer.success is False
+        assert answer.error is not None
+        assert answer.error.startswith(f"secrets.{name}: {name} is the wrapper's own variable")
+        assert "sk-model-s3cr3t" not in answer.error
+        assert world.backend.specs == []
+
+
+class TestForgeTokens:
+    """A developer worker pushes with a token for its one repository, revoked with its remains."""
+
+    async def test_a_developer_worker_naming_its_repository_gets_a_token_for_its_wrapper(
+        self, world: World
+    ) -> None:
+        _, answer = await world.command(
+            create(worker_type=WorkerType.DEVELOPER, repository="https://forge/acme/shop.git")
+        )
+
+        assert answer.success, answer.error
+        [spec] = world.backend.specs
+        assert spec.env["GIT_TOKEN"] == f"ghs-{answer.worker_id}"
+        assert "GIT_TOKEN" not in spec.env.get("AGENT_EXTRA_ENV", "")
+        assert world.forge.minted == {spec.worker_id: "https://forge/acme/shop.git"}
+
+    async def test_a_worker_of_the_local_forge_or_a_po_worker_gets_no_token(
+        self, world: World
+    ) -> None:
+        await world.command(create("r-1", WorkerType.DEVELOPER, repository="/srv/repos/shop"))
+        await world.command(create("r-2", repository="https://forge/acme/shop.git"))
+
+        assert [spec.env.get("GIT_TOKEN") for spec in world.backend.specs] == [None, None]
+        assert world.forge.minted == {}
+
+    async def test_the_token_is_revoked_when_the_workers_remains_are_removed(
+        self, world: World
+    ) -> None:
+        _, answer = await world.command(
+            create(worker_type=WorkerType.DEVELOPER, repository="https://forge/acme/shop.git")
+        )
+        assert answer.worker_id is not None
+        world.backend.exits[f"h-{answer.worker_id}"] = 0
+
+        await world.watch()
+        assert world.forge.revoked == [], "not while its remains are there"
+        await world.remove_ended()
+
+        assert world.forge.revoked == [answer.worker_id]
+
+    async def test_a_forge_that_gives_no_token_refuses_the_create_and_undoes_it(
+        self, world: World
+    ) -> None:
+        world.forge.broken = True
+
+        _, answer = await world.command(
+            create(
+                worker_type=WorkerType.DEVELOPER,
+                repository="https://forge/acme/shop.git",
+                user_id="u-1",
+            )
+        )
+
+        assert answer.success is False
+        assert answer.error == "could not get a forge token for the worker: the forge is away"
+        assert world.backend.specs == []
+        assert world.keys.scopes == {}, "nothing was made for it"
+        assert world.access.granted == {}
+
+    async def test_a_repository_that_is_no_clone_url_refuses_the_create(self, world: World) -> None:
+        _, answer = await world.command(
+            create(worker_type=WorkerType.DEVELOPER, repository="--upload-pack=evil")
+        )
+
+        assert answer.success is False
+        assert answer.error is not None
+        assert answer.error.startswith("context.repository must be a repository's clone URL")

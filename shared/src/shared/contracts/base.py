@@ -67,7 +67,7 @@ GitBranch = Annotated[
     ),
 ]
 EnvName = Annotated[str, StringConstraints(max_length=128, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-# `env:NAME` or `file:relative/path` (see infra-service's domain/secrets.py); never `..`.
+# `env:NAME` or `file:relative/path` (see shared.secrets); never `..`.
 SecretReference = Annotated[
     str,
     AfterValidator(_no_traversal_or_option_host),

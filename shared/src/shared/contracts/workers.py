@@ -16,6 +16,7 @@ from shared.contracts.base import (
     Message,
     Name,
     RepositoryReference,
+    SecretReference,
 )
 from shared.contracts.common import OutcomeStatus
 
@@ -89,6 +90,13 @@ class WorkerConfig(BaseModel):
         default_factory=dict,
         max_length=64,
         description="Extra non-secret environment for the worker.",
+    )
+    secrets: dict[EnvName, SecretReference] = Field(
+        default_factory=dict,
+        max_length=32,
+        description="The agent's secrets (a model API key, ...): variable name → reference "
+        "(`env:NAME`, `file:path`), resolved by worker-manager into this worker's environment "
+        "only; never a value.",
     )
 
 

@@ -8,7 +8,11 @@ port, what the real one does for those calls:
   `POST /app/installations/{id}/access_tokens` with `Authorization: Bearer <JWT>`: the JWT must
   be RS256 signed with the App's key, `iss` the App's id, `iat` not in the future (60 s of
   drift allowed), `exp` in the future and at most 10 minutes ahead. The token endpoint answers
-  a fresh installation token and its `expires_at`.
+  a fresh installation token and its `expires_at`; given `repositories` (names under the owner)
+  and/or `permissions`, the token is restricted to them (422, as GitHub answers, when one is not
+  there or a permission is beyond the installation's).
+- A token restricted to repositories reaches only those: another's `GET /repos/...` and git
+  answer 404 (GitHub hides what a token cannot see); with `contents: read`, a push answers 403.
 - With an unexpired installation token (`Authorization: token <t>` or `Bearer <t>`):
   `POST /orgs/{org}/repos` and `POST /user/repos` create an empty bare repository (422 in
   GitHub's shape when the name is taken, case-insensitively), `GET /repos/{owner}/{repo}`
@@ -18,7 +22,9 @@ port, what the real one does for those calls:
   `WWW-Authenticate: Basic realm="GitHub"` otherwise. The backend's stderr goes to
   `root/http-backend.log`.
 
-For assertions: `tokens` (every token issued), `repositories` (full name → bare repository),
+For assertions: `tokens` (every token issued, with the repositories and permissions it was
+restricted to), `installation_token(repositories=..., permissions=...)` to make one without a
+request, `repositories` (full name → bare repository),
 `requests` (every request line, its headers, the REST bodies and the status answered), and
 `fail_next(n, status=...)` to make the next `n` REST calls fail on purpose. The clock is
 injectable (`clock=`), so a test can age tokens and JWTs without waiting.
@@ -33,6 +39,7 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import dataclasses
 import functools
 import io
 import itertools
@@ -93,9 +100,23 @@ class IssuedToken:
     token: str
     installation_id: int
     expires_at: float  # seconds since the epoch, on the fake's clock
+    repositories: tuple[str, ...] | None = None  # names it is restricted to; None: all
+    permissions: tuple[tuple[str, str], ...] | None = None  # what it was asked for; None: all
 
     def __repr__(self) -> str:  # a failing assertion prints records: keep the token out
-        return f"IssuedToken(installation_id={self.installation_id}, expires_at={self.expires_at})"
+        return (
+            f"IssuedToken(installation_id={self.installation_id}, expires_at={self.expires_at}, "
+            f"repositories={self.repositories}, permissions={self.permissions})"
+        )
+
+    def may_read(self, repository: str) -> bool:
+        return self.repositories is None or repository.lower() in {
+            name.lower() for name in self.repositories
+        }
+
+    def may_push(self, repository: str) -> bool:
+        contents = dict(self.permissions or (("contents", "write"),)).get("contents")
+        return self.may_read(repository) and contents == "write"
 
 
 @dataclass
@@ -293,7 +314,7 @@ class FakeGitHub:
         now = self.clock()
         with self._lock:
             for token, issued in self._tokens.items():
-                self._tokens[token] = IssuedToken(token, issued.installation_id, now - 1)
+                self._tokens[token] = dataclasses.replace(issued, expires_at=now - 1)
 
     def create_repository(
         self,
@@ -370,11 +391,26 @@ class FakeGitHub:
             return None
         return issued
 
-    def _issue_token(self, installation_id: int) -> IssuedToken:
+    def installation_token(
+        self,
+        *,
+        repositories: tuple[str, ...] | None = None,
+        permissions: dict[str, str] | None = None,
+    ) -> str:
+        """An installation token made directly (no request), restricted as the endpoint would."""
+        restricted = tuple(sorted(permissions.items())) if permissions is not None else None
+        return self._issue_token(self.installation_id, repositories, restricted).token
+
+    def _issue_token(
+        self,
+        installation_id: int,
+        repositories: tuple[str, ...] | None = None,
+        permissions: tuple[tuple[str, str], ...] | None = None,
+    ) -> IssuedToken:
         alphabet = string.ascii_letters + string.digits
         token = "ghs_" + "".join(secrets.choice(alphabet) for _ in range(36))
         expires_at = float(int(self.clock() + self.token_ttl_s))
-        issued = IssuedToken(token, installation_id, expires_at)
+        issued = IssuedToken(token, installation_id, expires_at, repositories, permissions)
         with self._lock:
             self._tokens[token] = issued
             self._issued.append(issued)
@@ -489,17 +525,47 @@ class FakeGitHub:
             return _error(404, "Not Found")
         return _Reply(200, self._installation_json())
 
-    def _post_token(self, args: dict[str, str], _: dict[str, Any], __: str) -> _Reply:
+    def _post_token(self, args: dict[str, str], payload: dict[str, Any], __: str) -> _Reply:
         if int(args["installation_id"]) != self.installation_id:
             return _error(404, "Not Found")
-        issued = self._issue_token(self.installation_id)
+        granted: dict[str, str] = self._installation_json()["permissions"]
+        names, asked = payload.get("repositories"), payload.get("permissions")
+        repositories: tuple[str, ...] | None = None
+        if names is not None:
+            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+                return _error(422, "repositories must be a list of names")
+            if any(self._find_repo(self.owner, name) is None for name in names):
+                return _error(
+                    422,
+                    "There is at least one repository that does not exist or is not accessible "
+                    "to the parent installation.",
+                )
+            repositories = tuple(names)
+        permissions: tuple[tuple[str, str], ...] | None = None
+        if asked is not None:
+            levels = {"read": 1, "write": 2, "admin": 3}
+            if not isinstance(asked, dict) or any(
+                levels.get(str(level), 9) > levels.get(granted.get(str(name), ""), 0)
+                for name, level in asked.items()
+            ):
+                return _error(
+                    422, "The permissions requested are not granted to this installation."
+                )
+            permissions = tuple(sorted((str(k), str(v)) for k, v in asked.items()))
+        issued = self._issue_token(self.installation_id, repositories, permissions)
         expires = datetime.fromtimestamp(issued.expires_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-        body = {
+        body: dict[str, Any] = {
             "token": issued.token,
             "expires_at": expires,
-            "permissions": self._installation_json()["permissions"],
-            "repository_selection": "all",
+            "permissions": dict(permissions) if permissions is not None else granted,
+            "repository_selection": "all" if repositories is None else "selected",
         }
+        if repositories is not None:
+            body["repositories"] = [
+                self._repo_json(repo)
+                for name in repositories
+                if (repo := self._find_repo(self.owner, name)) is not None
+            ]
         return _Reply(201, body)
 
     def _delete_token(self, _: dict[str, str], __: dict[str, Any], token: str) -> _Reply:
@@ -527,23 +593,25 @@ class FakeGitHub:
             auto_init=bool(payload.get("auto_init", False)),
         )
 
-    def _get_repo(self, args: dict[str, str], _: dict[str, Any], __: str) -> _Reply:
+    def _get_repo(self, args: dict[str, str], _: dict[str, Any], token: str) -> _Reply:
         repo = self._find_repo(args["owner"], args["repo"])
-        if repo is None:
+        issued = self._check_token(token)
+        if repo is None or issued is None or not issued.may_read(repo.name):
             return _error(404, "Not Found")
         return _Reply(200, self._repo_json(repo))
 
     # -- git ------------------------------------------------------------------------------------
 
-    def _git_credential_ok(self, authorization: str | None) -> bool:
+    def _git_token(self, authorization: str | None) -> IssuedToken | None:
+        """The valid installation token a git request carries, if any."""
         scheme, credential = _split_authorization(authorization)
         if scheme == "basic":
             try:
                 user, _, password = base64.b64decode(credential).decode().partition(":")
             except (binascii.Error, UnicodeDecodeError):
-                return False
-            return user == "x-access-token" and self._check_token(password) is not None
-        return scheme in {"bearer", "token"} and self._check_token(credential) is not None
+                return None
+            return self._check_token(password) if user == "x-access-token" else None
+        return self._check_token(credential) if scheme in {"bearer", "token"} else None
 
 
 _Route = tuple[
@@ -731,14 +799,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _git(self, match: re.Match[str]) -> int:
         self.close_connection = True
-        if not self.fake._git_credential_ok(self.headers.get("Authorization")):
+        issued = self.fake._git_token(self.headers.get("Authorization"))
+        if issued is None:
             self._discard_body()
             return self._plain(401, "Unauthorized\n", {"WWW-Authenticate": 'Basic realm="GitHub"'})
         repo = self.fake._find_repo(unquote(match["owner"]), unquote(match["repo"]))
         rest = match["rest"] or "/"
-        if repo is None or ".." in rest:
+        if repo is None or ".." in rest or not issued.may_read(repo.name):
             self._discard_body()
             return self._plain(404, "Repository not found.\n")
+        pushing = "git-receive-pack" in rest or "service=git-receive-pack" in self.path
+        if pushing and not issued.may_push(repo.name):
+            self._discard_body()
+            return self._plain(403, f"Permission to {repo.owner}/{repo.name}.git denied.\n")
         env = {
             "PATH": os.environ.get("PATH", ""),
             "HOME": str(self.fake.root),

@@ -233,6 +233,56 @@ def test_pushing_with_the_token_works_and_ls_remote_shows_the_commit(
     assert not [r for r in github.requests if token in r.request_line]
 
 
+def test_a_token_restricted_to_one_repository_reaches_that_one_only(
+    github: FakeGitHub, api: httpx.Client, tmp_path: Path
+) -> None:
+    github.create_repository("shop", files={"README.md": "# shop\n"})
+    github.create_repository("bank", files={"README.md": "# bank\n"})
+    minted = api.post(
+        f"/app/installations/{github.installation_id}/access_tokens",
+        headers={"Authorization": f"Bearer {app_jwt(github)}"},
+        json={"repositories": ["shop"], "permissions": {"contents": "write"}},
+    )
+    assert minted.status_code == 201, minted.text
+    token = minted.json()["token"]
+    assert minted.json()["repository_selection"] == "selected"
+    [issued] = github.tokens
+    assert (issued.repositories, issued.permissions) == (("shop",), (("contents", "write"),))
+
+    assert api.get("/repos/acme/shop", headers=as_token(token)).status_code == 200
+    assert api.get("/repos/acme/bank", headers=as_token(token)).status_code == 404
+    shop = run_git(
+        "clone", "-q", github.clone_url("acme/shop"), str(tmp_path / "s"), env=auth_env(token)
+    )
+    bank = run_git(
+        "clone", "-q", github.clone_url("acme/bank"), str(tmp_path / "b"), env=auth_env(token)
+    )
+    assert shop.returncode == 0, shop.stderr
+    assert bank.returncode != 0
+    assert "not found" in bank.stderr.lower()
+
+
+def test_a_read_only_token_cannot_push_and_a_missing_repository_cannot_be_asked_for(
+    github: FakeGitHub, api: httpx.Client, tmp_path: Path
+) -> None:
+    github.create_repository("shop", files={"README.md": "# shop\n"})
+    reader = github.installation_token(repositories=("shop",), permissions={"contents": "read"})
+    repo = work_tree(tmp_path / "work", {"app.py": "print(1)\n"})
+
+    pushed = run_git(
+        "push", github.clone_url("acme/shop"), "HEAD:refs/heads/x", env=auth_env(reader), cwd=repo
+    )
+    assert pushed.returncode != 0
+    assert "403" in pushed.stderr
+
+    missing = api.post(
+        f"/app/installations/{github.installation_id}/access_tokens",
+        headers={"Authorization": f"Bearer {app_jwt(github)}"},
+        json={"repositories": ["nowhere"]},
+    )
+    assert missing.status_code == 422
+
+
 def test_fail_next_makes_the_next_rest_calls_fail(github: FakeGitHub, api: httpx.Client) -> None:
     token = mint(github, api)
     github.fail_next(2, status=503)

@@ -5,6 +5,9 @@ The clone is the agent's to work in (its user's, when it runs as another), so wh
 take from it — the repository's config, its hooks — is the agent's word: the wrapper's git runs
 no hook and no fsmonitor there, and pushes from a repository of its own, into which it fetched
 the agent's HEAD (upload-pack is safe on a repository one does not trust), to the URL it cloned.
+
+A token for the remote (GIT_TOKEN) reaches git through a credential helper that answers for the
+cloned URL's host only, from git's own environment: never in a URL, argv, a file or a log.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import os
 import shlex
 import tempfile
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from worker_wrapper.adapters.isolation import Isolation
 from worker_wrapper.ports import GitError
@@ -28,6 +32,14 @@ PROTECTED_CONFIG = {
     "core.hooksPath": os.devnull,
     "core.fsmonitor": "false",
 }
+# Where the helper finds the token: the environment of the wrapper's git (and so the helper's).
+TOKEN_VARIABLE = "CODEGEN_GIT_TOKEN"  # noqa: S105 (a name, not a value)
+# Run by git's shell with `get`, `store` or `erase`; only `get` is answered. printf is the shell's
+# own: the token is on no command line.
+CREDENTIAL_HELPER = (
+    '!f() { test "$1" = get || return 0; '
+    f'printf "username=x-access-token\\npassword=%s\\n" "${TOKEN_VARIABLE}"; }}; f'
+)
 
 
 class GitCli:
@@ -44,6 +56,8 @@ class GitCli:
         self._author = (author_name, author_email)
         self._isolation = isolation or Isolation()
         self._origins: dict[Path, str] = {}
+        self._token = token
+        self._config = dict(PROTECTED_CONFIG)
         self._env = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": os.environ.get("HOME", "/"),
@@ -54,14 +68,27 @@ class GitCli:
         if self._isolation.user is not None:
             # HOME may be the agent's: its ~/.gitconfig is not the wrapper's.
             self._env["GIT_CONFIG_GLOBAL"] = os.devnull
-        config = dict(PROTECTED_CONFIG)
         if token:
-            # The token reaches git through its environment, never its command line.
-            config["http.extraHeader"] = f"Authorization: Bearer {token}"
-        self._env["GIT_CONFIG_COUNT"] = str(len(config))
-        for number, (key, value) in enumerate(config.items()):
+            self._env[TOKEN_VARIABLE] = token
+        self._set_config()
+
+    def _set_config(self) -> None:
+        """The command line's config, through git's environment."""
+        self._env["GIT_CONFIG_COUNT"] = str(len(self._config))
+        for number, (key, value) in enumerate(self._config.items()):
             self._env[f"GIT_CONFIG_KEY_{number}"] = key
             self._env[f"GIT_CONFIG_VALUE_{number}"] = value
+
+    def _answer_credentials_for(self, url: str) -> None:
+        """The token for `url`'s host (http or https) only: no other helper, no other host."""
+        parts = urlsplit(url)
+        if not self._token or parts.scheme not in ("http", "https") or not parts.hostname:
+            return
+        # An empty helper first empties the list the system's config may have begun.
+        self._config["credential.helper"] = ""
+        host = parts.netloc.rpartition("@")[2]
+        self._config[f"credential.{parts.scheme}://{host}.helper"] = CREDENTIAL_HELPER
+        self._set_config()
 
     async def _git(self, *args: str, cwd: Path | None = None, strip: bool = True) -> str:
         process = await asyncio.create_subprocess_exec(
@@ -81,6 +108,7 @@ class GitCli:
     async def clone(self, url: str, branch: str, dest: Path) -> str:
         """Clone `url` into `dest` on `branch` (created from the default branch if new);
         returns the commit the work starts from."""
+        self._answer_credentials_for(url)
         # `--` before every positional argument: a value can never be read as an option.
         await self._git("clone", "--quiet", "--", url, str(dest))
         self._origins[dest] = url
@@ -97,6 +125,7 @@ class GitCli:
     async def check_out(self, url: str, commit: str, dest: Path) -> str:
         """Clone `url` into `dest` with `commit` checked out, detached; its full sha. A commit
         that no branch holds is asked of the remote by name (servers that allow it answer)."""
+        self._answer_credentials_for(url)
         await self._git("clone", "--quiet", "--no-checkout", "--", url, str(dest))
         found = await self._commit(dest, commit)
         if found is None:

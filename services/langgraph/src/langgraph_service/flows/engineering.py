@@ -315,6 +315,8 @@ def build(kit: Toolkit, checkpointer: Checkpointer = None) -> CompiledStateGraph
                     "user_id": state["user_id"],
                     "project_id": state["project_id"],
                     "task_id": state["task_id"],
+                    # Its forge token (GitHub) is limited to this repository.
+                    "repository": state["repo_url"] or "",
                 },
             ),
         )

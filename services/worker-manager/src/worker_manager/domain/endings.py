@@ -14,6 +14,7 @@ from worker_manager.domain.record import WorkerRecord
 from worker_manager.domain.status import worker_type_of
 from worker_manager.domain.watch import on_its_way_out
 from worker_manager.ports import (
+    ForgeTokens,
     StatusStore,
     UnfinishedWork,
     WorkerAccess,
@@ -69,10 +70,11 @@ async def remove_remains(
     workspaces: Workspaces,
     inputs: WorkerInputs,
     access: WorkerAccess,
+    forge: ForgeTokens,
     stop_grace_s: float,
 ) -> None:
-    """Remove what an ended worker leaves (container, processes, workspace, Redis users, a
-    developer worker's input stream) once its process has exited; one that lingers past
+    """Remove what an ended worker leaves (container, processes, workspace, Redis users, forge
+    token, a developer worker's input stream) once its process has exited; one that lingers past
     `stop_grace_s` after its final state is stopped."""
     record = await store.record(worker_id)
     if record is not None and record.handle:
@@ -83,6 +85,7 @@ async def remove_remains(
         await backend.remove(record.handle, worker_id)
     # Not before: the wrapper reports its end with its own Redis user.
     await access.revoke(worker_id)
+    await forge.revoke(worker_id)
     await workspaces.remove(worker_id)
     # Its final state (gone with the record once expired) is written only after its unfinished
     # work was answered, and no process of it is left to make the stream again.

@@ -3,6 +3,8 @@ command's `reply_to` if it names one; for a worker nobody knows, the type its id
 
 from __future__ import annotations
 
+import asyncio
+
 import structlog
 from shared.contracts import (
     CreateWorkerCommand,
@@ -13,13 +15,16 @@ from shared.contracts import (
     WorkerType,
 )
 from shared.permissions import commands_allowed, redis_rights_for, scopes_for
+from shared.secrets import SecretUnavailable
 from shared.streams.registry import WORKER_RESPONSES_DEVELOPER, WORKER_RESPONSES_PO
 
 from worker_manager.domain.endings import revoke_key
 from worker_manager.domain.environment import (
+    REPOSITORY,
     WorkerLaunch,
     context_error,
     home_owner,
+    secrets_error,
     worker_env,
     worker_labels,
 )
@@ -27,7 +32,9 @@ from worker_manager.domain.status import DELETED, new_worker_id, worker_type_of
 from worker_manager.ports import (
     Created,
     Creations,
+    ForgeTokens,
     Publisher,
+    Secrets,
     StatusStore,
     UnfinishedWork,
     UserHome,
@@ -53,6 +60,8 @@ async def handle_command(
     backend: WorkerBackend,
     keys: WorkerKeys,
     access: WorkerAccess,
+    secrets: Secrets,
+    forge: ForgeTokens,
     creations: Creations,
     unfinished: UnfinishedWork,
     workspaces: Workspaces,
@@ -69,6 +78,8 @@ async def handle_command(
             backend=backend,
             keys=keys,
             access=access,
+            secrets=secrets,
+            forge=forge,
             creations=creations,
             workspaces=workspaces,
             launch=launch,
@@ -114,6 +125,8 @@ async def create_worker(
     backend: WorkerBackend,
     keys: WorkerKeys,
     access: WorkerAccess,
+    secrets: Secrets,
+    forge: ForgeTokens,
     creations: Creations,
     workspaces: Workspaces,
     launch: WorkerLaunch,
@@ -129,6 +142,8 @@ async def create_worker(
             backend=backend,
             keys=keys,
             access=access,
+            secrets=secrets,
+            forge=forge,
             workspaces=workspaces,
             launch=launch,
             max_workers=max_workers,
@@ -157,19 +172,38 @@ async def _spawn(
     backend: WorkerBackend,
     keys: WorkerKeys,
     access: WorkerAccess,
+    secrets: Secrets,
+    forge: ForgeTokens,
     workspaces: Workspaces,
     launch: WorkerLaunch,
     max_workers: int,
     worker_key_ttl_s: int,
 ) -> Created:
     config, context = command.config, command.context
-    refused = context_error(context)
+    refused = context_error(context) or secrets_error(config)
     if refused:
         return Created(None, refused)
     live = await store.live()
     if len(live) >= max_workers:
         return Created(None, f"capacity reached: {len(live)} of {max_workers} workers are live")
+    # Before anything is made: a reference that names nothing refuses the create whole.
+    agent_secrets: dict[str, str] = {}
+    for name, ref in sorted(config.secrets.items()):
+        try:
+            agent_secrets[name] = await asyncio.to_thread(secrets.resolve, ref)
+        except SecretUnavailable as exc:
+            return Created(None, f"secrets.{name} cannot be resolved: {exc}")
     worker_id = new_worker_id(config.worker_type)
+    # Before its Redis users: the watcher deletes users no worker record explains, and the
+    # record is written only once everything is ready.
+    git_token: str | None = None
+    repository = context.get(REPOSITORY)
+    if config.worker_type is WorkerType.DEVELOPER and repository:
+        try:
+            git_token = await forge.mint(worker_id, repository)
+        except Exception as exc:
+            log.exception("could not get a forge token", worker_id=worker_id)
+            return Created(None, f"could not get a forge token for the worker: {exc}")
     user_id = context.get("user_id", "")
     # The agent's key and Redis user carry exactly what its commands need (docs/SECURITY.md).
     commands = commands_allowed(config.allowed_commands)
@@ -180,6 +214,7 @@ async def _spawn(
                 user_id, worker_id, worker_key_ttl_s, scopes_for(commands)
             )
         except Exception as exc:
+            await forge.revoke(worker_id)
             return Created(None, f"could not get an API key for the worker: {exc}")
     try:
         redis = await access.grant(
@@ -189,6 +224,7 @@ async def _spawn(
         log.exception("could not make the worker's Redis users", worker_id=worker_id)
         if key_id:
             await keys.revoke(key_id)
+        await forge.revoke(worker_id)
         return Created(None, f"could not make the worker's Redis users: {exc}")
     workspace = workspaces.path(worker_id)
     owner = home_owner(config, context)
@@ -201,6 +237,8 @@ async def _spawn(
         api_key=key,
         redis=redis,
         workspace=home.path if home else workspace,
+        secrets=agent_secrets,
+        git_token=git_token,
     )
     await store.create(
         worker_id,
@@ -221,6 +259,7 @@ async def _spawn(
         if key_id:
             await keys.revoke(key_id)
         await access.revoke(worker_id)
+        await forge.revoke(worker_id)
         return Created(None, f"could not start the worker: {exc}")
     await store.update(worker_id, handle=handle)
     log.info("worker started", worker_id=worker_id, handle=handle)

@@ -7,6 +7,7 @@ import structlog
 
 from worker_manager.domain.endings import end_worker, remove_remains
 from worker_manager.ports import (
+    ForgeTokens,
     StatusStore,
     UnfinishedWork,
     WorkerAccess,
@@ -30,6 +31,7 @@ async def handle_death(
     workspaces: Workspaces,
     inputs: WorkerInputs,
     access: WorkerAccess,
+    forge: ForgeTokens,
     stop_grace_s: float,
 ) -> None:
     record = await store.record(worker_id)
@@ -48,6 +50,7 @@ async def handle_death(
             workspaces=workspaces,
             inputs=inputs,
             access=access,
+            forge=forge,
             stop_grace_s=stop_grace_s,
         )
     except Exception:

@@ -14,6 +14,7 @@ from worker_manager.domain.exits import VANISHED
 from worker_manager.domain.record import WorkerRecord
 from worker_manager.domain.watch import Step, idle_seconds, lost_by_engine, watch_step
 from worker_manager.ports import (
+    ForgeTokens,
     Heartbeats,
     ImageCollector,
     StatusStore,
@@ -126,6 +127,7 @@ async def remove_ended(
     workspaces: Workspaces,
     inputs: WorkerInputs,
     access: WorkerAccess,
+    forge: ForgeTokens,
     stop_grace_s: float,
 ) -> None:
     """One pass: remove what ended workers leave once their process has exited."""
@@ -138,6 +140,7 @@ async def remove_ended(
                 workspaces=workspaces,
                 inputs=inputs,
                 access=access,
+                forge=forge,
                 stop_grace_s=stop_grace_s,
             )
         except Exception:
