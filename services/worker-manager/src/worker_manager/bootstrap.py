@@ -206,7 +206,7 @@ def build(
         forge=forge,
         stop_grace_s=settings.stop_grace_s,
     )
-    orphans = functools.partial(revoke_orphans, store=store, access=access)
+    orphans = functools.partial(revoke_orphans, store=store, access=access, suspects=set())
     collect = (
         None
         if images is None

@@ -646,9 +646,23 @@ class TestCommands:
         await world.access.grant("po-live", WorkerType.PO, ())
         await world.access.grant("po-lost", WorkerType.PO, ())
 
-        await revoke_orphans(store=world.store, access=world.access)
+        suspects: set[str] = set()
+        await revoke_orphans(store=world.store, access=world.access, suspects=suspects)
+        assert world.access.revoked == []  # a create may be about to record it
 
+        await revoke_orphans(store=world.store, access=world.access, suspects=suspects)
         assert world.access.revoked == ["po-lost"]
+
+    async def test_users_recorded_by_the_next_pass_are_kept(self, world: World) -> None:
+        suspects: set[str] = set()
+        await world.access.grant("po-new", WorkerType.PO, ())
+        await revoke_orphans(store=world.store, access=world.access, suspects=suspects)
+
+        await world.live_worker("po-new")
+        await revoke_orphans(store=world.store, access=world.access, suspects=suspects)
+
+        assert world.access.revoked == []
+        assert suspects == set()
 
     async def test_a_redelivered_create_gets_the_same_worker(self, world: World) -> None:
         _, first = await world.command(create("r-1"))

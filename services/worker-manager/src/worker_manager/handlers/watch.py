@@ -147,17 +147,21 @@ async def remove_ended(
             log.exception("removing an ended worker failed", worker_id=worker_id)
 
 
-async def revoke_orphans(*, store: StatusStore, access: WorkerAccess) -> None:
+async def revoke_orphans(*, store: StatusStore, access: WorkerAccess, suspects: set[str]) -> None:
     """One pass: delete the Redis users of workers nobody records (a create that died between
-    making them and recording its worker); an ended worker's are removed with its remains."""
+    making them and recording its worker); an ended worker's are removed with its remains.
+
+    A create makes a worker's users a moment before it records the worker, here or on another
+    replica: users are deleted only when the previous pass already found them unexplained
+    (`suspects`, kept across passes)."""
     holders = await access.holders()
-    if not holders:
-        return
-    known = set(await store.live()) | set(await store.ended())
-    for worker_id in holders - known:
-        if await store.record(worker_id) is None:
-            await access.revoke(worker_id)
-            log.info("deleted the Redis users of an unknown worker", worker_id=worker_id)
+    known = set(await store.live()) | set(await store.ended()) if holders else set()
+    unexplained = {w for w in holders - known if await store.record(w) is None}
+    for worker_id in sorted(unexplained & suspects):
+        await access.revoke(worker_id)
+        log.info("deleted the Redis users of an unknown worker", worker_id=worker_id)
+    suspects.clear()
+    suspects.update(unexplained)
 
 
 async def collect_images(*, images: ImageCollector, max_idle_days: float) -> None:
