@@ -28,13 +28,22 @@ def test_an_agent_in_bubblewrap_has_its_own_pids_and_proc_and_writes_only_its_wo
         "--ro-bind", "/", "/",
         "--dev", "/dev",
         "--proc", "/proc",
-        "--tmpfs", "/tmp",
         "--bind", "/w", "/w",
         "--bind", "/scratch", "/scratch",
         "--",
         "agent", "-p", "hi",
     ]  # fmt: skip
     assert sandbox.popen_args() == {}
+
+
+def test_a_sandboxed_agent_without_tmpdir_gets_one_in_its_workspace(tmp_path: Path) -> None:
+    sandbox = Isolation(bwrap="/usr/bin/bwrap", workspace=tmp_path)
+
+    argv = sandbox.command(["agent"], {})
+
+    assert argv[-5:] == ["--setenv", "TMPDIR", str(tmp_path / ".tmp"), "--", "agent"]
+    assert (tmp_path / ".tmp").is_dir()
+    assert "--tmpfs" not in argv
 
 
 def test_a_sandbox_asked_for_where_bwrap_is_missing_leaves_the_agent_as_it_was(

@@ -7,8 +7,8 @@ from the wrapper's own credentials: its environment (REDIS_URL, GIT_TOKEN, ...) 
   it.
 - AGENT_SANDBOX=bwrap (for the process backend, where bubblewrap is installed): each such process
   runs in bubblewrap with a PID namespace and a /proc of its own, so no process of the wrapper is
-  in sight; the file system is read-only but for the workspace, /tmp is private, the network
-  shared.
+  in sight; the file system is read-only but for the workspace and TMPDIR (the workspace's
+  `.tmp` when unset), the network shared.
 - Neither: the agent runs as the wrapper does and can read its environment through /proc.
 """
 
@@ -92,13 +92,17 @@ class Isolation:
     def command(self, argv: list[str], env: dict[str, str]) -> list[str]:
         if self.bwrap is None or self.workspace is None:
             return argv
+        # /tmp stays in sight, read-only like everything but the workspace: the agent's own
+        # programs may live there (a checkout under /tmp), and a tmpfs over it would hide them.
         confined = [self.bwrap, "--die-with-parent", "--unshare-pid", "--ro-bind", "/", "/"]
-        confined += ["--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]  # noqa: S108 - a tmpfs of its own
-        writable = [self.workspace]
+        confined += ["--dev", "/dev", "--proc", "/proc", "--bind"]
+        confined += [str(self.workspace), str(self.workspace)]
         if env.get("TMPDIR"):
-            writable.append(Path(env["TMPDIR"]))
-        for path in writable:
-            confined += ["--bind", str(path), str(path)]
+            confined += ["--bind", env["TMPDIR"], env["TMPDIR"]]
+        else:
+            scratch = self.workspace / ".tmp"
+            scratch.mkdir(exist_ok=True)
+            confined += ["--setenv", "TMPDIR", str(scratch)]
         return [*confined, "--", *argv]
 
     def popen_args(self) -> dict[str, Any]:
