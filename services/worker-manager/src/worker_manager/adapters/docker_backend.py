@@ -203,15 +203,17 @@ class WorkerImages:
     async def _remove_ended_containers(self, image_id: str) -> None:
         """Ended worker containers of ours on the image, which would keep it: a worker's
         container is removed when it ends, so these are left over from a crash."""
+        # Sparse: the list's own fields, no inspection of each container, which fails (500 on
+        # podman) for one removed in between.
         containers = await asyncio.to_thread(
-            self._client.containers.list, all=True, filters={"label": WORKER_LABEL}
+            self._client.containers.list, all=True, filters={"label": WORKER_LABEL}, sparse=True
         )
         for container in containers:
             used = container.attrs.get("ImageID") or container.attrs.get("Image") or ""
             if container.status in ENDED and _same_image(str(used), image_id):
                 with contextlib.suppress(NotFound):
                     await asyncio.to_thread(container.remove, force=True)
-                log.info("removed an ended worker container", container=container.name)
+                log.info("removed an ended worker container", container=container.short_id)
 
 
 def _same_image(a: str, b: str) -> bool:
