@@ -79,6 +79,9 @@ class ConsumerOptions:
     # A duplicate of a request another delivery is running waits here for it, instead of waiting
     # `claim_idle_ms` for a reclaim: it retries this often, for at most `claim_idle_ms`.
     in_progress_retry_s: float = 1.0
+    # An entry whose handler failed (an API away, say) is taken again after this, tripled at
+    # each delivery, at most `claim_idle_ms`: not only once `claim_idle_ms` has passed.
+    retry_initial_ms: int = 10_000
 
 
 class Backoff:
@@ -351,6 +354,7 @@ class StreamConsumer:
                 await self._redis.hset(
                     self._failures_key, entry_id, f"{type(exc).__name__}: {exc}"[:4000]
                 )
+                await self._retry_later(entry_id, deliveries)
                 return
             await self._ack(entry_id, forget_failure=deliveries > 1 or waited)
 
@@ -424,6 +428,23 @@ class StreamConsumer:
                 idle=self._options.claim_idle_ms,
                 justid=True,
             )
+
+    async def _retry_later(self, entry_id: str, deliveries: int) -> None:
+        """Make a failed entry reclaimable after a backoff: its idle time is set so that the
+        reclaim past the delay (by any consumer of the group) takes it; JUSTID keeps its count,
+        so `max_deliveries` still ends a hopeless one in the dead letters."""
+        options = self._options
+        backoff_ms = options.retry_initial_ms * 3 ** max(0, deliveries - 1)
+        delay_ms = min(options.claim_idle_ms, backoff_ms)
+        await self._redis.xclaim(
+            self.stream,
+            self.group,
+            self.consumer,
+            min_idle_time=0,
+            message_ids=[entry_id],
+            idle=options.claim_idle_ms - delay_ms,
+            justid=True,
+        )
 
     async def _sleep_unless_stopped(self, delay: float) -> None:
         with contextlib.suppress(TimeoutError):

@@ -264,6 +264,32 @@ async def test_an_entry_whose_handler_always_raises_is_dead_lettered_after_max_d
     assert not await redis_client.exists(f"{STREAM}:{GROUP}:failures")
 
 
+async def test_a_failed_entry_is_taken_again_after_a_backoff_not_the_idle_threshold(
+    redis_client: Redis,
+) -> None:
+    recorder = Recorder()
+    failures: Counter[str] = Counter()
+
+    async def flaky(message: EngineeringMessage) -> None:
+        if not failures[message.request_id]:
+            failures[message.request_id] += 1
+            raise ConnectionError("the API is restarting")
+        await recorder(message)
+
+    options = ConsumerOptions(
+        block_ms=100, claim_idle_ms=HOUR_MS, claim_interval_s=0.1, retry_initial_ms=200
+    )
+    await RedisStreamPublisher(redis_client).publish(STREAM, engineering(1))
+    worker = consumer(redis_client, flaky, options=options)
+    task = asyncio.create_task(worker.run())
+    await eventually(lambda: recorder.count(1), within=10)
+    worker.stop()
+    await task
+
+    assert [m.task_id for m in recorder.seen] == ["task-1"]
+    assert await pending_count(redis_client) == 0
+
+
 async def test_the_same_request_delivered_twice_runs_the_effect_once_with_the_idempotency_helper(
     redis_client: Redis,
 ) -> None:
