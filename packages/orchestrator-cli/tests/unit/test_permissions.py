@@ -67,3 +67,10 @@ def test_profiles_and_patterns_mix() -> None:
     assert is_allowed("diagnose.api", patterns)
     assert is_allowed("project.list", patterns)
     assert not is_allowed("deploy.start", patterns)
+
+
+def test_every_command_of_the_cli_has_its_scopes_and_redis_rights_in_the_one_table() -> None:
+    from orchestrator_cli.app import COMMANDS
+    from shared.permissions import COMMANDS as TABLE
+
+    assert set(COMMANDS) == set(TABLE)
