@@ -14,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from shared.contracts import WorkerHeartbeat, WorkerStatus
+from shared.contracts import JobState, WorkerHeartbeat, WorkerStatus
 
 DAY_S = 24 * 3600
 WEEK_S = 7 * DAY_S
@@ -121,6 +121,35 @@ SCAFFOLDER_RESULT = KeySpec(
     "A scaffolding request's result: a redelivered request gets it again, nothing is redone.",
 )  # fmt: skip
 
+SCHEDULER_JOBS = KeySpec(
+    "scheduler:jobs", KeyType.SET, ("scheduler",), ("codegen",), "no expiry",
+    "The names of the scheduler's jobs, for `codegen status`.",
+)  # fmt: skip
+SCHEDULER_JOB = KeySpec(
+    "scheduler:job:{job}", KeyType.HASH, ("scheduler",), ("scheduler", "codegen"), "no expiry",
+    "A job's shared state: running or idle, the last run's fence, replica, times and outcome, "
+    "and when it is next due (ms of Redis's clock). Written only by the scheduler's scripts.",
+    JobState,
+)  # fmt: skip
+SCHEDULER_JOB_LOCK = KeySpec(
+    "scheduler:lock:{job}", KeyType.STRING, ("scheduler",), ("scheduler",),
+    "LEASE_S, renewed every third of it while the run lives",
+    "`{fence}:{replica}` of the run that holds the job: one run of a job at a time.",
+)  # fmt: skip
+SCHEDULER_JOB_FENCE = KeySpec(
+    "scheduler:fence:{job}", KeyType.STRING, ("scheduler",), ("scheduler",), "no expiry",
+    "A counter (INCR): each run's fencing token, one more than the last.",
+)  # fmt: skip
+SCHEDULER_DLQ_SEEN = KeySpec(
+    "scheduler:dlq-seen", KeyType.HASH, ("scheduler",), ("scheduler",), "no expiry",
+    "How many dead letters each dead-letter stream held at the last housekeeping run.",
+)  # fmt: skip
+SCHEDULER_PROVISIONING = KeySpec(
+    "scheduler:provisioning:{server_id}", KeyType.HASH, ("scheduler",), ("scheduler",),
+    "1 week after the last retry",
+    "A server's provisioning retries: attempts made and when the next one may go.",
+)  # fmt: skip
+
 PO_SESSION = KeySpec(
     "po:session:{user_id}", KeyType.HASH, ("telegram-bot",), ("telegram-bot",),
     "24 h after the user's last message",
@@ -154,6 +183,12 @@ KEYS: tuple[KeySpec, ...] = (
     INFRA_DEPLOY_LOCK,
     INFRA_PROVISION_LOCK,
     SCAFFOLDER_RESULT,
+    SCHEDULER_JOBS,
+    SCHEDULER_JOB,
+    SCHEDULER_JOB_LOCK,
+    SCHEDULER_JOB_FENCE,
+    SCHEDULER_DLQ_SEEN,
+    SCHEDULER_PROVISIONING,
     PO_SESSION,
     PUBLISHED,
     LOCAL_CHAT_MESSAGE_IDS,

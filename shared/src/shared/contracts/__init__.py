@@ -77,6 +77,14 @@ from shared.contracts.scaffolder import (
     ScaffolderMessage,
     ScaffolderResult,
 )
+from shared.contracts.scheduler import (
+    JobOutcome,
+    JobState,
+    SchedulerRun,
+    ServerHealthCheck,
+    ServerHealthResult,
+    StaleTask,
+)
 from shared.contracts.servers import (
     DeploymentStatus,
     IncidentCreate,
@@ -183,6 +191,8 @@ __all__ = [
     "IncidentSeverity",
     "IncidentStatus",
     "IncidentUpdate",
+    "JobOutcome",
+    "JobState",
     "LifecycleEventKind",
     "LocalChatOp",
     "LocalChatOutput",
@@ -210,8 +220,11 @@ __all__ = [
     "RestModel",
     "ScaffolderMessage",
     "ScaffolderResult",
+    "SchedulerRun",
     "Scope",
     "ServerCreate",
+    "ServerHealthCheck",
+    "ServerHealthResult",
     "ServerRead",
     "ServerSpecs",
     "ServerStatus",
@@ -220,6 +233,7 @@ __all__ = [
     "ServiceDeploymentRead",
     "ServiceDeploymentUpdate",
     "Slug",
+    "StaleTask",
     "StatusWorkerCommand",
     "TaskCreate",
     "TaskExecutionCreate",

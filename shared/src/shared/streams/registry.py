@@ -33,6 +33,10 @@ from shared.contracts import (
     ProvisionerResult,
     ScaffolderMessage,
     ScaffolderResult,
+    SchedulerRun,
+    ServerHealthCheck,
+    ServerHealthResult,
+    StaleTask,
     TelegramMessage,
     WorkerCommand,
     WorkerLifecycleEvent,
@@ -191,8 +195,27 @@ PROVISIONER_RESULTS = StreamSpec(
     (Group.SCHEDULER, Group.TELEGRAM_BOT),
     description="Outcomes of provisioning; the bot tells admins.",
 )  # fmt: skip
+SERVER_HEALTH_QUEUE = StreamSpec(
+    "infra:health:queue", ServerHealthCheck, ("scheduler",), (Group.INFRA_SERVICE,),
+    description="Servers to check for reachability (SSH keys stay inside infra-service).",
+)  # fmt: skip
+SERVER_HEALTH_RESULTS = StreamSpec(
+    "infra:health:results", ServerHealthResult, ("infra-service",), (Group.SCHEDULER,),
+    description="Whether each checked server answered; the scheduler keeps servers' status "
+    "and outage incidents from them.",
+)  # fmt: skip
+STALE_TASKS = StreamSpec(
+    "tasks:stale", StaleTask, ("scheduler",), (Group.LANGGRAPH,),
+    description="Tasks open long past any stage's time limit, handed to their flow's timeout "
+    "path (a task with no flow at all is failed by langgraph, with the user told).",
+)  # fmt: skip
+SCHEDULER_RUNS = StreamSpec(
+    "scheduler:runs", SchedulerRun, ("scheduler",), kind=StreamKind.EVENTS, maxlen=1000,
+    description="Every run of every scheduler job as it ended: fence, replica, outcome, counts.",
+)  # fmt: skip
 WORKER_COMMANDS = StreamSpec(
-    "worker:commands", WorkerCommand, ("langgraph", "telegram-bot"), (Group.WORKER_MANAGER,),
+    "worker:commands", WorkerCommand, ("langgraph", "telegram-bot", "scheduler"),
+    (Group.WORKER_MANAGER,),
     description="Create, delete and status commands for workers.",
 )  # fmt: skip
 WORKER_RESPONSES_PO = StreamSpec(
@@ -256,6 +279,10 @@ REGISTRY = StreamRegistry(
         DEPLOY_RESULTS,
         PROVISIONER_QUEUE,
         PROVISIONER_RESULTS,
+        SERVER_HEALTH_QUEUE,
+        SERVER_HEALTH_RESULTS,
+        STALE_TASKS,
+        SCHEDULER_RUNS,
         WORKER_COMMANDS,
         WORKER_RESPONSES_PO,
         WORKER_RESPONSES_DEVELOPER,
