@@ -1,0 +1,89 @@
+"""The composition root of the scheduler: the only module that builds adapters. Each job is a
+handler bound to its ports and run on its own loop (`runner.run_forever`); the consumers answer
+what the jobs asked other services for."""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from shared.api_client import ApiClient, api_client
+from shared.runtime import BackgroundTask, Lifetime, Service
+from shared.streams import RedisStreamPublisher, StreamConsumer, connect_redis
+
+from scheduler.adapters.api_catalog import ApiCatalog
+from scheduler.adapters.redis_schedule import RedisSchedule
+from scheduler.adapters.redis_streams import RedisStreams
+from scheduler.config import SchedulerSettings
+from scheduler.domain.schedule import Job
+from scheduler.handlers.streams import keep_streams
+from scheduler.runner import Timing, run_forever
+
+
+@dataclass(frozen=True)
+class Adapters:
+    redis: Redis
+    http: ApiClient
+    api: ApiCatalog
+    schedule: RedisSchedule
+    streams: RedisStreams
+    publisher: RedisStreamPublisher
+
+
+def build_adapters(settings: SchedulerSettings) -> Adapters:
+    redis = connect_redis(settings.redis_url)
+    http = api_client(settings)
+    return Adapters(
+        redis=redis,
+        http=http,
+        api=ApiCatalog(http),
+        schedule=RedisSchedule(redis),
+        streams=RedisStreams(redis),
+        publisher=RedisStreamPublisher(redis),
+    )
+
+
+def jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
+    """Every job with its interval; one whose interval is 0 is left out."""
+    every = [
+        Job(
+            "streams",
+            settings.streams_interval_s,
+            functools.partial(keep_streams, streams=a.streams, incidents=a.api),
+        ),
+    ]
+    return [job for job in every if job.interval_s > 0]
+
+
+def consumers(settings: SchedulerSettings, a: Adapters) -> list[StreamConsumer]:
+    """What answers the jobs' requests: results from the services they asked."""
+    return []
+
+
+def build(settings: SchedulerSettings, lifetime: Lifetime) -> Service:
+    adapters = build_adapters(settings)
+    timing = Timing(lease_s=settings.lease_s, poll_s=settings.poll_s, jitter=settings.jitter)
+    scheduled = jobs(settings, adapters)
+
+    def loop(job: Job) -> BackgroundTask:
+        return functools.partial(
+            run_forever,
+            job,
+            schedule=adapters.schedule,
+            replica=settings.consumer_name,
+            timing=timing,
+        )
+
+    async def register() -> None:
+        await adapters.schedule.register({job.name: job.interval_s for job in scheduled})
+
+    tasks: dict[str, BackgroundTask] = {f"job {job.name}": loop(job) for job in scheduled}
+    return Service(
+        "scheduler",
+        consumers=consumers(settings, adapters),
+        tasks=tasks,
+        on_start=register,
+        resources=[adapters.redis, adapters.http],
+        grace_s=settings.shutdown_grace_s,
+    )
