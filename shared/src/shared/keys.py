@@ -58,7 +58,7 @@ class KeySpec:
 
 WORKER_STATUS = KeySpec(
     "worker:status:{worker_id}", KeyType.HASH, ("worker-manager",),
-    ("worker-manager", "langgraph", "telegram-bot"),
+    ("worker-manager", "langgraph", "telegram-bot", "scheduler"),
     "while the worker lives; STATUS_TTL_S (default 1 day) once it ended",
     "A worker's state (the WorkerStatus fields) and what worker-manager needs to manage it: "
     "backend handle, key id, user, last activity.",
@@ -81,7 +81,7 @@ WORKER_CREATED_BY = KeySpec(
     "The worker a create request started: a redelivered create gets the same worker back.",
 )  # fmt: skip
 WORKERS_LIVE = KeySpec(
-    "workers:live", KeyType.SET, ("worker-manager",), ("worker-manager",), "no expiry",
+    "workers:live", KeyType.SET, ("worker-manager",), ("worker-manager", "scheduler"), "no expiry",
     "Ids of the workers that are starting, running or paused.",
 )  # fmt: skip
 WORKERS_ENDED = KeySpec(
