@@ -63,7 +63,12 @@ def consumers(settings: SchedulerSettings, a: Adapters) -> list[StreamConsumer]:
 
 def build(settings: SchedulerSettings, lifetime: Lifetime) -> Service:
     adapters = build_adapters(settings)
-    timing = Timing(lease_s=settings.lease_s, poll_s=settings.poll_s, jitter=settings.jitter)
+    timing = Timing(
+        lease_s=settings.lease_s,
+        poll_s=settings.poll_s,
+        jitter=settings.jitter,
+        grace_s=settings.shutdown_grace_s,
+    )
     scheduled = jobs(settings, adapters)
 
     def loop(job: Job) -> BackgroundTask:
@@ -85,5 +90,7 @@ def build(settings: SchedulerSettings, lifetime: Lifetime) -> Service:
         tasks=tasks,
         on_start=register,
         resources=[adapters.redis, adapters.http],
-        grace_s=settings.shutdown_grace_s,
+        # The runs end themselves within SHUTDOWN_GRACE_S (interrupted, if need be); the
+        # runtime's own grace is only for their last writes.
+        grace_s=settings.shutdown_grace_s + 10,
     )

@@ -42,6 +42,8 @@ class Timing:
     lease_s: float
     poll_s: float
     jitter: float
+    # How long a run in flight may go on once the service is told to stop.
+    grace_s: float = 30.0
 
     @property
     def lease_ms(self) -> int:
@@ -105,11 +107,12 @@ async def run_once(
     error: str | None = None
     log.info("job started", job=job.name, fence=fence)
     try:
-        summary = await asyncio.shield(work)
+        await _until_done_or_stopped(work, lifetime, timing.grace_s)
+        summary = work.result()
         outcome = JobOutcome.SUCCEEDED
     except asyncio.CancelledError:
         if not work.done():
-            # The service's grace ran out: this loop itself is being cancelled.
+            # This loop itself is being cancelled (the service could not wait any longer).
             work.cancel()
             await _finish(job, lease, JobOutcome.INTERRUPTED, None, 0, schedule, replica, {})
             raise
@@ -129,6 +132,24 @@ async def run_once(
     )
     await _finish(job, lease, outcome, error, due_in, schedule, replica, summary)
     return outcome
+
+
+async def _until_done_or_stopped(
+    work: asyncio.Task[Summary], lifetime: Lifetime, grace_s: float
+) -> None:
+    """Wait for the run; once the service is told to stop, `grace_s` more at most, then cancel
+    it (its job is left due for another replica) and wait for it to end."""
+    stopping = asyncio.create_task(lifetime.stopping.wait())
+    try:
+        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+    if not work.done():
+        await asyncio.wait({work}, timeout=grace_s)
+    if not work.done():
+        log.warning("a run outlived the grace period; cancelling it", task=work.get_name())
+        work.cancel()
+    await asyncio.wait({work})
 
 
 async def _keep(
