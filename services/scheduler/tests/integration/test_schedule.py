@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from api.testing import LiveApi
@@ -143,7 +144,7 @@ async def test_a_replica_killed_mid_run_holds_its_job_only_until_the_lease_expir
 ) -> None:
     # A dead letter makes the housekeeping run ask the API for incidents: there it is held.
     await redis_client.xadd("scaffolder:queue:dlq", {"data": "{}"})
-    settings = {
+    settings: dict[str, Any] = {
         "redis_url": redis_url,
         "api_url": gated_api.url,
         "api_key": "test-key",
@@ -188,7 +189,7 @@ async def test_a_replica_asked_to_stop_mid_run_leaves_the_job_due_for_another(
     gated_api: GatedApi, redis_url: str, redis_client: Redis, tmp_path: Path
 ) -> None:
     await redis_client.xadd("scaffolder:queue:dlq", {"data": "{}"})
-    settings = {
+    settings: dict[str, Any] = {
         "redis_url": redis_url,
         "api_url": gated_api.url,
         "api_key": "test-key",

@@ -25,11 +25,15 @@ async def api(live_api: LiveApi) -> AsyncIterator[httpx.AsyncClient]:
 
 
 async def entry_ids(redis: Redis, stream: str) -> list[str]:
-    return [entry_id for entry_id, _ in await redis.xrange(stream)]
+    entries = cast(list[tuple[str, dict[str, str]]], await redis.xrange(stream))
+    return [entry_id for entry_id, _ in entries]
 
 
 async def deliver(redis: Redis, stream: str, group: str, count: int) -> list[str]:
-    answer = await redis.xreadgroup(group, "test-consumer", {stream: ">"}, count=count)
+    answer = cast(
+        list[tuple[str, list[tuple[str, dict[str, str]]]]],
+        await redis.xreadgroup(group, "test-consumer", {stream: ">"}, count=count),
+    )
     return [entry_id for entry_id, _ in answer[0][1]]
 
 
