@@ -4,7 +4,9 @@ One App (an id and an RSA key pair generated here; give the client `private_key_
 installed on one owner, an organisation or a user. The server speaks, on 127.0.0.1 and a free
 port, what the real one does for those calls:
 
-- `GET /app`, `GET /orgs/{org}/installation`, `GET /users/{user}/installation` and
+- `GET /app`, `GET /orgs/{org}/installation`, `GET /users/{user}/installation`,
+  `GET /repos/{owner}/{repo}/installation` (404 when the repository is not there or not the
+  installation's owner's, as GitHub answers when the App cannot see it) and
   `POST /app/installations/{id}/access_tokens` with `Authorization: Bearer <JWT>`: the JWT must
   be RS256 signed with the App's key, `iss` the App's id, `iat` not in the future (60 s of
   drift allowed), `exp` in the future and at most 10 minutes ahead. The token endpoint answers
@@ -24,7 +26,8 @@ port, what the real one does for those calls:
 
 For assertions: `tokens` (every token issued, with the repositories and permissions it was
 restricted to), `installation_token(repositories=..., permissions=...)` to make one without a
-request, `repositories` (full name → bare repository),
+request, `repositories` (full name → bare repository), `delete_repository(full_name)` (as a person
+deleting it on GitHub would),
 `requests` (every request line, its headers, the REST bodies and the status answered), and
 `fail_next(n, status=...)` to make the next `n` REST calls fail on purpose. The clock is
 injectable (`clock=`), so a test can age tokens and JWTs without waiting.
@@ -342,6 +345,15 @@ class FakeGitHub:
                 shutil.rmtree(seed.parent, ignore_errors=True)
         return path
 
+    def delete_repository(self, full_name: str) -> None:
+        """Delete a repository directly (no request), as a person would on GitHub's site."""
+        owner, _, name = full_name.partition("/")
+        with self._lock:
+            repo = self._repos.pop(f"{owner}/{name}".lower(), None)
+        if repo is None:
+            raise ValueError(f"no repository {full_name}")
+        shutil.rmtree(repo.path, ignore_errors=True)
+
     # -- state, called from the handler threads -------------------------------------------------
 
     def _record(self, request: RecordedRequest) -> None:
@@ -525,6 +537,12 @@ class FakeGitHub:
             return _error(404, "Not Found")
         return _Reply(200, self._installation_json())
 
+    def _get_repo_installation(self, args: dict[str, str], _: dict[str, Any], __: str) -> _Reply:
+        repo = self._find_repo(args["owner"], args["repo"])
+        if repo is None or repo.owner.lower() != self.owner.lower():
+            return _error(404, "Not Found")
+        return _Reply(200, self._installation_json())
+
     def _post_token(self, args: dict[str, str], payload: dict[str, Any], __: str) -> _Reply:
         if int(args["installation_id"]) != self.installation_id:
             return _error(404, "Not Found")
@@ -636,6 +654,12 @@ _ROUTES: list[_Route] = [
         "POST",
         "jwt",
         FakeGitHub._post_token,
+    ),
+    (
+        re.compile(r"/repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)/installation"),
+        "GET",
+        "jwt",
+        FakeGitHub._get_repo_installation,
     ),
     (re.compile(r"/installation/token"), "DELETE", "token", FakeGitHub._delete_token),
     (re.compile(r"/orgs/(?P<owner>[^/]+)/repos"), "POST", "token", FakeGitHub._post_repos),
