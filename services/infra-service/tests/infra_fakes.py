@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from infra_service.domain.health import Probe
+from infra_service.domain.inventory import Target
 from infra_service.domain.results import RunOutcome
 from infra_service.ports import InventoryRefused, PlaybookJob
 from pydantic import BaseModel
@@ -117,6 +119,28 @@ class FakePlaybooks:
     async def run(self, job: PlaybookJob) -> RunOutcome:
         self.jobs.append(job)
         return self.outcomes.pop(0) if len(self.outcomes) > 1 else self.outcomes[0]
+
+
+ANSWERED = Probe(True)
+
+
+class FakeProbes:
+    """Each SSH probe ends with the next of `answers` (the last one again when they run out);
+    the `local` machine answers `local`."""
+
+    def __init__(self, *answers: Probe, local: Probe = ANSWERED) -> None:
+        self.answers = list(answers) or [ANSWERED]
+        self.local_answer = local
+        self.ssh_calls: list[tuple[Target, str | None]] = []
+        self.local_calls: list[tuple[Path, list[Path]]] = []
+
+    async def ssh(self, target: Target, ssh_key: str | None) -> Probe:
+        self.ssh_calls.append((target, ssh_key))
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+    async def local(self, deploy_root: Path, programs: Sequence[Path]) -> Probe:
+        self.local_calls.append((deploy_root, list(programs)))
+        return self.local_answer
 
 
 class FakeSecrets:

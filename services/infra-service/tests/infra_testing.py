@@ -19,7 +19,7 @@ from typing import Any, cast
 import httpx
 from infra_service.config import InfraSettings
 from redis.asyncio import Redis
-from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.contracts import AnsibleDeployMessage, ProvisionerMessage, ServerHealthCheck
 from shared.streams import RedisStreamPublisher
 from shared.testing import processes
 from shared.testing.git import commit as commit_files
@@ -173,6 +173,11 @@ class ServiceProcess:
     def exit_code(self) -> int | None:
         return None if self._process is None else self._process.exit_code
 
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "not started"
+        return self._process.pid
+
     def logs(self) -> str:
         return self.log_file.read_text(errors="replace") if self.log_file.exists() else ""
 
@@ -200,6 +205,9 @@ class Harness:
 
     async def provision(self, message: ProvisionerMessage, within: float = 300) -> dict[str, Any]:
         return await self._ask("provisioner:queue", "provisioner:results", message, within)
+
+    async def check(self, message: ServerHealthCheck, within: float = 60) -> dict[str, Any]:
+        return await self._ask("infra:health:queue", "infra:health:results", message, within)
 
     async def _ask(self, queue: str, results: str, message: Any, within: float) -> dict[str, Any]:
         before = len(await self.results(results))

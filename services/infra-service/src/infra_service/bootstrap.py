@@ -21,16 +21,18 @@ from shared.streams import (
     StreamConsumer,
     connect_redis,
 )
-from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, PROVISIONER_QUEUE
+from shared.streams.registry import ANSIBLE_DEPLOY_QUEUE, PROVISIONER_QUEUE, SERVER_HEALTH_QUEUE
 
 from infra_service.adapters.ansible_runner import AnsibleRunnerPlaybooks
 from infra_service.adapters.api_inventory import ApiInventory
 from infra_service.adapters.git_sources import GitSources
 from infra_service.adapters.redis_locks import RedisJobLocks
 from infra_service.adapters.redis_results import RedisResultStore
+from infra_service.adapters.ssh_probes import OpenSshProbes
 from infra_service.config import InfraSettings
 from infra_service.domain.jobs import Hosting, Retries
 from infra_service.handlers.deploy import DeployOptions, handle_deploy
+from infra_service.handlers.health import HealthOptions, handle_health_check
 from infra_service.handlers.provision import ProvisionOptions, handle_provision
 
 
@@ -42,6 +44,7 @@ class Adapters:
     secrets: LocalSecrets
     sources: GitSources
     playbooks: AnsibleRunnerPlaybooks
+    probes: OpenSshProbes
     locks: RedisJobLocks
     idempotency: Idempotency
     results: RedisResultStore
@@ -63,6 +66,9 @@ def build_adapters(settings: InfraSettings) -> Adapters:
             known_hosts=settings.known_hosts,
             timeout_s=settings.job_timeout_s,
             connect_timeout_s=settings.ssh_connect_timeout_s,
+        ),
+        probes=OpenSshProbes(
+            known_hosts=settings.known_hosts, connect_timeout_s=settings.ssh_connect_timeout_s
         ),
         locks=RedisJobLocks(redis, hold_s=settings.claim_s, wait_s=settings.job_timeout_s),
         # A claim outlives the longest job, so a redelivery waits instead of deploying twice.
@@ -116,6 +122,16 @@ def build(settings: InfraSettings, lifetime: Lifetime) -> Service:
         results=adapters.results,
         publisher=adapters.publisher,
     )
+    health = functools.partial(
+        handle_health_check,
+        inventory=adapters.inventory,
+        secrets=adapters.secrets,
+        probes=adapters.probes,
+        options=HealthOptions(hosting=adapters.hosting, retries=retries),
+        idempotency=adapters.idempotency,
+        results=adapters.results,
+        publisher=adapters.publisher,
+    )
     # An entry is reclaimed only after the longest job could have ended, not while it runs.
     # One entry per read: a consumer holding a batch would run its jobs one after the other
     # while the other consumers of the queue sit idle.
@@ -123,6 +139,7 @@ def build(settings: InfraSettings, lifetime: Lifetime) -> Service:
     plan: list[tuple[str, Handler, int]] = [
         (ANSIBLE_DEPLOY_QUEUE.pattern, deploy, settings.deploy_concurrency),
         (PROVISIONER_QUEUE.pattern, provision, settings.provision_concurrency),
+        (SERVER_HEALTH_QUEUE.pattern, health, settings.health_concurrency),
     ]
     consumers = [
         StreamConsumer(

@@ -20,6 +20,9 @@ class InfraSettings(
     consumer_name: str = Field(default="infra-service-1", description="This replica's name.")
     deploy_concurrency: int = Field(default=2, ge=1, le=32, description="Deploys in flight.")
     provision_concurrency: int = Field(default=1, ge=1, le=32, description="Setups in flight.")
+    health_concurrency: int = Field(
+        default=4, ge=1, le=32, description="Server health checks in flight."
+    )
     job_timeout_s: float = Field(default=1800, gt=0, description="A playbook's time limit.")
     shutdown_grace_s: float = Field(
         default=30,

@@ -1,9 +1,10 @@
 """What the handlers need from the outside: the API, secrets, sources, a playbook runner, the
-locks that keep two jobs off one target, and the queue's side (answers kept and published once)."""
+locks that keep two jobs off one target, a way to ask whether a server answers, and the queue's
+side (answers kept and published once)."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel
 from shared.contracts import IncidentSeverity, ProjectRead, ServerRead, ServerStatus
 
+from infra_service.domain.health import Probe
 from infra_service.domain.inventory import Target
 from infra_service.domain.results import RunOutcome
 
@@ -87,6 +89,20 @@ class PlaybookJob:
 
 class Playbooks(Protocol):
     async def run(self, job: PlaybookJob) -> RunOutcome: ...
+
+
+class Probes(Protocol):
+    """Whether a server answers; never raises for a server that does not."""
+
+    async def ssh(self, target: Target, ssh_key: str | None) -> Probe:
+        """One SSH login as a deploy makes it (batch mode, the target's key in an agent of its
+        own, known hosts as deploys keep them), within the connect timeout."""
+        ...
+
+    async def local(self, deploy_root: Path, programs: Sequence[Path]) -> Probe:
+        """Whether this machine can run a deploy: `deploy_root` can be made or written, and
+        `programs` run."""
+        ...
 
 
 class Publisher(Protocol):

@@ -19,7 +19,7 @@ import pytest_asyncio
 from docker.models.containers import Container
 from infra_service.config import InfraSettings
 from infra_testing import CANARY, CommandLineScanner, Harness, tiny_app_repo
-from shared.contracts import AnsibleDeployMessage, ProvisionerMessage
+from shared.contracts import AnsibleDeployMessage, ProvisionerMessage, ServerHealthCheck
 from shared.testing.git import git
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
@@ -174,6 +174,35 @@ async def test_a_server_is_set_up_and_a_project_deployed_to_it_over_ssh(
     )
     assert recovery["status"] == "success", (recovery["error"], recovery["errors"])
     assert recovery["services_redeployed"] == 1
+
+
+@pytest.mark.timeout(300)  # the first run builds the image
+async def test_a_server_that_lets_us_log_in_answers_its_health_check_and_its_host_key_is_kept(
+    harness: Harness, sshd: tuple[int, Container], settings: InfraSettings
+) -> None:
+    port = sshd[0]
+    server = await harness.server(
+        name="web-1", address="127.0.0.1", ssh_port=port, ssh_key_ref="env:SSH_KEY_WEB_1"
+    )
+    # The same machine, but a user our key does not let in.
+    await harness.server(
+        name="web-2", address="127.0.0.1", ssh_port=port, ssh_user="nobody",
+        ssh_key_ref="env:SSH_KEY_WEB_1",
+    )  # fmt: skip
+
+    answered = await harness.check(ServerHealthCheck(server_handle="web-1"))
+    refused = await harness.check(ServerHealthCheck(server_handle="web-2"))
+
+    assert answered["reachable"] is True, answered["error"]
+    assert answered["server_id"] == server["id"]
+    # Remembered where deploys look for it (ssh may hash the host's name).
+    lookup = await asyncio.create_subprocess_exec(
+        "ssh-keygen", "-F", f"[127.0.0.1]:{port}", "-f", str(settings.known_hosts),
+        stdout=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert await lookup.wait() == 0
+    assert refused["reachable"] is False
+    assert "Permission denied" in refused["error"]
 
 
 def run(container: Container, command: str) -> str:
