@@ -22,6 +22,7 @@ MARKER = "CODEGEN_STACK_DIR"
 """Set in every process of a stack (workers included): how `codegen down` finds what is left."""
 SERVICES = (
     "api", "scaffolder", "worker-manager", "infra-service", "langgraph-service", "telegram-bot",
+    "scheduler",
 )  # fmt: skip
 
 
@@ -77,7 +78,7 @@ def service_env(
             own["PORT_RANGE_START"], own["PORT_RANGE_END"] = map(str, wiring.app_ports)
         common = {k: common[k] for k in ("ENVIRONMENT", "LOG_FORMAT", "LOG_LEVEL")}
     elif name == "scaffolder":
-        own = {"DATA_DIR": data_dir, "FORGE": "local"}
+        own = {"DATA_DIR": data_dir, "FORGE": "local", "LOCAL_FORGE_DIR": _forge_dir(layout)}
     elif name == "worker-manager":
         present = [v for v in AGENT_VARIABLES if os.environ.get(v)]
         own = {
@@ -112,9 +113,21 @@ def service_env(
             }
         else:
             own["MODE"] = "local"
+    elif name == "scheduler":
+        own = {
+            # This machine is the one server: registered if missing, set up, checked.
+            "SERVER_PROVIDER": "local",
+            "FORGE": "local",
+            "LOCAL_FORGE_DIR": _forge_dir(layout),
+        }
     else:
         raise ValueError(f"no such service: {name}")
     return base_env(layout) | common | own
+
+
+def _forge_dir(layout: Layout) -> str:
+    """The local forge's repositories: made by scaffolder, checked by the scheduler."""
+    return str(layout.service_dir("scaffolder") / "repositories")
 
 
 def service_program(name: str, layout: Layout, wiring: Wiring, settings: StackSettings) -> Program:

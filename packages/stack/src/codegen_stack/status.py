@@ -1,5 +1,6 @@
-"""`codegen status`: the running stack's programs, its live workers, the flows waiting, and the
-dead letters (entries a service could not read), from Redis and Postgres directly."""
+"""`codegen status`: the running stack's programs, its live workers, the flows waiting, the
+scheduler's jobs (last run, outcome, next run) and the dead letters (entries a service could not
+read), from Redis and Postgres directly."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ import contextlib
 from typing import Any
 
 import asyncpg
+from pydantic import ValidationError
 from redis.asyncio import Redis
 from rich.console import Console
 from rich.table import Table
-from shared.keys import WORKERS_LIVE
+from shared.contracts import JobState
+from shared.keys import SCHEDULER_JOB, SCHEDULER_JOBS, WORKERS_LIVE
 from shared.streams.registry import DLQ_SUFFIX
 
 from codegen_stack.supervisor import alive
@@ -37,12 +40,38 @@ async def collect(state: dict[str, Any]) -> dict[str, Any]:
         async for key in redis.scan_iter(match=f"*{DLQ_SUFFIX}", _type="stream"):
             dead[key] = await redis.xlen(key)
         report["dead_letters"] = dead
+        report["jobs"] = await _jobs(redis)
     except Exception as exc:  # a status shows what it can
         report["redis_error"] = str(exc)
     finally:
         await redis.aclose()
     report["flows"] = await _flows(str(state["database_url"]))
     return report
+
+
+async def _jobs(redis: Redis) -> dict[str, dict[str, Any]]:
+    """Each scheduler job as its shared state says: times in ISO 8601 (UTC)."""
+    jobs: dict[str, dict[str, Any]] = {}
+    for name in sorted(await redis.smembers(SCHEDULER_JOBS.name())):
+        try:
+            state: JobState = SCHEDULER_JOB.parse(await redis.hgetall(SCHEDULER_JOB.name(job=name)))
+        except (ValidationError, ValueError):
+            continue
+        jobs[name] = {
+            "state": state.state,
+            "interval_s": state.interval_s,
+            "last_run": _iso(state.finished_ms),
+            "outcome": state.outcome.value if state.outcome else None,
+            "error": state.error,
+            "next_run": _iso(state.next_due_ms),
+            "runs": state.fence,
+        }
+    return jobs
+
+
+def _iso(ms: int | None) -> str | None:
+    moment = JobState.as_datetime(ms)
+    return None if moment is None else moment.isoformat(timespec="seconds")
 
 
 async def _flows(database_url: str) -> dict[str, int]:
@@ -74,5 +103,19 @@ def show(report: dict[str, Any], console: Console) -> None:
     console.print(f"workers live: {len(report.get('workers', []))}")
     flows = report.get("flows") or {}
     console.print("flows: " + (", ".join(f"{k} {v}" for k, v in sorted(flows.items())) or "none"))
+    jobs = report.get("jobs") or {}
+    if jobs:
+        table = Table("job", "every", "last run", "outcome", "next run")
+        for name, job in jobs.items():
+            outcome = job["outcome"] or "-"
+            if job["state"] == "running":
+                outcome = "[yellow]running[/yellow]"
+            elif outcome in ("failed", "fenced"):
+                outcome = f"[red]{outcome}[/red]: {(job['error'] or '')[:60]}"
+            every = f"{job['interval_s']:g} s" if job["interval_s"] else "-"
+            table.add_row(
+                name, every, job["last_run"] or "never", outcome, job["next_run"] or "now"
+            )
+        console.print(table)
     dead = {k: v for k, v in (report.get("dead_letters") or {}).items() if v}
     console.print("dead letters: " + (", ".join(f"{k} {v}" for k, v in dead.items()) or "none"))

@@ -10,11 +10,21 @@ import os
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 from codegen_stack.services import SERVICES
 from codegen_stack.stack import leftovers
 from shared.testing.waiting import eventually
 from stack_testing import CODEGEN, codegen_up, up_env
+
+SCHEDULER_JOBS = {
+    "streams",
+    "server_health",
+    "provisioning",
+    "server_sync",
+    "repository_sync",
+    "stale_work",
+}
 
 
 def codegen(*args: str) -> subprocess.CompletedProcess[str]:
@@ -33,6 +43,7 @@ async def test_a_second_up_on_the_same_data_is_refused_and_a_restart_reuses_it(
             codegen, "status", "--json", "--data-dir", str(data))).stdout)  # fmt: skip
         first_key = stack.api_key
         answer = await _chat(data, "/projects", until="no projects yet")
+        jobs = await eventually(lambda: _jobs_run_once(data), 60)
     async with codegen_up(data) as again:
         async with again.api() as api:
             users = (await api.get("/api/users")).json()
@@ -49,6 +60,18 @@ async def test_a_second_up_on_the_same_data_is_refused_and_a_restart_reuses_it(
     assert [s["name"] for s in servers] == ["local"]
     assert key == first_key
     assert "You have no projects yet" in answer
+    assert set(jobs) == SCHEDULER_JOBS
+    assert all(job["next_run"] for job in jobs.values()), jobs
+    assert all(job["outcome"] == "succeeded" for job in jobs.values()), jobs
+
+
+async def _jobs_run_once(data: Path) -> dict[str, Any] | None:
+    """The scheduler's jobs as `codegen status` shows them, once each has run."""
+    answer = await asyncio.to_thread(codegen, "status", "--json", "--data-dir", str(data))
+    jobs: dict[str, Any] = json.loads(answer.stdout).get("jobs") or {}
+    if set(jobs) == SCHEDULER_JOBS and all(job["last_run"] for job in jobs.values()):
+        return jobs
+    return None
 
 
 async def _chat(data: Path, line: str, until: str) -> str:

@@ -17,6 +17,7 @@ from infra_service.config import InfraSettings
 from langgraph_service.config import LanggraphSettings
 from pydantic_settings import BaseSettings
 from scaffolder.config import ScaffolderSettings
+from scheduler.config import SchedulerSettings
 from shared.contracts import AgentType
 from telegram_bot.config import BotSettings
 from worker_manager.config import ManagerSettings
@@ -28,6 +29,7 @@ SETTINGS: dict[str, type[BaseSettings]] = {
     "infra-service": InfraSettings,
     "langgraph-service": LanggraphSettings,
     "telegram-bot": BotSettings,
+    "scheduler": SchedulerSettings,
 }
 NOT_SETTINGS = {"PATH", "HOME", "LANG", "TZ", MARKER, "SCRIPTED_AGENT_SCRIPT"}
 
@@ -142,3 +144,20 @@ def test_two_stacks_on_one_machine_give_their_apps_ports_of_their_own(tmp_path: 
 
     assert (env["PORT_RANGE_START"], env["PORT_RANGE_END"]) == tuple(map(str, first))
     assert again == first  # a data directory takes its own block again once it is free
+
+
+def test_the_scheduler_checks_the_repositories_scaffolder_makes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    layout = Layout.at(tmp_path)
+    scaffolder = parsed(
+        "scaffolder", service_env("scaffolder", layout, wiring(), StackSettings()), monkeypatch
+    )
+    scheduler = parsed(
+        "scheduler", service_env("scheduler", layout, wiring(), StackSettings()), monkeypatch
+    )
+
+    assert isinstance(scaffolder, ScaffolderSettings)
+    assert isinstance(scheduler, SchedulerSettings)
+    assert scheduler.local_forge_dir == scaffolder.repositories_dir
+    assert scheduler.server_provider == "local"
