@@ -5,7 +5,7 @@ read), from Redis and Postgres directly."""
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 from pydantic import ValidationError
@@ -52,7 +52,8 @@ async def collect(state: dict[str, Any]) -> dict[str, Any]:
 async def _jobs(redis: Redis) -> dict[str, dict[str, Any]]:
     """Each scheduler job as its shared state says: times in ISO 8601 (UTC)."""
     jobs: dict[str, dict[str, Any]] = {}
-    for name in sorted(await redis.smembers(SCHEDULER_JOBS.name())):
+    names = cast(set[str], await redis.smembers(SCHEDULER_JOBS.name()))
+    for name in sorted(names):
         try:
             state: JobState = SCHEDULER_JOB.parse(await redis.hgetall(SCHEDULER_JOB.name(job=name)))
         except (ValidationError, ValueError):
