@@ -84,6 +84,7 @@ docs: contracts
 # -P: bench/api.py must not shadow the api package.
 bench: sync
 	$(RUN) python -P bench/streams.py
+	$(RUN) python -P bench/scheduler.py
 	$(RUN) python -P bench/api.py
 	$(RUN) python -P bench/cli.py
 	$(RUN) python -P bench/wrapper.py
