@@ -58,7 +58,8 @@ typecheck: sync
 	MYPYPATH=services/infra-service/tests $(RUN) mypy services/infra-service/src \
 		services/infra-service/tests
 	MYPYPATH=services/scaffolder/tests $(RUN) mypy services/scaffolder/src services/scaffolder/tests
-	MYPYPATH=services/scheduler/tests $(RUN) mypy services/scheduler/src services/scheduler/tests
+	MYPYPATH=services/scheduler/tests:services/infra-service/tests $(RUN) mypy services/scheduler/src \
+		services/scheduler/tests
 	MYPYPATH=services/langgraph/tests $(RUN) mypy services/langgraph/src services/langgraph/tests
 	MYPYPATH=services/telegram-bot/tests $(RUN) mypy services/telegram-bot/src services/telegram-bot/tests
 	MYPYPATH=packages/stack/tests $(RUN) mypy packages/stack/src packages/stack/tests

@@ -12,16 +12,24 @@ from redis.asyncio import Redis
 from shared.api_client import ApiClient, api_client
 from shared.runtime import BackgroundTask, Lifetime, Service
 from shared.secrets import LocalSecrets
-from shared.streams import RedisStreamPublisher, StreamConsumer, connect_redis
+from shared.streams import Group, RedisStreamPublisher, StreamConsumer, connect_redis
+from shared.streams.registry import PROVISIONER_RESULTS
 
 from scheduler.adapters.api_catalog import ApiCatalog
 from scheduler.adapters.github_forge import GitHubForge
+from scheduler.adapters.hetzner_provider import HetznerProvider, token_from
 from scheduler.adapters.local_forge import LocalForge
+from scheduler.adapters.local_provider import LocalProvider
+from scheduler.adapters.redis_provisioning import RedisProvisioningRetries
 from scheduler.adapters.redis_schedule import RedisSchedule
 from scheduler.adapters.redis_streams import RedisStreams
 from scheduler.config import SchedulerSettings
+from scheduler.domain.backoff import Backoff
 from scheduler.domain.schedule import Job
+from scheduler.domain.server_sync import SyncOptions
+from scheduler.handlers.provisioning import handle_provisioner_result, retry_provisioning
 from scheduler.handlers.repository_sync import sync_repositories
+from scheduler.handlers.server_sync import sync_servers
 from scheduler.handlers.streams import keep_streams
 from scheduler.runner import Timing, run_forever
 
@@ -35,6 +43,8 @@ class Adapters:
     streams: RedisStreams
     publisher: RedisStreamPublisher
     forge: LocalForge | GitHubForge
+    provider: LocalProvider | HetznerProvider | None
+    provisioning: RedisProvisioningRetries
 
 
 def build_adapters(settings: SchedulerSettings) -> Adapters:
@@ -48,6 +58,8 @@ def build_adapters(settings: SchedulerSettings) -> Adapters:
         streams=RedisStreams(redis),
         publisher=RedisStreamPublisher(redis),
         forge=make_forge(settings),
+        provider=make_provider(settings),
+        provisioning=RedisProvisioningRetries(redis),
     )
 
 
@@ -67,6 +79,32 @@ def make_forge(settings: SchedulerSettings) -> LocalForge | GitHubForge:
     )
 
 
+def make_provider(settings: SchedulerSettings) -> LocalProvider | HetznerProvider | None:
+    """Where servers come from, chosen by SERVER_PROVIDER; None for `none`."""
+    if settings.server_provider == "local":
+        return LocalProvider(name=settings.local_server_name, address=settings.local_server_address)
+    if settings.server_provider == "hetzner":
+        variables, directory = settings.secret_variables(), settings.secrets_dir
+        secrets = LocalSecrets(variables=variables, directory=directory)
+        # Resolved at each listing: a missing token fails the run, not the scheduler's start.
+        token = token_from(secrets.resolve, settings.hetzner_token_ref)
+        return HetznerProvider(api_url=settings.hetzner_api_url, token=token)
+    return None
+
+
+def server_sync_jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
+    """Server sync, unless there is no provider."""
+    if a.provider is None:
+        return []
+    options = SyncOptions(
+        local=isinstance(a.provider, LocalProvider), ssh_key_ref=settings.provider_ssh_key_ref
+    )
+    sync = functools.partial(
+        sync_servers, provider=a.provider, servers=a.api, incidents=a.api, options=options
+    )
+    return [Job("server_sync", settings.server_sync_interval_s, sync)]
+
+
 def jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
     """Every job with its interval; one whose interval is 0 is left out."""
     every = [
@@ -80,13 +118,38 @@ def jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
             settings.repository_sync_interval_s,
             functools.partial(sync_repositories, projects=a.api, forge=a.forge, incidents=a.api),
         ),
+        Job(
+            "provisioning",
+            settings.provisioning_interval_s,
+            functools.partial(
+                retry_provisioning,
+                servers=a.api,
+                retries=a.provisioning,
+                publisher=a.publisher,
+                backoff=Backoff(
+                    settings.provisioning_backoff_s, settings.provisioning_backoff_max_s
+                ),
+            ),
+        ),
+        *server_sync_jobs(settings, a),
     ]
     return [job for job in every if job.interval_s > 0]
 
 
 def consumers(settings: SchedulerSettings, a: Adapters) -> list[StreamConsumer]:
     """What answers the jobs' requests: results from the services they asked."""
-    return []
+    return [
+        # Run even with provisioning off: its group must exist for the stream to be trimmed.
+        StreamConsumer(
+            a.redis,
+            stream=PROVISIONER_RESULTS.pattern,
+            group=Group.SCHEDULER,
+            consumer=f"{settings.consumer_name}:provisioner-results",
+            handler=functools.partial(
+                handle_provisioner_result, servers=a.api, retries=a.provisioning
+            ),
+        ),
+    ]
 
 
 def build(settings: SchedulerSettings, lifetime: Lifetime) -> Service:

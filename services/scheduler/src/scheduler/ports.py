@@ -222,4 +222,11 @@ class ProvisioningRetries(Protocol):
 
     async def forget(self, server_id: str) -> None: ...
 
+    async def requests_made(self, server_id: str) -> int:
+        """How many requests went for the server (one per `record_retry`), forgotten retries
+        included, for as long as its state is kept (a week after the last): a new request's
+        number is one more, so no request id is used twice while publish_once and infra-service
+        still remember it."""
+        ...
+
     async def now_ms(self) -> int: ...
