@@ -39,8 +39,7 @@ class LocalForge:
 
     def __init__(self, root: Path | None, *, timeout_s: float = 60.0, git: str = "git") -> None:
         self._root = root.resolve() if root is not None else None
-        if root is None:
-            log.warning("LOCAL_FORGE_DIR is not set: repository sync cannot tell any repository")
+        self._warned = False
         self._timeout_s = timeout_s
         self._git = git
 
@@ -50,6 +49,9 @@ class LocalForge:
     async def repository_exists(self, repository: str) -> bool | None:
         root = self._root
         if root is None:
+            if not self._warned:
+                log.warning("LOCAL_FORGE_DIR is not set: no repository can be told")
+                self._warned = True
             return None
         path, answer = await asyncio.to_thread(self._locate, root, repository)
         if path is None:
