@@ -13,7 +13,7 @@ from shared.api_client import ApiClient, api_client
 from shared.runtime import BackgroundTask, Lifetime, Service
 from shared.secrets import LocalSecrets
 from shared.streams import Group, RedisStreamPublisher, StreamConsumer, connect_redis
-from shared.streams.registry import PROVISIONER_RESULTS
+from shared.streams.registry import PROVISIONER_RESULTS, SERVER_HEALTH_RESULTS
 
 from scheduler.adapters.api_catalog import ApiCatalog
 from scheduler.adapters.github_forge import GitHubForge
@@ -29,6 +29,7 @@ from scheduler.domain.schedule import Job
 from scheduler.domain.server_sync import SyncOptions
 from scheduler.handlers.provisioning import handle_provisioner_result, retry_provisioning
 from scheduler.handlers.repository_sync import sync_repositories
+from scheduler.handlers.server_health import check_servers, handle_health_result
 from scheduler.handlers.server_sync import sync_servers
 from scheduler.handlers.streams import keep_streams
 from scheduler.runner import Timing, run_forever
@@ -131,6 +132,11 @@ def jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
                 ),
             ),
         ),
+        Job(
+            "server_health",
+            settings.server_health_interval_s,
+            functools.partial(check_servers, servers=a.api, publisher=a.publisher),
+        ),
         *server_sync_jobs(settings, a),
     ]
     return [job for job in every if job.interval_s > 0]
@@ -148,6 +154,14 @@ def consumers(settings: SchedulerSettings, a: Adapters) -> list[StreamConsumer]:
             handler=functools.partial(
                 handle_provisioner_result, servers=a.api, retries=a.provisioning
             ),
+        ),
+        # Run even with health checks off: its group must exist for the stream to be trimmed.
+        StreamConsumer(
+            a.redis,
+            stream=SERVER_HEALTH_RESULTS.pattern,
+            group=Group.SCHEDULER,
+            consumer=f"{settings.consumer_name}:health-results",
+            handler=functools.partial(handle_health_result, servers=a.api, incidents=a.api),
         ),
     ]
 

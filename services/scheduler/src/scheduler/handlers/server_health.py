@@ -1,0 +1,97 @@
+"""Server health: every active or unreachable server is asked of infra-service each run
+(`infra:health:queue`; its SSH key stays there), and its answers (`infra:health:results`) keep the
+server's status, its last check's time and one incident per outage."""
+
+from __future__ import annotations
+
+import structlog
+from pydantic import ValidationError
+from shared.contracts import (
+    IncidentSeverity,
+    ServerHealthCheck,
+    ServerHealthResult,
+    ServerRead,
+    ServerUpdate,
+)
+from shared.streams.registry import SERVER_HEALTH_QUEUE
+
+from scheduler.domain import outages
+from scheduler.domain.outages import Change, Observation
+from scheduler.ports import ApiRefused, Incidents, Lease, Publisher, Servers, Summary
+
+log = structlog.get_logger("scheduler")
+
+JOB = "server_health"
+
+
+async def check_servers(lease: Lease, *, servers: Servers, publisher: Publisher) -> Summary:
+    checked = 0
+    for server in await servers.servers():
+        if server.status not in outages.CHECKED:
+            continue
+        try:
+            check = ServerHealthCheck(
+                request_id=outages.request_id(server.id, lease.fence),
+                # The run's own id (its `scheduler:runs` record): its checks trace back to it.
+                correlation_id=f"{JOB}.{lease.fence}",
+                server_handle=server.id,
+            )
+        except ValidationError:
+            log.warning("a server's id is not a valid handle; not checked", server=server.name)
+            continue
+        lease.check()
+        await publisher.publish_once(SERVER_HEALTH_QUEUE.pattern, check)
+        checked += 1
+    return {"checked": checked}
+
+
+async def handle_health_result(
+    result: ServerHealthResult, *, servers: Servers, incidents: Incidents
+) -> None:
+    """Incidents change before the server does: a delivery that fails in between is taken again
+    and finds the server as it was (an open incident is not opened twice, a resolved one is not
+    found again). What the API refuses is dropped: the next check asks again anyway."""
+    try:
+        server = await servers.server(result.server_id)
+        if server is None:
+            log.info("a health result of a server the API does not have", server=result.server_id)
+            return
+        await _apply(result, server, servers=servers, incidents=incidents)
+    except ApiRefused as exc:
+        log.warning(
+            "the API refused a health result's change; dropped",
+            server_id=result.server_id,
+            error=str(exc)[:300],
+        )
+
+
+async def _apply(
+    result: ServerHealthResult, server: ServerRead, *, servers: Servers, incidents: Incidents
+) -> None:
+    observed = Observation(result.reachable, result.checked_at, result.error)
+    what = outages.change(server.status, server.last_health_check_at, observed)
+    if what is Change.STALE:
+        log.debug("an older health result; nothing changes", server=server.name)
+        return
+    title = outages.outage_title(server.name)
+    if what is Change.OUTAGE:
+        await incidents.open_incident(
+            server_id=server.id,
+            severity=IncidentSeverity.HIGH,
+            title=title,
+            details=outages.outage_details(server.name, server.address, observed),
+        )
+    elif what is Change.RECOVERY:
+        for incident in await incidents.open_incidents(server.id):
+            if incident.title == title:
+                details = outages.recovery_details(incident.details, observed)
+                await incidents.resolve_incident(incident.id, details)
+    status = outages.new_status(what)
+    change = ServerUpdate(last_health_check_at=result.checked_at)
+    if status is not None:
+        change = ServerUpdate(status=status, last_health_check_at=result.checked_at)
+    await servers.update_server(server.id, change)
+    if what is Change.OUTAGE:
+        log.warning("server unreachable", server=server.name, error=(result.error or "")[:300])
+    elif what is Change.RECOVERY:
+        log.info("server answers again", server=server.name)
