@@ -1,8 +1,9 @@
 """The composition root of langgraph-service: the only module that builds adapters.
 
 Consumers: engineering:queue and deploy:queue (INTAKE_CONCURRENCY each) start flows; the four
-result streams (LISTENER_CONCURRENCY each) resume them; one background task sweeps deadlines,
-cancellations and flows a dead process left half-way."""
+result streams (LISTENER_CONCURRENCY each) resume them; one consumer of tasks:stale sends stale
+tasks down their flow's timeout path; one background task sweeps deadlines, cancellations and
+flows a dead process left half-way."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from shared.streams.registry import (
     DEVELOPER_OUTPUT,
     ENGINEERING_QUEUE,
     SCAFFOLDER_RESULTS,
+    STALE_TASKS,
     WORKER_RESPONSES_DEVELOPER,
     Group,
 )
@@ -38,6 +40,7 @@ from langgraph_service.flows.runner import FlowRunner
 from langgraph_service.flows.toolkit import Policy, Toolkit
 from langgraph_service.handlers.intake import handle_deploy, handle_engineering
 from langgraph_service.handlers.results import handle_result
+from langgraph_service.handlers.stale import handle_stale
 from langgraph_service.handlers.sweep import sweep_forever
 
 RESULT_STREAMS = (SCAFFOLDER_RESULTS, WORKER_RESPONSES_DEVELOPER, DEVELOPER_OUTPUT, DEPLOY_RESULTS)
@@ -72,7 +75,7 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
     http = api_client(settings)
     health = HttpHealth()
     schema = settings.checkpoint_schema
-    consumers_total = 2 * settings.intake_concurrency + 4 * settings.listener_concurrency
+    consumers_total = 2 * settings.intake_concurrency + 4 * settings.listener_concurrency + 1
     data_pool = postgres_checkpoints.open_pool(
         settings.postgres_conninfo, schema, max_size=consumers_total + 2, name="checkpoints"
     )
@@ -151,6 +154,11 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
             settings.listener_concurrency,
         )
     ]
+    stale = consumers(
+        STALE_TASKS.pattern,
+        functools.partial(handle_stale, runner=runner, tasks=tasks, clock=utc_now),
+        1,
+    )
     sweeper = functools.partial(
         sweep_forever,
         runner=runner,
@@ -162,7 +170,7 @@ def build(settings: LanggraphSettings, lifetime: Lifetime) -> Service:
     )
     return Service(
         "langgraph-service",
-        consumers=[*intake, *listeners],
+        consumers=[*intake, *listeners, *stale],
         tasks={"sweeper": sweeper},
         resources=[redis, http, health, _Closing(data_pool), _Closing(lock_pool)],
         on_start=on_start,

@@ -170,6 +170,31 @@ A wait ends in one of three ways, each a `Command(resume=…)` (`domain/waits.py
   finishes `cancelled` with the project back at rest. A flow busy in a step is cancelled at its
   next wait.
 
+### Stale tasks
+
+The scheduler hands over, on `tasks:stale` (group `langgraph`), every task still `queued` or
+`running` long after its last change (a StaleTask: task id, type, what it saw). It never closes
+a task itself: the task's flow decides, down its own timeout path, under the thread's lock (a
+thread another process holds is busy, so alive, and left alone). The task is read from the API
+first: one closed or unknown changes nothing (a StaleTask comes again at each scheduler run, and
+may cross the task's own end).
+
+- A thread **running**, or **waiting** for a deadline still to come, is left to the sweeper: its
+  deadlines end it.
+- A thread waiting **past its deadline**, or for a wait without one, is resumed with a timeout
+  now, as the sweeper does: the stage fails as a timed-out stage fails.
+- **No thread at all** (the intent was lost: dead-lettered, never published) or a thread **done**
+  while the task is still open (its intent was rejected as another task's): the graph's own
+  `finish` runs on the thread, as if `load` had ended the flow `failed`, from the task as the API
+  has it (never from a rejected intent's word, whose callback stream is ignored). The task is
+  marked `failed` with what the scheduler saw; the project goes back to the rest the thread
+  recorded, if it recorded one (a thread that never got past `load` moved nothing, so the project
+  stays where it is); the result and the last progress event go to `task_progress:{{task_id}}`,
+  where its person hears. Crash-safe like any run: the row is marked `running` first, so a process
+  killed meanwhile leaves a flow the sweeper continues.
+- A thread of the other graph than the task's type (an intent of the wrong kind) is left for an
+  operator, logged as an error.
+
 ### Request ids
 
 Deterministic (`domain/ids.py`): the task id, then parts joined by `{SEPARATOR}`. A step run again
@@ -237,12 +262,12 @@ was really appended) or `after_checkpoint` (after each run of a thread returns).
 
 ## Replicas
 
-Any number may run against the same Redis and Postgres, each with its own `CONSUMER_NAME`. Intents
-and results are shared out by the consumer group `langgraph`; each thread runs under its lock;
-every replica sweeps (a busy thread is skipped, and a wait is checked again under the lock before
-it is ended). A replica runs `INTAKE_CONCURRENCY` consumers per intent queue,
-`LISTENER_CONCURRENCY` per result stream, and two Postgres pools sized to them: checkpoints and the
-flows table, and the locks.
+Any number may run against the same Redis and Postgres, each with its own `CONSUMER_NAME`.
+Intents, results and stale tasks are shared out by the consumer group `langgraph`; each thread
+runs under its lock; every replica sweeps (a busy thread is skipped, and a wait is checked again
+under the lock before it is ended). A replica runs `INTAKE_CONCURRENCY` consumers per intent
+queue, `LISTENER_CONCURRENCY` per result stream, one for `tasks:stale`, and two Postgres pools
+sized to them: checkpoints and the flows table, and the locks.
 """
 
 SETTINGS = """## Settings

@@ -5,15 +5,17 @@ the next one starts, so a process can die anywhere and another takes the thread 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 import structlog
 from langgraph.graph.state import CompiledStateGraph
 from langgraph.types import Command, Interrupt, StateSnapshot
 
-from langgraph_service.domain.waits import Resumed, WaitFor, as_wait, deadline_of
+from langgraph_service.domain.waits import Resumed, WaitFor, as_wait, deadline_of, timed_out
+from langgraph_service.flows.toolkit import LOAD
 from langgraph_service.ports import Crash, Flows, Locks
 
 log = structlog.get_logger("langgraph_service")
@@ -21,6 +23,22 @@ log = structlog.get_logger("langgraph_service")
 
 class WrongFlow(Exception):
     """An intent for a task whose thread runs the other graph."""
+
+
+class Stale(StrEnum):
+    """What became of a stale task's thread (`FlowRunner.end_stale`)."""
+
+    BUSY = "busy"  # another process runs it right now: it is alive
+    LEFT = "left"  # running, or waiting for a deadline still to come: the sweeper's
+    TIMED_OUT = "timed out"  # its wait was past its deadline (or had none): ended now
+    FAILED = "failed"  # no thread, or a finished one, for an open task: finished failed
+    CLOSED = "closed"  # the task closed meanwhile
+    OTHER_GRAPH = "other graph"  # its thread runs the other graph (an intent of the wrong kind)
+
+
+# Given whether a finished thread exists: the state a failed finish starts from, or None when
+# the task closed meanwhile.
+FailedState = Callable[[bool], Awaitable[dict[str, Any] | None]]
 
 
 class FlowRunner:
@@ -108,6 +126,40 @@ class FlowRunner:
             await self._run(graph, thread_id, None)
             return True
 
+    async def end_stale(
+        self, graph: str, thread_id: str, *, now: datetime, failed: FailedState
+    ) -> Stale:
+        """For a task open long past any stage's time limit: a thread running or waiting for a
+        deadline still to come is left to the sweeper; a wait past its deadline (or without one)
+        is timed out now; a task with no thread, or whose thread ended without closing it, is
+        finished failed by the graph's own `finish` (from `failed`'s state, as if `load` had
+        ended it), so the task closes, the project goes back to rest and the result is
+        published as for any failed flow. Skips a busy thread, like the sweeper."""
+        async with self._locks.try_hold(thread_id) as held:
+            if not held:
+                return Stale.BUSY
+            row = await self._flows.row(thread_id)
+            if row is not None and row.graph != graph:
+                return Stale.OTHER_GRAPH
+            if row is None or row.status == "done":
+                values = await failed(row is not None)
+                if values is None:
+                    return Stale.CLOSED
+                # Marked first: a process dying before the finish is through leaves a row the
+                # sweeper continues.
+                await self._flows.running(thread_id, graph)
+                await self._graphs[graph].aupdate_state(_config(thread_id), values, as_node=LOAD)
+                await self._run(graph, thread_id, None)
+                return Stale.FAILED
+            wait = _waiting(await self._state(graph, thread_id))
+            if wait is None:
+                return Stale.LEFT
+            deadline = _deadline(wait)
+            if deadline is not None and deadline > now:
+                return Stale.LEFT
+            await self._run(graph, thread_id, Command(resume=timed_out()))
+            return Stale.TIMED_OUT
+
     async def workers_of(self, thread_id: str) -> set[str]:
         """The workers the thread knows it created and has not deleted yet."""
         graph = await self._flows.graph_of(thread_id)
@@ -170,6 +222,13 @@ class FlowRunner:
 
 def _config(thread_id: str) -> Any:
     return {"configurable": {"thread_id": thread_id}}
+
+
+def _deadline(wait: WaitFor) -> datetime | None:
+    try:
+        return deadline_of(wait)
+    except ValueError:
+        return None
 
 
 def _waiting(state: StateSnapshot) -> WaitFor | None:

@@ -43,6 +43,8 @@ log = structlog.get_logger("langgraph_service")
 
 # The outcome of a flow whose intent was not its to run (TaskClosed): it writes nothing.
 REJECTED = "rejected"
+# Every graph's first node; from it, a flow with an outcome goes straight to `finish`.
+LOAD = "load"
 
 
 class FlowState(TypedDict, total=False):
@@ -71,6 +73,22 @@ def intent_state(message: Mapping[str, Any]) -> dict[str, Any]:
         "callback_stream": message.get("callback_stream"),
         "started_at": time.time(),
         "outcome": None,
+    }
+
+
+def stale_state(task: TaskRead, *, correlation_id: str, error: str) -> dict[str, Any]:
+    """What a flow ending a stale task as failed starts from: its task as the API has it, never
+    an intent's word (the intent was lost, or was not this task's)."""
+    since = task.started_at or task.created_at
+    return {
+        "task_id": task.id,
+        "project_id": task.project_id,
+        "user_id": task.owner_id,
+        "correlation_id": correlation_id,
+        "callback_stream": None,
+        "started_at": since.timestamp(),
+        "outcome": "failed",
+        "error": error,
     }
 
 
