@@ -14,11 +14,16 @@ import httpx
 import pytest
 import pytest_asyncio
 from api.testing import LiveApi
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from infra_service.config import InfraSettings
 from infra_testing import ServiceProcess, local_deploy_root
 from redis.asyncio import Redis
 from scheduler.adapters.redis_provisioning import RedisProvisioningRetries
 from scheduler_testing import SchedulerProcess, scheduler_settings
+from shared.contracts import OutcomeStatus, ProvisionerResult
+from shared.streams import RedisStreamPublisher
+from shared.testing.hostile import RawFields, dead_letters, hostile_entries, settled, xadd_raw
 from shared.testing.servers import free_port
 from shared.testing.waiting import eventually
 
@@ -215,3 +220,72 @@ async def test_in_embedded_mode_the_local_machine_is_registered_and_set_up_from_
     assert local["is_local"] is True
     assert local["address"] == "127.0.0.1"
     assert [server["name"] for server in (await api.get("/api/servers")).json()] == ["local"]
+
+
+def examples(strategy: st.SearchStrategy[RawFields], count: int) -> list[RawFields]:
+    """`count` entries drawn from `strategy`, the same ones every run."""
+    drawn: list[RawFields] = []
+
+    @settings(
+        max_examples=count,
+        derandomize=True,
+        database=None,
+        deadline=None,
+        suppress_health_check=list(HealthCheck),
+    )
+    @given(strategy)
+    def draw(entry: RawFields) -> None:
+        drawn.append(entry)
+
+    draw()
+    return drawn
+
+
+@pytest.mark.timeout(120)
+async def test_hostile_and_stray_results_change_nothing_and_the_scheduler_reads_on(
+    start_scheduler: StartScheduler, api: httpx.AsyncClient, redis_client: Redis, tmp_path: Path
+) -> None:
+    # No infra-service: the request waits in its queue, and the results are the test's.
+    server = await register(api, name="web-1", address="203.0.113.1", status="pending_setup")
+    scheduler = start_scheduler(
+        provisioning_interval_s=INTERVAL_S, provisioning_backoff_s=ONE_REQUEST_BACKOFF_S
+    )
+    retries = RedisProvisioningRetries(redis_client)
+    state = await eventually(lambda: retries.retry_state(server["id"]), within=30)
+    latest = f"provision.{server['id']}.1"
+    marker = tmp_path / "hostile-marker"
+    hostile = examples(
+        hostile_entries(
+            ProvisionerResult(
+                request_id=latest, server_handle=server["id"], status=OutcomeStatus.SUCCESS
+            ),
+            marker,
+        ),
+        40,
+    )
+    stray = [
+        ProvisionerResult(request_id=request_id, server_handle=handle, status=status)
+        for request_id, handle, status in [
+            ("4f2a9c0d8e7b4a1c9d3e5f6a7b8c9d0e", server["id"], OutcomeStatus.SUCCESS),
+            (f"provision.{server['id']}.2", server["id"], OutcomeStatus.SUCCESS),
+            (latest, "another-server", OutcomeStatus.SUCCESS),
+            (latest, server["id"], OutcomeStatus.FAILED),
+            # A success the API does not confirm: the server still waits for its setup.
+            (latest, server["id"], OutcomeStatus.SUCCESS),
+        ]
+    ]
+
+    written = [await xadd_raw(redis_client, "provisioner:results", entry) for entry in hostile]
+    for result in stray:
+        await RedisStreamPublisher(redis_client).publish("provisioner:results", result)
+    await settled(redis_client, "provisioner:results", "scheduler", within=60)
+
+    assert await retries.retry_state(server["id"]) == state
+    assert [
+        request["request_id"] for _, request in await requests_for(redis_client, server["id"])
+    ] == [latest]
+    letters = await dead_letters(redis_client, "provisioner:results")
+    assert set(letters) <= set(written)
+    assert all(letter.reason and letter.error for letter in letters.values())
+    assert scheduler.process.exit_code is None, "the scheduler still runs"
+    assert not marker.exists(), "an injected command ran"
