@@ -128,12 +128,15 @@ class Servers(Protocol):
 
 
 class Incidents(Protocol):
-    async def open_incidents(self, server_id: str | None = None) -> list[IncidentRead]: ...
+    async def open_incidents(self, server_id: str | None = None) -> list[IncidentRead]:
+        """Every incident not resolved yet (open or acknowledged), of one server if given."""
+        ...
 
     async def open_incident(
         self, *, server_id: str | None, severity: IncidentSeverity, title: str, details: str
     ) -> IncidentRead:
-        """Opens it unless one with the same title (and server) is open; that one, then."""
+        """Opens it unless one with the same title (and server) is not resolved yet; that one,
+        then."""
         ...
 
     async def resolve_incident(self, incident_id: str, details: str | None = None) -> None: ...
@@ -142,6 +145,10 @@ class Incidents(Protocol):
 class Tasks(Protocol):
     async def tasks(self, status: TaskStatus) -> list[TaskRead]:
         """Every task in that status (all pages)."""
+        ...
+
+    async def task(self, task_id: str) -> TaskRead | None:
+        """The task; None when the API has no such task."""
         ...
 
 

@@ -92,10 +92,14 @@ class ApiCatalog:
         return _read(ServerRead, response.json())
 
     async def open_incidents(self, server_id: str | None = None) -> list[IncidentRead]:
-        params = {"status": IncidentStatus.OPEN.value}
-        if server_id is not None:
-            params["server_id"] = server_id
-        return await self._all("/api/incidents", IncidentRead, params)
+        """Incidents not resolved yet: open, or acknowledged by a person (still the same one)."""
+        found: list[IncidentRead] = []
+        for status in (IncidentStatus.OPEN, IncidentStatus.ACKNOWLEDGED):
+            params = {"status": status.value}
+            if server_id is not None:
+                params["server_id"] = server_id
+            found += await self._all("/api/incidents", IncidentRead, params)
+        return found
 
     async def open_incident(
         self, *, server_id: str | None, severity: IncidentSeverity, title: str, details: str
@@ -121,6 +125,12 @@ class ApiCatalog:
 
     async def tasks(self, status: TaskStatus) -> list[TaskRead]:
         return await self._all("/api/tasks", TaskRead, {"status": status.value})
+
+    async def task(self, task_id: str) -> TaskRead | None:
+        response = await self._request("GET", f"/api/tasks/{task_id}", allow=(404, 422))
+        if response.status_code != 200:
+            return None
+        return _read(TaskRead, response.json())
 
     async def projects(self) -> list[ProjectRead]:
         return await self._all("/api/projects", ProjectRead, {})
