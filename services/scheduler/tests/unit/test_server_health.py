@@ -26,6 +26,7 @@ from shared.contracts import (
 )
 
 NOON = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+HOUR = timedelta(hours=1)
 QUEUE = "infra:health:queue"
 
 
@@ -159,19 +160,21 @@ class FakeApi:
 
 
 async def answer(api: FakeApi, message: ServerHealthResult) -> None:
-    await handle_health_result(message, servers=api, incidents=api)
+    await handle_health_result(message, servers=api, incidents=api, clock=lambda: NOON + HOUR)
 
 
 # The rules.
 
 
 def test_an_active_server_that_did_not_answer_is_an_outage() -> None:
-    assert outages.change(ServerStatus.ACTIVE, None, Observation(False, NOON)) is Change.OUTAGE
+    assert (
+        outages.change(ServerStatus.ACTIVE, None, Observation(False, NOON), NOON) is Change.OUTAGE
+    )
 
 
 def test_an_unreachable_server_that_answers_is_a_recovery() -> None:
     observed = Observation(True, NOON)
-    assert outages.change(ServerStatus.UNREACHABLE, None, observed) is Change.RECOVERY
+    assert outages.change(ServerStatus.UNREACHABLE, None, observed, NOON) is Change.RECOVERY
 
 
 @pytest.mark.parametrize(
@@ -186,19 +189,27 @@ def test_an_unreachable_server_that_answers_is_a_recovery() -> None:
     ],
 )
 def test_otherwise_only_the_checks_time_is_recorded(status: ServerStatus, reachable: bool) -> None:
-    assert outages.change(status, None, Observation(reachable, NOON)) is Change.RECORD
+    assert outages.change(status, None, Observation(reachable, NOON), NOON) is Change.RECORD
 
 
 @pytest.mark.parametrize("checked_at", [NOON - timedelta(seconds=1), NOON])
 def test_a_result_no_newer_than_the_last_check_changes_nothing(checked_at: datetime) -> None:
     observed = Observation(False, checked_at)
-    assert outages.change(ServerStatus.ACTIVE, NOON, observed) is Change.STALE
+    assert outages.change(ServerStatus.ACTIVE, NOON, observed, NOON) is Change.STALE
 
 
 def test_a_last_check_time_without_a_zone_is_read_as_utc() -> None:
     naive_noon = NOON.replace(tzinfo=None)
     later = Observation(False, NOON + timedelta(seconds=1))
-    assert outages.change(ServerStatus.ACTIVE, naive_noon, later) is Change.OUTAGE
+    assert outages.change(ServerStatus.ACTIVE, naive_noon, later, NOON) is Change.OUTAGE
+
+
+def test_a_result_dated_well_after_now_changes_nothing() -> None:
+    slightly_ahead = Observation(False, NOON + timedelta(minutes=1))
+    far_ahead = Observation(False, NOON + timedelta(hours=1))
+
+    assert outages.change(ServerStatus.ACTIVE, None, slightly_ahead, NOON) is Change.OUTAGE
+    assert outages.change(ServerStatus.ACTIVE, None, far_ahead, NOON) is Change.FROM_THE_FUTURE
 
 
 def test_an_outage_makes_a_server_unreachable_and_a_recovery_active_again() -> None:
@@ -336,6 +347,17 @@ async def test_a_server_being_set_up_or_kept_only_gets_its_check_time(status: Se
 
     assert api.known[web.id].status is status
     assert api.known[web.id].last_health_check_at == NOON
+    assert api.incidents == []
+
+
+async def test_a_result_dated_in_the_future_changes_nothing() -> None:
+    api = FakeApi()
+    web = server("web-1")
+    api.add(web)
+
+    await answer(api, result(web, False, NOON + 2 * HOUR))
+
+    assert api.known[web.id] == web
     assert api.incidents == []
 
 

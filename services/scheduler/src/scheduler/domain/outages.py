@@ -4,18 +4,23 @@ status, its one outage incident), and what admins are told."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
 from shared.contracts import ServerStatus
 
 # Servers a check can change; the others (new, pending_setup, maintenance) only get its time.
 CHECKED = (ServerStatus.ACTIVE, ServerStatus.UNREACHABLE)
+# A result dated later than this after our own clock comes from a clock gone wrong: recorded, it
+# would make every later check look older and change nothing until that time came.
+FUTURE_LEEWAY = timedelta(minutes=5)
 
 
 class Change(StrEnum):
     STALE = "stale"
     """The server was checked later than this result says: it changes nothing."""
+    FROM_THE_FUTURE = "from_the_future"
+    """The result is dated well after now: it changes nothing either."""
     RECORD = "record"
     """Only the check's time is recorded."""
     OUTAGE = "outage"
@@ -38,9 +43,13 @@ def request_id(server_id: str, fence: int) -> str:
     return f"health.{server_id}.{fence}"
 
 
-def change(status: ServerStatus, last_checked_at: datetime | None, observed: Observation) -> Change:
+def change(
+    status: ServerStatus, last_checked_at: datetime | None, observed: Observation, now: datetime
+) -> Change:
     """What a result changes. Results can arrive out of order (and the same one twice): one no
     newer than the server's last recorded check changes nothing."""
+    if _utc(observed.checked_at) > _utc(now) + FUTURE_LEEWAY:
+        return Change.FROM_THE_FUTURE
     if last_checked_at is not None and _utc(observed.checked_at) <= _utc(last_checked_at):
         return Change.STALE
     if status is ServerStatus.ACTIVE and not observed.reachable:

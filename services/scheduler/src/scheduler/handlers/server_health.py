@@ -4,6 +4,9 @@ server's status, its last check's time and one incident per outage."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+
 import structlog
 from pydantic import ValidationError
 from shared.contracts import (
@@ -12,6 +15,7 @@ from shared.contracts import (
     ServerHealthResult,
     ServerRead,
     ServerUpdate,
+    utc_now,
 )
 from shared.streams.registry import SERVER_HEALTH_QUEUE
 
@@ -46,7 +50,11 @@ async def check_servers(lease: Lease, *, servers: Servers, publisher: Publisher)
 
 
 async def handle_health_result(
-    result: ServerHealthResult, *, servers: Servers, incidents: Incidents
+    result: ServerHealthResult,
+    *,
+    servers: Servers,
+    incidents: Incidents,
+    clock: Callable[[], datetime] = utc_now,
 ) -> None:
     """Incidents change before the server does: a delivery that fails in between is taken again
     and finds the server as it was (an open incident is not opened twice, a resolved one is not
@@ -56,7 +64,7 @@ async def handle_health_result(
         if server is None:
             log.info("a health result of a server the API does not have", server=result.server_id)
             return
-        await _apply(result, server, servers=servers, incidents=incidents)
+        await _apply(result, server, clock(), servers=servers, incidents=incidents)
     except ApiRefused as exc:
         log.warning(
             "the API refused a health result's change; dropped",
@@ -66,12 +74,24 @@ async def handle_health_result(
 
 
 async def _apply(
-    result: ServerHealthResult, server: ServerRead, *, servers: Servers, incidents: Incidents
+    result: ServerHealthResult,
+    server: ServerRead,
+    now: datetime,
+    *,
+    servers: Servers,
+    incidents: Incidents,
 ) -> None:
     observed = Observation(result.reachable, result.checked_at, result.error)
-    what = outages.change(server.status, server.last_health_check_at, observed)
+    what = outages.change(server.status, server.last_health_check_at, observed, now)
     if what is Change.STALE:
         log.debug("an older health result; nothing changes", server=server.name)
+        return
+    if what is Change.FROM_THE_FUTURE:
+        log.warning(
+            "a health result dated in the future (a clock is wrong); nothing changes",
+            server=server.name,
+            checked_at=result.checked_at.isoformat(),
+        )
         return
     title = outages.outage_title(server.name)
     if what is Change.OUTAGE:
