@@ -23,6 +23,7 @@ from scheduler.adapters.local_provider import LocalProvider
 from scheduler.adapters.redis_provisioning import RedisProvisioningRetries
 from scheduler.adapters.redis_schedule import RedisSchedule
 from scheduler.adapters.redis_streams import RedisStreams
+from scheduler.adapters.redis_workers import RedisWorkers
 from scheduler.config import SchedulerSettings
 from scheduler.domain.backoff import Backoff
 from scheduler.domain.schedule import Job
@@ -31,6 +32,7 @@ from scheduler.handlers.provisioning import handle_provisioner_result, retry_pro
 from scheduler.handlers.repository_sync import sync_repositories
 from scheduler.handlers.server_health import check_servers, handle_health_result
 from scheduler.handlers.server_sync import sync_servers
+from scheduler.handlers.stale_work import find_stale_work
 from scheduler.handlers.streams import keep_streams
 from scheduler.runner import Timing, run_forever
 
@@ -46,6 +48,7 @@ class Adapters:
     forge: LocalForge | GitHubForge
     provider: LocalProvider | HetznerProvider | None
     provisioning: RedisProvisioningRetries
+    workers: RedisWorkers
 
 
 def build_adapters(settings: SchedulerSettings) -> Adapters:
@@ -61,6 +64,7 @@ def build_adapters(settings: SchedulerSettings) -> Adapters:
         forge=make_forge(settings),
         provider=make_provider(settings),
         provisioning=RedisProvisioningRetries(redis),
+        workers=RedisWorkers(redis),
     )
 
 
@@ -138,6 +142,18 @@ def jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
             functools.partial(check_servers, servers=a.api, publisher=a.publisher),
         ),
         *server_sync_jobs(settings, a),
+        Job(
+            "stale_work",
+            settings.stale_work_interval_s,
+            functools.partial(
+                find_stale_work,
+                tasks=a.api,
+                workers=a.workers,
+                publisher=a.publisher,
+                stale_task_after_s=settings.stale_task_after_s,
+                worker_orphan_after_s=settings.worker_orphan_after_s,
+            ),
+        ),
     ]
     return [job for job in every if job.interval_s > 0]
 
