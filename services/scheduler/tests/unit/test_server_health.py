@@ -88,8 +88,8 @@ class FakePublisher:
 
 @dataclass
 class FakeApi:
-    """Servers and incidents as the API keeps them; one open incident per title and server, as
-    the real adapter does. `fail_updates` makes that many server updates fail (a 5xx)."""
+    """Servers and incidents as the API keeps them; one unresolved incident per title and server,
+    as the real adapter does. `fail_updates` makes that many server updates fail (a 5xx)."""
 
     known: dict[str, ServerRead] = field(default_factory=dict)
     incidents: list[IncidentRead] = field(default_factory=list)
@@ -123,7 +123,7 @@ class FakeApi:
         return [
             one
             for one in self.incidents
-            if one.status is IncidentStatus.OPEN and server_id in (None, one.server_id)
+            if one.status is not IncidentStatus.RESOLVED and server_id in (None, one.server_id)
         ]
 
     async def open_incident(
@@ -310,6 +310,20 @@ async def test_an_unreachable_server_that_answers_is_active_again_its_incident_r
         "Back at 2026-05-01 12:03:00 UTC: the server answered a health check."
     )
     assert await api.open_incidents(web.id) == [other]
+
+
+async def test_an_outage_a_person_acknowledged_is_resolved_when_the_server_answers() -> None:
+    api = FakeApi()
+    web = server("web-1")
+    api.add(web)
+    await answer(api, result(web, False, NOON))
+    [outage] = api.of(web)
+    api.incidents = [outage.model_copy(update={"status": IncidentStatus.ACKNOWLEDGED})]
+
+    await answer(api, result(web, False, NOON + timedelta(minutes=1)))
+    await answer(api, result(web, True, NOON + timedelta(minutes=2)))
+
+    assert [one.status for one in api.of(web)] == [IncidentStatus.RESOLVED]
 
 
 async def test_the_next_outage_is_an_incident_of_its_own() -> None:
