@@ -205,3 +205,23 @@ async def test_a_stale_task_that_ended_meanwhile_changes_nothing(
     assert await entries(redis_client, f"task_progress:{task_id}") == []
     assert await flow_status(api.live.database_url, task_id) is None
     assert await redis_client.exists(f"{STALE}:dlq") == 0
+
+
+async def test_a_stale_task_no_flow_could_have_is_dead_lettered_and_the_next_one_handled(
+    langgraph: Langgraph, stages: FakeStages, api: Api, redis_client: Redis
+) -> None:
+    langgraph.start()
+    project = await api.scaffolded_project("todo")
+    task_id = await api.task(project, "engineering")
+    await redis_client.xadd(STALE, {"data": '{"task_id": "x", "task_type": "mystery"}'})
+    await redis_client.xadd(
+        STALE, {"data": StaleTask(task_id="a.b", task_type=TaskType.DEPLOY,
+                                  reason=REASON).model_dump_json()},
+    )  # fmt: skip
+
+    await report_stale(redis_client, task_id)
+    task = await api.finished(task_id)
+
+    assert task["status"] == "failed"
+    letters = await entries(redis_client, f"{STALE}:dlq")
+    assert [letter["reason"] for letter in letters] == ["invalid", "permanent_failure"]
