@@ -139,7 +139,9 @@ def jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
         Job(
             "server_health",
             settings.server_health_interval_s,
-            functools.partial(check_servers, servers=a.api, publisher=a.publisher),
+            functools.partial(
+                check_servers, servers=a.api, publisher=a.publisher, retries=a.provisioning
+            ),
         ),
         *server_sync_jobs(settings, a),
         Job(
@@ -177,7 +179,9 @@ def consumers(settings: SchedulerSettings, a: Adapters) -> list[StreamConsumer]:
             stream=SERVER_HEALTH_RESULTS.pattern,
             group=Group.SCHEDULER,
             consumer=f"{settings.consumer_name}:health-results",
-            handler=functools.partial(handle_health_result, servers=a.api, incidents=a.api),
+            handler=functools.partial(
+                handle_health_result, servers=a.api, incidents=a.api, retries=a.provisioning
+            ),
         ),
     ]
 

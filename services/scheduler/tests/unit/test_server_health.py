@@ -13,6 +13,7 @@ from scheduler.domain import outages
 from scheduler.domain.outages import Change, Observation
 from scheduler.handlers.server_health import check_servers, handle_health_result
 from scheduler.ports import ApiRefused, LeaseLost
+from server_fakes import FakeRetries
 from shared.contracts import (
     IncidentRead,
     IncidentSeverity,
@@ -159,8 +160,16 @@ class FakeApi:
         return [incident for incident in self.incidents if incident.server_id == one.id]
 
 
-async def answer(api: FakeApi, message: ServerHealthResult) -> None:
-    await handle_health_result(message, servers=api, incidents=api, clock=lambda: NOON + HOUR)
+async def answer(
+    api: FakeApi, message: ServerHealthResult, retries: FakeRetries | None = None
+) -> None:
+    await handle_health_result(
+        message,
+        servers=api,
+        incidents=api,
+        retries=retries or FakeRetries(),
+        clock=lambda: NOON + HOUR,
+    )
 
 
 # The rules.
@@ -239,7 +248,7 @@ async def test_every_active_or_unreachable_server_is_checked_once_per_run() -> N
     api.add(server("setting-up", status=ServerStatus.PENDING_SETUP))
     api.add(server("resting", status=ServerStatus.MAINTENANCE))
 
-    summary = await check_servers(lease, servers=api, publisher=publisher)
+    summary = await check_servers(lease, servers=api, publisher=publisher, retries=FakeRetries())
 
     assert summary == {"checked": 2}
     checks = publisher.checks()
@@ -251,12 +260,39 @@ async def test_every_active_or_unreachable_server_is_checked_once_per_run() -> N
     assert lease.checks == 2
 
 
+async def test_a_server_whose_setup_is_being_retried_is_left_to_provisioning() -> None:
+    api, publisher, retries = FakeApi(), FakePublisher(), FakeRetries()
+    never_set_up = server("new-box", status=ServerStatus.UNREACHABLE)
+    api.add(never_set_up, server("up"))
+    retries.states[never_set_up.id] = (2, 0)
+
+    summary = await check_servers(FakeLease(), servers=api, publisher=publisher, retries=retries)
+
+    assert summary == {"checked": 1}
+    assert never_set_up.id not in {check.server_handle for check in publisher.checks()}
+
+
+async def test_a_server_whose_setup_is_being_retried_is_not_made_active_by_answering() -> None:
+    api, retries = FakeApi(), FakeRetries()
+    never_set_up = server("new-box", status=ServerStatus.UNREACHABLE)
+    api.add(never_set_up)
+    retries.states[never_set_up.id] = (2, 0)
+
+    await answer(api, result(never_set_up, reachable=True, at=NOON), retries)
+
+    assert api.known[never_set_up.id].status is ServerStatus.UNREACHABLE
+    assert api.known[never_set_up.id].last_health_check_at is not None
+    assert api.incidents == []
+
+
 async def test_a_run_that_lost_its_lease_asks_nothing_more() -> None:
     api, publisher = FakeApi(), FakePublisher()
     api.add(server("one"), server("two"), server("three"))
 
     with pytest.raises(LeaseLost):
-        await check_servers(FakeLease(lost_after=1), servers=api, publisher=publisher)
+        await check_servers(
+            FakeLease(lost_after=1), servers=api, publisher=publisher, retries=FakeRetries()
+        )
 
     assert len(publisher.checks()) == 1
 

@@ -14,6 +14,7 @@ from shared.contracts import (
     ServerHealthCheck,
     ServerHealthResult,
     ServerRead,
+    ServerStatus,
     ServerUpdate,
     utc_now,
 )
@@ -21,17 +22,27 @@ from shared.streams.registry import SERVER_HEALTH_QUEUE
 
 from scheduler.domain import outages
 from scheduler.domain.outages import Change, Observation
-from scheduler.ports import ApiRefused, Incidents, Lease, Publisher, Servers, Summary
+from scheduler.ports import (
+    ApiRefused,
+    Incidents,
+    Lease,
+    ProvisioningRetries,
+    Publisher,
+    Servers,
+    Summary,
+)
 
 log = structlog.get_logger("scheduler")
 
 JOB = "server_health"
 
 
-async def check_servers(lease: Lease, *, servers: Servers, publisher: Publisher) -> Summary:
+async def check_servers(
+    lease: Lease, *, servers: Servers, publisher: Publisher, retries: ProvisioningRetries
+) -> Summary:
     checked = 0
     for server in await servers.servers():
-        if server.status not in outages.CHECKED:
+        if server.status not in outages.CHECKED or await _being_set_up(server, retries):
             continue
         try:
             check = ServerHealthCheck(
@@ -44,7 +55,9 @@ async def check_servers(lease: Lease, *, servers: Servers, publisher: Publisher)
             log.warning("a server's id is not a valid handle; not checked", server=server.name)
             continue
         lease.check()
-        await publisher.publish_once(SERVER_HEALTH_QUEUE.pattern, check)
+        # A plain publish: a check sent twice is answered twice, and the older answer changes
+        # nothing; publish_once would leave a marker per server and run for a week.
+        await publisher.publish(SERVER_HEALTH_QUEUE.pattern, check)
         checked += 1
     return {"checked": checked}
 
@@ -54,6 +67,7 @@ async def handle_health_result(
     *,
     servers: Servers,
     incidents: Incidents,
+    retries: ProvisioningRetries,
     clock: Callable[[], datetime] = utc_now,
 ) -> None:
     """Incidents change before the server does: a delivery that fails in between is taken again
@@ -64,6 +78,12 @@ async def handle_health_result(
         if server is None:
             log.info("a health result of a server the API does not have", server=result.server_id)
             return
+        if await _being_set_up(server, retries):
+            # Answering is not being set up: provisioning makes it active once its setup ran.
+            await servers.update_server(
+                server.id, ServerUpdate(last_health_check_at=result.checked_at)
+            )
+            return
         await _apply(result, server, clock(), servers=servers, incidents=incidents)
     except ApiRefused as exc:
         log.warning(
@@ -71,6 +91,15 @@ async def handle_health_result(
             server_id=result.server_id,
             error=str(exc)[:300],
         )
+
+
+async def _being_set_up(server: ServerRead, retries: ProvisioningRetries) -> bool:
+    """An unreachable server whose setup is being retried belongs to the provisioning job: its
+    setup never ran, so answering a login does not make it active."""
+    return (
+        server.status is ServerStatus.UNREACHABLE
+        and await retries.retry_state(server.id) is not None
+    )
 
 
 async def _apply(
