@@ -80,7 +80,9 @@ async def _hand_over(lease: Lease, task: TaskRead, reason: str, publisher: Publi
         log.warning("a task's id makes no request id; not handed over", task_id=task.id[:80])
         return False
     lease.check()
-    await publisher.publish_once(STALE_TASKS.pattern, message)
+    # A plain publish: the flow's answer to a task handed over twice is the same, and
+    # publish_once would keep a week-long marker per task and run.
+    await publisher.publish(STALE_TASKS.pattern, message)
     log.info("stale task handed to its flow", task_id=task.id, reason=reason)
     return True
 
