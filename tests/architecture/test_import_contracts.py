@@ -20,6 +20,7 @@ STREAM_CUBES = {
     "scaffolder": ROOT / "services/scaffolder/src/scaffolder",
     "langgraph_service": ROOT / "services/langgraph/src/langgraph_service",
     "telegram_bot": ROOT / "services/telegram-bot/src/telegram_bot",
+    "scheduler": ROOT / "services/scheduler/src/scheduler",
 }
 
 
