@@ -72,8 +72,7 @@ def make_forge(settings: SchedulerSettings) -> LocalForge | GitHubForge:
     """The forge repository sync asks, chosen by FORGE."""
     if settings.forge != "github":
         return LocalForge(settings.local_forge_dir, timeout_s=settings.git_timeout_s)
-    if not (settings.github_app_id and settings.github_private_key_ref and settings.github_owner):
-        raise ValueError("FORGE github needs GITHUB_APP_ID, GITHUB_PRIVATE_KEY_REF, GITHUB_OWNER")
+    assert settings.github_private_key_ref is not None  # SchedulerSettings requires it
     secrets = LocalSecrets(variables=settings.secret_variables(), directory=settings.secrets_dir)
     return GitHubForge(
         httpx.AsyncClient(timeout=settings.git_timeout_s),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from shared.contracts.base import SecretReference
 from shared.settings import ApiClientSettings, RedisSettings, SecretSettings, ServiceSettings
 
@@ -109,3 +109,15 @@ class SchedulerSettings(ServiceSettings, RedisSettings, ApiClientSettings, Secre
         gt=0,
         description="A developer worker alive this long after its task ended is deleted.",
     )
+
+    @model_validator(mode="after")
+    def _what_the_chosen_provider_and_forge_need(self) -> SchedulerSettings:
+        if self.forge == "github" and not (
+            self.github_app_id and self.github_private_key_ref and self.github_owner
+        ):
+            raise ValueError(
+                "FORGE github needs GITHUB_APP_ID, GITHUB_PRIVATE_KEY_REF, GITHUB_OWNER"
+            )
+        if self.server_provider == "hetzner" and self.hetzner_token_ref is None:
+            raise ValueError("SERVER_PROVIDER hetzner needs HETZNER_TOKEN_REF")
+        return self

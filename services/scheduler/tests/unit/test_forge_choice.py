@@ -55,7 +55,7 @@ async def test_github_reads_the_apps_key_from_its_secret_reference(tmp_path: Pat
     "missing",
     [{"github_app_id": ""}, {"github_owner": ""}, {"github_private_key_ref": None}],
 )
-def test_github_without_what_it_needs_stops_the_start(missing: dict[str, Any]) -> None:
+def test_github_without_what_it_needs_is_refused_as_a_setting(missing: dict[str, Any]) -> None:
     complete = {
         "forge": "github",
         "github_app_id": "42",
@@ -63,7 +63,12 @@ def test_github_without_what_it_needs_stops_the_start(missing: dict[str, Any]) -
         "github_private_key_ref": "env:GITHUB_APP_KEY",
     }
     with pytest.raises(ValueError, match="GITHUB_APP_ID, GITHUB_PRIVATE_KEY_REF, GITHUB_OWNER"):
-        make_forge(settings(**(complete | missing)))
+        settings(**(complete | missing))
+
+
+def test_hetzner_without_a_token_reference_is_refused_as_a_setting() -> None:
+    with pytest.raises(ValueError, match="HETZNER_TOKEN_REF"):
+        settings(server_provider="hetzner")
 
 
 def test_a_key_reference_naming_nothing_stops_the_start(tmp_path: Path) -> None:

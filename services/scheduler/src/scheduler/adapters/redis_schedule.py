@@ -71,7 +71,9 @@ class RedisSchedule:
         self._finish = redis.register_script(_FINISH)
 
     async def register(self, intervals: Mapping[str, float]) -> None:
+        """The set names exactly these jobs: one turned off no longer shows in the status."""
         async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(SCHEDULER_JOBS.name())
             for job, interval_s in intervals.items():
                 pipe.sadd(SCHEDULER_JOBS.name(), job)
                 pipe.hset(SCHEDULER_JOB.name(job=job), "interval_s", str(interval_s))
