@@ -131,6 +131,7 @@ class FakeRetries:
     now: int = 1_000_000
     states: dict[str, tuple[int, int]] = field(default_factory=dict)
     requests: dict[str, int] = field(default_factory=dict)
+    answers: dict[str, int] = field(default_factory=dict)
 
     async def retry_state(self, server_id: str) -> tuple[int, int] | None:
         return self.states.get(server_id)
@@ -144,6 +145,12 @@ class FakeRetries:
 
     async def requests_made(self, server_id: str) -> int:
         return self.requests.get(server_id, 0)
+
+    async def record_answer(self, server_id: str, number: int) -> None:
+        self.answers[server_id] = number
+
+    async def answered(self, server_id: str) -> int:
+        return self.answers.get(server_id, 0)
 
     async def now_ms(self) -> int:
         return self.now

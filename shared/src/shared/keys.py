@@ -147,8 +147,8 @@ SCHEDULER_DLQ_SEEN = KeySpec(
 SCHEDULER_PROVISIONING = KeySpec(
     "scheduler:provisioning:{server_id}", KeyType.HASH, ("scheduler",), ("scheduler",),
     "1 week after the last retry",
-    "A server's provisioning retries: this round's attempts and when the next may go, and how "
-    "many requests ever went (so no request id is reused).",
+    "A server's provisioning retries: this round's attempts and when the next may go, how many "
+    "requests ever went (so no request id is reused) and the latest one answered.",
 )  # fmt: skip
 
 PO_SESSION = KeySpec(

@@ -133,6 +133,7 @@ def jobs(settings: SchedulerSettings, a: Adapters) -> list[Job]:
                 backoff=Backoff(
                     settings.provisioning_backoff_s, settings.provisioning_backoff_max_s
                 ),
+                answer_wait_ms=int(settings.provisioning_answer_wait_s * 1000),
             ),
         ),
         Job(

@@ -66,6 +66,12 @@ class SchedulerSettings(ServiceSettings, RedisSettings, ApiClientSettings, Secre
     provisioning_backoff_max_s: float = Field(
         default=3600, gt=0, description="The longest delay; it doubles up to this."
     )
+    provisioning_answer_wait_s: float = Field(
+        default=2100,
+        gt=0,
+        description="How long a provisioning request may go unanswered before the next one may "
+        "go (longer than infra-service's JOB_TIMEOUT_S: a setup in flight is not asked again).",
+    )
     # Server sync.
     server_provider: Literal["local", "hetzner", "none"] = Field(
         default="local",

@@ -229,6 +229,14 @@ class ProvisioningRetries(Protocol):
 
     async def forget(self, server_id: str) -> None: ...
 
+    async def record_answer(self, server_id: str, number: int) -> None:
+        """infra-service answered the server's request `number`."""
+        ...
+
+    async def answered(self, server_id: str) -> int:
+        """The number of the server's latest request infra-service answered (0: none)."""
+        ...
+
     async def requests_made(self, server_id: str) -> int:
         """How many requests went for the server (one per `record_retry`), forgotten retries
         included, for as long as its state is kept (a week after the last): a new request's

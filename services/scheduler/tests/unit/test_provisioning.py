@@ -11,6 +11,7 @@ from server_fakes import FakeApi, FakeLease, FakePublisher, FakeRetries, server
 from shared.contracts import OutcomeStatus, ProvisionerMessage, ProvisionerResult, ServerStatus
 
 BACKOFF = Backoff(first_s=60, max_s=300)
+ANSWER_WAIT_MS = 1_800_000
 
 
 class World:
@@ -25,11 +26,17 @@ class World:
             retries=self.retries,
             publisher=self.publisher,
             backoff=BACKOFF,
+            answer_wait_ms=ANSWER_WAIT_MS,
         )
 
     async def answer(self, request_id: str, handle: str, status: OutcomeStatus) -> None:
         result = ProvisionerResult(request_id=request_id, server_handle=handle, status=status)
         await handle_provisioner_result(result, servers=self.api, retries=self.retries)
+
+    async def fails(self, server_id: str) -> None:
+        """infra-service answers the server's latest request: its setup failed."""
+        number = await self.retries.requests_made(server_id)
+        await self.answer(f"provision.{server_id}.{number}", server_id, OutcomeStatus.FAILED)
 
     def later(self, seconds: float) -> None:
         self.retries.now += int(seconds * 1000)
@@ -50,10 +57,12 @@ async def test_a_pending_server_is_asked_for_at_once_then_after_growing_delays(
     world.api.add(pending)
 
     first = await world.run()
+    await world.fails(pending.id)
     world.later(59.999)
     await world.run()
     world.later(0.001)
     await world.run()
+    await world.fails(pending.id)
     world.later(119.999)
     await world.run()
     world.later(0.001)
@@ -98,6 +107,7 @@ async def test_an_unreachable_server_whose_setup_found_it_so_is_asked_for_again(
     world.api.add(never_set_up, gone_quiet)
     await world.run()
     world.set_status(never_set_up.id, ServerStatus.UNREACHABLE)
+    await world.fails(never_set_up.id)
     world.later(60)
 
     await world.run()
@@ -122,6 +132,35 @@ async def test_a_run_that_died_before_recording_its_request_sends_the_same_id_pu
 
     assert world.publisher.request_ids() == [f"provision.{pending.id}.1"]
     assert world.retries.states[pending.id] == (1, world.retries.now + 60_000)
+
+
+async def test_a_setup_still_in_flight_is_not_asked_for_again_until_its_answer_is_overdue(
+    world: World,
+) -> None:
+    pending = server("web-1", status=ServerStatus.PENDING_SETUP)
+    world.api.add(pending)
+    await world.run()
+
+    world.later(600)  # its delay passed, but infra-service is still setting it up
+    await world.run()
+    unanswered = world.publisher.request_ids()
+    world.later(ANSWER_WAIT_MS / 1000)  # no answer this long: taken for lost
+    await world.run()
+
+    assert unanswered == [f"provision.{pending.id}.1"]
+    assert world.publisher.request_ids() == [f"provision.{pending.id}.{n}" for n in (1, 2)]
+
+
+async def test_an_answered_request_lets_the_next_go_once_its_delay_passed(world: World) -> None:
+    pending = server("web-1", status=ServerStatus.PENDING_SETUP)
+    world.api.add(pending)
+    await world.run()
+    world.later(600)
+    await world.fails(pending.id)
+
+    await world.run()
+
+    assert world.publisher.request_ids() == [f"provision.{pending.id}.{n}" for n in (1, 2)]
 
 
 async def test_a_run_that_lost_its_lease_asks_for_nothing(world: World) -> None:

@@ -1,7 +1,7 @@
 """Provisioning retries in Redis: one hash per server (`scheduler:provisioning:{server_id}`) with
 this round's attempts, when the next may go (ms of Redis's clock, whatever the replicas' clocks
-say) and how many requests ever went. Forgetting a server's retries keeps that last count, so a
-later round numbers its requests on from there."""
+say), how many requests ever went and the latest one infra-service answered. Forgetting a
+server's retries keeps those counts, so a later round numbers its requests on from there."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 from shared.keys import SCHEDULER_PROVISIONING
 
 KEPT_S = 7 * 24 * 3600
-ATTEMPTS, NEXT_AT, REQUESTS = "attempts", "next_at_ms", "requests"
+ATTEMPTS, NEXT_AT, REQUESTS, ANSWERED = "attempts", "next_at_ms", "requests", "answered"
 
 
 class RedisProvisioningRetries:
@@ -36,6 +36,17 @@ class RedisProvisioningRetries:
 
     async def forget(self, server_id: str) -> None:
         await self._redis.hdel(_key(server_id), ATTEMPTS, NEXT_AT)
+
+    async def record_answer(self, server_id: str, number: int) -> None:
+        key = _key(server_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(key, ANSWERED, str(number))
+            pipe.expire(key, KEPT_S)
+            await pipe.execute()
+
+    async def answered(self, server_id: str) -> int:
+        number = cast(str | None, await self._redis.hget(_key(server_id), ANSWERED))
+        return int(number or 0)
 
     async def requests_made(self, server_id: str) -> int:
         made = cast(str | None, await self._redis.hget(_key(server_id), REQUESTS))

@@ -47,6 +47,25 @@ def due(state: tuple[int, int] | None, now_ms: int) -> bool:
     return state is None or now_ms >= state[1]
 
 
+def in_flight(
+    state: tuple[int, int] | None,
+    *,
+    made: int,
+    answered: int,
+    now_ms: int,
+    backoff: Backoff,
+    answer_wait_ms: int,
+) -> bool:
+    """The latest request is still being worked on: unanswered, and sent less than
+    `answer_wait_ms` ago (a setup takes minutes; a second request would only queue behind it).
+    Past that wait it is taken for lost and the next one may go."""
+    if state is None or answered >= made:
+        return False
+    attempts, next_at_ms = state
+    sent_at_ms = next_at_ms - backoff.delay_ms(attempts)
+    return now_ms < sent_at_ms + answer_wait_ms
+
+
 def request_id(server_id: str, number: int) -> str:
     """The same request asked again (a run that died before recording it) has the same id, so
     it is published and run once."""

@@ -13,6 +13,7 @@ from scheduler.domain.backoff import (
     awaiting_setup,
     due,
     handle_of,
+    in_flight,
     parse_request_id,
     request_id,
 )
@@ -28,6 +29,7 @@ async def retry_provisioning(
     retries: ProvisioningRetries,
     publisher: Publisher,
     backoff: Backoff,
+    answer_wait_ms: int,
 ) -> Summary:
     waiting = requested = forgotten = 0
     for server in await servers.servers():
@@ -43,10 +45,21 @@ async def retry_provisioning(
             log.warning("a server's id is not a valid handle; not provisioned", server=server.name)
             continue
         waiting += 1
-        if not due(state, await retries.now_ms()):
+        now_ms = await retries.now_ms()
+        if not due(state, now_ms):
+            continue
+        made = await retries.requests_made(server.id)
+        if in_flight(
+            state,
+            made=made,
+            answered=await retries.answered(server.id),
+            now_ms=now_ms,
+            backoff=backoff,
+            answer_wait_ms=answer_wait_ms,
+        ):
             continue
         attempts = (state[0] if state else 0) + 1
-        number = await retries.requests_made(server.id) + 1
+        number = made + 1
         message_id = request_id(handle, number)
         lease.check()
         # The same id after a run that died before recording it: published once, run once.
@@ -87,6 +100,7 @@ async def handle_provisioner_result(
             "a provisioning result that is not the latest request's", request_id=result.request_id
         )
         return
+    await retries.record_answer(server_id, number)
     if result.status is not OutcomeStatus.SUCCESS:
         log.warning(
             "provisioning failed; it is retried after its backoff",
