@@ -193,6 +193,7 @@ def build(settings: SchedulerSettings, lifetime: Lifetime) -> Service:
         poll_s=settings.poll_s,
         jitter=settings.jitter,
         grace_s=settings.shutdown_grace_s,
+        run_timeout_s=settings.run_timeout_s,
     )
     scheduled = jobs(settings, adapters)
 

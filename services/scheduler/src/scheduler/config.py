@@ -37,6 +37,12 @@ class SchedulerSettings(ServiceSettings, RedisSettings, ApiClientSettings, Secre
         le=1,
         description="Each next run is put off by up to this share of its interval, at random.",
     )
+    run_timeout_s: float = Field(
+        default=1800,
+        gt=0,
+        description="A run still going after this long is cancelled and recorded failed: "
+        "nothing a job waits for can hold its job forever.",
+    )
     shutdown_grace_s: float = Field(
         default=30, gt=0, description="On SIGTERM, how long a run in flight may take to finish."
     )

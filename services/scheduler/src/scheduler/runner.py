@@ -18,6 +18,7 @@ import contextlib
 import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import structlog
 from shared.contracts import JobOutcome
@@ -44,6 +45,9 @@ class Timing:
     jitter: float
     # How long a run in flight may go on once the service is told to stop.
     grace_s: float = 30.0
+    # How long a run may take at all, and a call to the schedule (a Redis script).
+    run_timeout_s: float = 900.0
+    call_timeout_s: float = 10.0
 
     @property
     def lease_ms(self) -> int:
@@ -76,7 +80,8 @@ async def run_forever(
     """The job's loop, until the service stops."""
     while not lifetime.stopping.is_set():
         try:
-            start = await schedule.try_start(job.name, replica, timing.lease_ms)
+            async with asyncio.timeout(timing.call_timeout_s):
+                start = await schedule.try_start(job.name, replica, timing.lease_ms)
         except Exception as exc:
             log.warning("could not ask for a job", job=job.name, error=describe(exc))
             await sleep(timing.poll_s, lifetime.stopping)
@@ -107,16 +112,24 @@ async def run_once(
     error: str | None = None
     log.info("job started", job=job.name, fence=fence)
     try:
-        await _until_done_or_stopped(work, lifetime, timing.grace_s)
-        summary = work.result()
-        outcome = JobOutcome.SUCCEEDED
+        ended = await _until_ended(work, lifetime, timing)
+        if ended is Ended.TIMED_OUT:
+            outcome = JobOutcome.FAILED
+            error = f"the run took longer than its time limit ({timing.run_timeout_s:g} s)"
+            log.warning("job ran past its time limit", job=job.name, fence=fence)
+        elif ended is Ended.STOPPED:
+            outcome = JobOutcome.INTERRUPTED
+        elif work.cancelled():
+            outcome = JobOutcome.FENCED if lease.lost.is_set() else JobOutcome.INTERRUPTED
+        else:
+            summary = work.result()
+            outcome = JobOutcome.SUCCEEDED
     except asyncio.CancelledError:
-        if not work.done():
-            # This loop itself is being cancelled (the service could not wait any longer).
-            work.cancel()
-            await _finish(job, lease, JobOutcome.INTERRUPTED, None, 0, schedule, replica, {})
-            raise
-        outcome = JobOutcome.FENCED if lease.lost.is_set() else JobOutcome.INTERRUPTED
+        # This loop itself is being cancelled (the service could not wait any longer).
+        work.cancel()
+        keeper.cancel()
+        await _finish(job, lease, JobOutcome.INTERRUPTED, None, 0, schedule, replica, {}, timing)
+        raise
     except LeaseLost as exc:
         outcome, error = JobOutcome.FENCED, str(exc)
     except Exception as exc:
@@ -124,32 +137,46 @@ async def run_once(
         log.warning("job failed", job=job.name, fence=fence, error=error)
     finally:
         keeper.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await keeper
+    await asyncio.wait({keeper}, timeout=timing.call_timeout_s)
     # An interrupted job is due again at once, for whichever replica is still up.
     due_in = (
         0 if outcome is JobOutcome.INTERRUPTED else next_in_ms(job.interval_s, timing.jitter, rand)
     )
-    await _finish(job, lease, outcome, error, due_in, schedule, replica, summary)
+    await _finish(job, lease, outcome, error, due_in, schedule, replica, summary, timing)
     return outcome
 
 
-async def _until_done_or_stopped(
-    work: asyncio.Task[Summary], lifetime: Lifetime, grace_s: float
-) -> None:
-    """Wait for the run; once the service is told to stop, `grace_s` more at most, then cancel
-    it (its job is left due for another replica) and wait for it to end."""
+class Ended(Enum):
+    DONE = "done"
+    TIMED_OUT = "timed out"
+    STOPPED = "stopped"
+
+
+async def _until_ended(work: asyncio.Task[Summary], lifetime: Lifetime, timing: Timing) -> Ended:
+    """Wait for the run, at most its time limit; once the service is told to stop, the grace
+    period more at most. A run cut short is cancelled; one that does not end even then is left
+    behind (logged), so nothing a job awaits can wedge its loop."""
     stopping = asyncio.create_task(lifetime.stopping.wait())
     try:
-        await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        await asyncio.wait(
+            {work, stopping}, timeout=timing.run_timeout_s, return_when=asyncio.FIRST_COMPLETED
+        )
     finally:
         stopping.cancel()
-    if not work.done():
-        await asyncio.wait({work}, timeout=grace_s)
-    if not work.done():
+    if work.done():
+        return Ended.DONE
+    ended = Ended.TIMED_OUT
+    if lifetime.stopping.is_set():
+        await asyncio.wait({work}, timeout=timing.grace_s)
+        if work.done():
+            return Ended.DONE
+        ended = Ended.STOPPED
         log.warning("a run outlived the grace period; cancelling it", task=work.get_name())
-        work.cancel()
-    await asyncio.wait({work})
+    work.cancel()
+    await asyncio.wait({work}, timeout=timing.call_timeout_s)
+    if not work.done():
+        log.error("a cancelled run did not end; left behind", task=work.get_name())
+    return ended
 
 
 async def _keep(
@@ -162,7 +189,8 @@ async def _keep(
     while True:
         await asyncio.sleep(timing.lease_s / 3)
         try:
-            held = await schedule.renew(lease.job, lease.fence, replica, timing.lease_ms)
+            async with asyncio.timeout(timing.call_timeout_s):
+                held = await schedule.renew(lease.job, lease.fence, replica, timing.lease_ms)
         except Exception as exc:
             log.warning("could not renew a lease", job=lease.job, error=describe(exc))
             held = loop.time() - renewed_at < timing.lease_s * 2 / 3
@@ -184,11 +212,13 @@ async def _finish(
     schedule: Schedule,
     replica: str,
     summary: Summary,
+    timing: Timing,
 ) -> None:
     try:
-        finished = await schedule.finish(
-            job.name, lease.fence, replica, outcome=outcome, error=error, next_in_ms=due_in_ms
-        )
+        async with asyncio.timeout(timing.call_timeout_s):
+            finished = await schedule.finish(
+                job.name, lease.fence, replica, outcome=outcome, error=error, next_in_ms=due_in_ms
+            )
     except Exception as exc:
         # Its lease will expire and another run go ahead: nothing is lost but this record.
         log.warning("could not record a run", job=job.name, fence=lease.fence, error=describe(exc))
@@ -206,17 +236,18 @@ async def _finish(
         **{f"n_{key}": value for key, value in summary.items()},
     )
     try:
-        await schedule.record(
-            run_record(
-                job=job.name,
-                fence=lease.fence,
-                replica=replica,
-                started_ms=finished.started_ms,
-                finished_ms=finished.finished_ms,
-                outcome=outcome,
-                error=error,
-                summary=summary,
+        async with asyncio.timeout(timing.call_timeout_s):
+            await schedule.record(
+                run_record(
+                    job=job.name,
+                    fence=lease.fence,
+                    replica=replica,
+                    started_ms=finished.started_ms,
+                    finished_ms=finished.finished_ms,
+                    outcome=outcome,
+                    error=error,
+                    summary=summary,
+                )
             )
-        )
     except Exception as exc:
         log.warning("could not add a run to the history", job=job.name, error=describe(exc))

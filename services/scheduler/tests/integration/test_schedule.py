@@ -21,6 +21,7 @@ from scheduler_testing import SchedulerProcess, scheduler_settings, wait_for_run
 from shared.contracts import JobOutcome, SchedulerRun
 
 INTERVAL_S = 1.0
+JOBS = ("streams", "server_health", "provisioning", "server_sync", "repository_sync", "stale_work")
 LEASE_S = 3.0
 
 
@@ -33,8 +34,10 @@ def replicas(redis_url: str, live_api: LiveApi, tmp_path: Path) -> Iterator[list
             api_url=live_api.url,
             api_key=live_api.service_key,
             consumer_name=name,
-            streams_interval_s=INTERVAL_S,
             lease_s=LEASE_S,
+            server_provider="local",
+            local_forge_dir=tmp_path / "forge",
+            **{f"{job}_interval_s": INTERVAL_S for job in JOBS},
         )
         started.append(SchedulerProcess(settings, tmp_path / f"{name}.log"))
     try:
@@ -59,15 +62,17 @@ def assert_one_run_per_interval(history: list[SchedulerRun], interval_s: float) 
 async def test_two_replicas_run_each_job_exactly_once_per_interval(
     replicas: list[SchedulerProcess], redis_client: Redis
 ) -> None:
-    history = await wait_for_runs(redis_client, "streams", 8)
+    histories = {job: await wait_for_runs(redis_client, job, 6) for job in JOBS}
 
-    assert all(run.outcome is JobOutcome.SUCCEEDED for run in history), history
-    assert_one_run_per_interval(history, INTERVAL_S)
-    assert {run.replica for run in history} <= {"scheduler-a", "scheduler-b"}
+    for job, history in histories.items():
+        assert all(run.outcome is JobOutcome.SUCCEEDED for run in history), (job, history)
+        assert_one_run_per_interval(history, INTERVAL_S)
+        state = await redis_client.hgetall(f"scheduler:job:{job}")
+        assert int(state["fence"]) >= history[-1].fence
+    replicas_seen = {run.replica for history in histories.values() for run in history}
+    assert replicas_seen <= {"scheduler-a", "scheduler-b"}
     assert all(replica.process.exit_code is None for replica in replicas)
-    state = await redis_client.hgetall("scheduler:job:streams")
-    assert int(state["fence"]) >= history[-1].fence
-    assert await redis_client.smembers("scheduler:jobs") == {"streams"}
+    assert await redis_client.smembers("scheduler:jobs") == set(JOBS)
 
 
 class GatedApi:

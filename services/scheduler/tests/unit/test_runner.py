@@ -234,3 +234,49 @@ async def test_a_lease_check_raises_lease_lost_once_the_lease_is_gone() -> None:
     lease.lost.set()
     with pytest.raises(LeaseLost, match="run 4 of streams"):
         lease.check()
+
+
+async def test_a_run_past_its_time_limit_is_cancelled_and_recorded_failed() -> None:
+    schedule = MemorySchedule()
+    start = await schedule.try_start("streams", "a", 300)
+    assert start.fence is not None
+    timing = Timing(lease_s=0.3, poll_s=0.01, jitter=0, grace_s=0.2, run_timeout_s=0.1)
+
+    async def work(lease: Lease) -> Summary:
+        await asyncio.sleep(10)
+        return {}
+
+    outcome = await run_once(
+        job(work), start.fence, Lifetime(), schedule=schedule, replica="a", timing=timing
+    )
+
+    assert outcome is JobOutcome.FAILED
+    assert schedule.finished == [
+        (1, JobOutcome.FAILED, "the run took longer than its time limit (0.1 s)", 60_000)
+    ]
+
+
+async def test_a_run_that_ignores_its_cancellation_is_left_behind_not_waited_for() -> None:
+    schedule = MemorySchedule()
+    start = await schedule.try_start("streams", "a", 300)
+    assert start.fence is not None
+    timing = Timing(
+        lease_s=0.3, poll_s=0.01, jitter=0, grace_s=0.2, run_timeout_s=0.1, call_timeout_s=0.1
+    )
+    release = asyncio.Event()
+
+    async def work(lease: Lease) -> Summary:
+        while not release.is_set():
+            try:
+                await release.wait()
+            except asyncio.CancelledError:
+                continue  # a job that will not be stopped
+        return {}
+
+    outcome = await run_once(
+        job(work), start.fence, Lifetime(), schedule=schedule, replica="a", timing=timing
+    )
+    release.set()
+
+    assert outcome is JobOutcome.FAILED
+    assert schedule.finished[0][1] is JobOutcome.FAILED
