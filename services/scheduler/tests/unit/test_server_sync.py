@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 from scheduler.domain.server_sync import SyncOptions
-from scheduler.handlers.server_sync import sync_servers
+from scheduler.handlers.server_sync import SyncHeldBack, sync_servers
 from scheduler.ports import LeaseLost, ProviderRefused, ProviderServer, Summary
 from server_fakes import FakeApi, FakeLease, FakeProvider, server
 from shared.contracts import IncidentSeverity, ServerStatus
@@ -97,3 +97,32 @@ async def test_a_run_that_lost_its_lease_writes_nothing() -> None:
         await sync(api, FakeProvider([machine("1", "web-1")]), FakeLease(lost=True))
 
     assert api.writes == []
+
+
+async def test_most_servers_vanishing_at_once_holds_the_sync_back_with_one_incident() -> None:
+    api = FakeApi()
+    api.add(server("web-1", provider_id="1"), server("web-2", provider_id="2"))
+    api.add(server("web-3", provider_id="3"))
+    provider = FakeProvider([machine("3", "web-3"), machine("4", "web-4")])
+
+    for _ in range(2):
+        with pytest.raises(SyncHeldBack, match="no longer lists 2 of our servers"):
+            await sync(api, provider)
+
+    assert [api.named(name).status for name in ("web-1", "web-2")] == [ServerStatus.ACTIVE] * 2
+    assert "web-4" not in {known.name for known in api.known.values()}
+    [held_back] = api.incidents
+    assert held_back.severity is IncidentSeverity.CRITICAL
+    assert "web-1, web-2" in held_back.details
+
+
+async def test_one_server_vanishing_of_few_is_believed() -> None:
+    api = FakeApi()
+    api.add(server("web-1", provider_id="1"), server("web-2", provider_id="2"))
+    api.add(server("web-3", provider_id="3"))
+    provider = FakeProvider([machine("1", "web-1"), machine("3", "web-3")])
+
+    summary = await sync(api, provider)
+
+    assert summary["gone"] == 1
+    assert api.named("web-2").status is ServerStatus.MAINTENANCE

@@ -47,6 +47,32 @@ class SyncPlan:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+HELD_BACK_TITLE = "Server sync held back: the provider no longer lists most of our servers"
+
+
+def too_many_gone(sync: SyncPlan, known: Sequence[ServerRead]) -> bool:
+    """More than one server, and more than half of those the provider keeps, gone at once: far
+    more likely a wrong token, project or answer than machines deleted. Nothing is put in
+    maintenance on that word; a person decides."""
+    kept = [
+        server
+        for server in known
+        if server.provider_id
+        and not server.is_local
+        and server.status is not ServerStatus.MAINTENANCE
+    ]
+    return len(sync.gone) > 1 and 2 * len(sync.gone) > len(kept)
+
+
+def held_back_details(sync: SyncPlan) -> str:
+    names = ", ".join(server.name for server in sync.gone[:20])
+    return (
+        f"The provider's list lacks {len(sync.gone)} of the servers it keeps for us ({names}). "
+        "Server sync changes nothing while that holds: if the machines were really deleted, put "
+        "their servers in maintenance by hand; otherwise check the provider's token and project."
+    )
+
+
 def gone_title(server: ServerRead) -> str:
     """Stable: an open incident with the same title is not opened again."""
     return f"Server {server.name} is gone from the provider"

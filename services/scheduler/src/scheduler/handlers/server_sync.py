@@ -14,6 +14,10 @@ from scheduler.ports import ApiRefused, Incidents, Lease, Provider, Servers, Sum
 log = structlog.get_logger("scheduler")
 
 
+class SyncHeldBack(Exception):
+    """The provider's list lost most of our servers at once: nothing was changed."""
+
+
 async def sync_servers(
     lease: Lease,
     *,
@@ -23,7 +27,19 @@ async def sync_servers(
     options: SyncOptions,
 ) -> Summary:
     listed = await provider.servers()
-    plan = server_sync.plan(listed, await servers.servers(), options)
+    known = await servers.servers()
+    plan = server_sync.plan(listed, known, options)
+    if server_sync.too_many_gone(plan, known):
+        lease.check()
+        await incidents.open_incident(
+            server_id=None,
+            severity=IncidentSeverity.CRITICAL,
+            title=server_sync.HELD_BACK_TITLE,
+            details=server_sync.held_back_details(plan),
+        )
+        raise SyncHeldBack(
+            f"the provider no longer lists {len(plan.gone)} of our servers; nothing changed"
+        )
     for skipped in plan.skipped:
         log.warning(
             "a provider's server is not synced", name=skipped.name[:100], reason=skipped.reason
