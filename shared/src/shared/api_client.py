@@ -37,3 +37,30 @@ def api_client(settings: ApiClientSettings) -> ApiClient:
         timeout=httpx.Timeout(settings.api_timeout_s, connect=min(settings.api_timeout_s, 5.0)),
         transport=httpx.AsyncHTTPTransport(retries=CONNECT_RETRIES),
     )
+
+
+async def request_or_refuse(
+    client: httpx.AsyncClient,
+    method: str,
+    path: str,
+    *,
+    refused: type[Exception],
+    allow: tuple[int, ...] = (),
+    **kwargs: Any,
+) -> httpx.Response:
+    """A request whose refusal is final: a 4xx (unless in `allow`), or a request that cannot even
+    be made, raises `refused` with what the API said; a 5xx (`httpx.HTTPStatusError`) or a
+    connection error propagates as it is, to be tried again."""
+    try:
+        response = await client.request(method, path, **kwargs)
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
+        raise refused(f"{method} {path[:100]}: {exc}"[:500]) from None
+    if response.status_code in allow:
+        return response
+    if 400 <= response.status_code < 500:
+        raise refused(
+            f"the API answered {response.status_code} to {method} {path[:100]}: "
+            f"{response.text[:300]}"
+        )
+    response.raise_for_status()
+    return response

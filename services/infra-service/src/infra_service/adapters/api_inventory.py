@@ -7,6 +7,7 @@ from typing import Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
+from shared.api_client import request_or_refuse
 from shared.contracts import (
     IncidentSeverity,
     PortAllocationRead,
@@ -33,19 +34,9 @@ class ApiInventory:
     async def _request(
         self, method: str, path: str, *, allow: tuple[int, ...] = (), **kwargs: Any
     ) -> httpx.Response:
-        try:
-            response = await self._client.request(method, path, **kwargs)
-        except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
-            raise InventoryRefused(f"{method} {path[:100]}: {exc}"[:500]) from None
-        if response.status_code in allow:
-            return response
-        if 400 <= response.status_code < 500:
-            raise InventoryRefused(
-                f"the API answered {response.status_code} to {method} {path[:100]}: "
-                f"{response.text[:300]}"
-            )
-        response.raise_for_status()
-        return response
+        return await request_or_refuse(
+            self._client, method, path, refused=InventoryRefused, allow=allow, **kwargs
+        )
 
     async def server(self, handle: str) -> ServerRead | None:
         """A server by its name, or by its id."""
