@@ -172,16 +172,17 @@ async def test_a_run_in_flight_when_the_service_stops_is_interrupted_and_due_at_
 async def test_a_run_that_finishes_within_the_grace_is_not_interrupted() -> None:
     schedule = MemorySchedule()
     lifetime = Lifetime()
-    started = asyncio.Event()
+    started, may_finish = asyncio.Event(), asyncio.Event()
 
     async def work(lease: Lease) -> Summary:
         started.set()
-        await asyncio.sleep(0.05)
+        await may_finish.wait()
         return {"done": 1}
 
     running = asyncio.create_task(run(schedule, work, lifetime))
     await started.wait()
     lifetime.stop()
+    may_finish.set()  # within the grace: the run ends as soon as it is let
 
     assert await running is JobOutcome.SUCCEEDED
 
