@@ -11,7 +11,10 @@ tasks, the resources to close. `main()` reads the settings, configures logging a
   for its supervisor to restart it, rather than stay up deaf to a stream;
 - what is still running after `grace_s` is cancelled; what survives that too is left behind
   (`os._exit`): a thread in a playbook would otherwise keep the process alive;
-- the resources are closed last-opened first, and a last log line says why the service stopped.
+- the resources are closed last-opened first, and a last log line says why the service stopped;
+- with `HEALTH_FILE` set, the file is rewritten every `HEALTH_INTERVAL_S` from the event loop
+  while every consumer and task runs, and removed as the service stops: a missing or stale file
+  (`codegen-health`, `shared.health`) is a process stopping, dead or wedged.
 """
 
 from __future__ import annotations
@@ -23,11 +26,13 @@ import signal
 import sys
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, NoReturn, Protocol, TypeVar
 
 import structlog
 from pydantic import ValidationError
 
+from shared.health import remove_health_file, write_health_file
 from shared.lifetime import Ending, Lifetime, StopReason
 from shared.logging import configure_logging
 from shared.settings import ServiceSettings
@@ -43,6 +48,7 @@ __all__ = [
     "Service",
     "StopReason",
     "close_all",
+    "keep_health_file",
     "main",
     "run",
     "serve",
@@ -84,6 +90,10 @@ class Service:
     on_stop: Callable[[Ending], Awaitable[None]] | None = None
     # How often to measure the event loop's lag (0: never); worst and stalls are logged.
     loop_lag_probe_s: float = 0.0
+    # Rewritten every `health_interval_s` while the service is healthy (None: no file); `main()`
+    # sets both from the settings' HEALTH_FILE and HEALTH_INTERVAL_S.
+    health_file: Path | None = None
+    health_interval_s: float = 5.0
 
 
 async def serve(service: Service, lifetime: Lifetime) -> Ending:
@@ -107,12 +117,27 @@ async def serve(service: Service, lifetime: Lifetime) -> Ending:
         if service.loop_lag_probe_s
         else None
     )
+    heartbeat = (
+        asyncio.create_task(
+            keep_health_file(
+                service.health_file,
+                service=service.name,
+                interval_s=service.health_interval_s,
+                lifetime=lifetime,
+                alive=lambda: not any(task.done() for task in tasks),
+            )
+        )
+        if service.health_file is not None
+        else None
+    )
     asked = asyncio.create_task(lifetime.stopping.wait())
     try:
         done, _ = await asyncio.wait([*tasks, asked], return_when=asyncio.FIRST_COMPLETED)
     except BaseException:
         for task in tasks:
             task.cancel()
+        if heartbeat is not None:
+            heartbeat.cancel()
         raise
     finally:
         asked.cancel()
@@ -129,6 +154,8 @@ async def serve(service: Service, lifetime: Lifetime) -> Ending:
     lifetime.stop()
     for consumer in service.consumers:
         consumer.stop()
+    if heartbeat is not None:
+        await heartbeat  # sees `lifetime.stopping` at once and removes the file
     for task, name in tasks.items():
         if name in service.cancel_at_once:
             task.cancel()
@@ -225,7 +252,15 @@ def main(
     if not isinstance(name, str):
         label = name(settings)
     configure_logging(label, json=settings.log_json, level=settings.log_level)
-    raise SystemExit(asyncio.run(run(lambda lifetime: build(settings, lifetime))))
+
+    def build_with_health_file(lifetime: Lifetime) -> Service:
+        service = build(settings, lifetime)
+        if settings.health_file is not None:
+            service.health_file = settings.health_file
+            service.health_interval_s = settings.health_interval_s
+        return service
+
+    raise SystemExit(asyncio.run(run(build_with_health_file)))
 
 
 def _ended(task: asyncio.Task[None]) -> str:
@@ -254,3 +289,33 @@ async def watch_loop_lag(interval_s: float) -> None:
                 log.warning("event loop stalled", lag_ms=round(lag * 1000, 1))
     finally:
         log.info("event loop lag", worst_ms=round(worst * 1000, 1), samples=samples)
+
+
+async def keep_health_file(
+    path: Path,
+    *,
+    service: str,
+    interval_s: float,
+    lifetime: Lifetime,
+    alive: Callable[[], bool],
+) -> None:
+    """Rewrite `path` now and every `interval_s` while `alive()` and the service is not stopping;
+    remove it when the service stops. Written from the event loop, so a wedged loop leaves it to
+    go stale. A file that cannot be written is a warning (once until it can be again), never the
+    end of the service."""
+    failing = False
+    try:
+        while not lifetime.stopping.is_set():
+            if alive():
+                try:
+                    write_health_file(path, service)
+                except Exception as exc:
+                    if not failing:
+                        log.warning("cannot write the health file", path=str(path), error=repr(exc))
+                    failing = True
+                else:
+                    failing = False
+            if await lifetime.sleep(interval_s):
+                break
+    finally:
+        remove_health_file(path)

@@ -34,6 +34,14 @@ class ServiceSettings(BaseSettings):
     log_format: Literal["json", "console"] | None = Field(
         default=None, description="Log rendering; default JSON in production, console elsewhere."
     )
+    health_file: Path | None = Field(
+        default=None,
+        description="A file the service touches while it is healthy, for a container's health "
+        "check; none by default.",
+    )
+    health_interval_s: float = Field(
+        default=5.0, gt=0, description="How often the service touches HEALTH_FILE."
+    )
 
     @property
     def log_json(self) -> bool:
