@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Self
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
 from shared.settings import ServiceSettings
 
 
@@ -25,3 +26,16 @@ class ApiSettings(ServiceSettings):
         if self.port_range_start > self.port_range_end:
             raise ValueError("port_range_start must not exceed port_range_end")
         return self
+
+
+def secret_variable(name: str) -> SecretStr | None:
+    """The environment variable `name` (exactly that name), None when it is not set: for
+    `api-create-admin --service-key-env NAME`, whose variable the operator names."""
+
+    class _Variable(BaseSettings):
+        model_config = SettingsConfigDict(
+            extra="ignore", frozen=True, env_file=None, case_sensitive=True
+        )
+        value: SecretStr | None = Field(default=None, validation_alias=name)
+
+    return _Variable().value

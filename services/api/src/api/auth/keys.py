@@ -10,11 +10,15 @@ so an edited claim is an unknown key; the API trusts only the scopes stored with
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 
 from shared.permissions import CLAIMS_SEPARATOR, encode_claims
 
 KEY_PREFIX = "cgo_"
+# `generate_key` makes 43 url-safe characters; a key made elsewhere needs at least this many.
+MIN_SECRET_CHARS = 32
+_URLSAFE = re.compile(r"[A-Za-z0-9_-]*")
 
 
 def generate_key(scopes: tuple[str, ...] | None = None) -> str:
@@ -29,3 +33,20 @@ def hash_key(key: str) -> str:
 
 def display_prefix(key: str) -> str:
     return key[: len(KEY_PREFIX) + 6]
+
+
+def unscoped_key_problem(key: str) -> str | None:
+    """What keeps `key` from being an unscoped key as this API makes them, or None. The answer
+    never repeats any of the key: it is meant for messages."""
+    if not key:
+        return "is empty"
+    if not key.startswith(KEY_PREFIX):
+        return f"does not start with {KEY_PREFIX}"
+    secret = key.removeprefix(KEY_PREFIX)
+    if CLAIMS_SEPARATOR in secret:
+        return f"carries scope claims after '{CLAIMS_SEPARATOR}'; a service key is unscoped"
+    if not _URLSAFE.fullmatch(secret):
+        return f"has characters a key never has (only A-Z a-z 0-9 - _ after {KEY_PREFIX})"
+    if len(secret) < MIN_SECRET_CHARS:
+        return f"is too short: at least {MIN_SECRET_CHARS} characters after {KEY_PREFIX}"
+    return None

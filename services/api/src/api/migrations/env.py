@@ -5,12 +5,16 @@ from __future__ import annotations
 import asyncio
 
 from alembic import context
+from sqlalchemy import text
 from sqlalchemy.engine import Connection
 
 from api.db import make_engine
 from api.models import Base
 
 config = context.config
+# Taken for the migration's transaction: a second run at once (two `api-create-admin` one-shots)
+# waits, then finds the schema at head instead of creating it again.
+MIGRATION_LOCK = 0x636F646567656E  # "codegen"
 
 
 def _database_url() -> str:
@@ -25,6 +29,7 @@ def _database_url() -> str:
 def _run(connection: Connection) -> None:
     context.configure(connection=connection, target_metadata=Base.metadata, compare_type=True)
     with context.begin_transaction():
+        connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
         context.run_migrations()
 
 
