@@ -19,13 +19,22 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+# Every settings class here has it, mixins too: a class's config is merged from its bases in
+# order, so a mixin with BaseSettings' defaults would undo ServiceSettings'. An empty variable is
+# an unset one: compose hands every service `${NAME:-}` for the settings an operator may leave
+# out, and "" is not a value of an optional reference or number.
+SETTINGS_CONFIG = SettingsConfigDict(
+    extra="ignore", frozen=True, env_file=None, env_ignore_empty=True
+)
+
+
 class ServiceSettings(BaseSettings):
     """Read once from the environment in a service's `main.py`, then passed down explicitly.
 
     Outside local and test runs, every `SecretStr` field must hold a real secret.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", frozen=True, env_file=None)
+    model_config = SETTINGS_CONFIG
 
     environment: Environment = Field(default=Environment.LOCAL, description="Where this runs.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(
@@ -66,21 +75,29 @@ class ServiceSettings(BaseSettings):
 # Mixins for what several cubes need. Field names are the variables' names, unprefixed: each
 # process is given exactly its own environment by whoever starts it (docs/decisions/0010).
 class RedisSettings(BaseSettings):
+    model_config = SETTINGS_CONFIG
+
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis.")
 
 
 class ApiClientSettings(BaseSettings):
+    model_config = SETTINGS_CONFIG
+
     api_url: str = Field(default="http://127.0.0.1:8000", description="The API.")
     api_key: SecretStr = Field(default=SecretStr(""), description="This service's API key.")
     api_timeout_s: float = Field(default=10, gt=0, description="A request's time limit.")
 
 
 class DataDirSettings(BaseSettings):
+    model_config = SETTINGS_CONFIG
+
     data_dir: Path = Field(default=Path(".data"), description="Where this service keeps files.")
 
 
 class SecretSettings(BaseSettings):
     """Where this service's secret references point (`shared.secrets`)."""
+
+    model_config = SETTINGS_CONFIG
 
     secrets_dir: Path | None = Field(
         default=None, description="Where `file:` secret references point (0700, owned by us)."

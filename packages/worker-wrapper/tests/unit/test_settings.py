@@ -21,7 +21,7 @@ def test_an_unknown_agent_type_is_refused(monkeypatch: pytest.MonkeyPatch) -> No
         WrapperSettings()
 
 
-@pytest.mark.parametrize("session_id", ["--dangerous", "a b", "../x", ""])
+@pytest.mark.parametrize("session_id", ["--dangerous", "a b", "../x"])
 def test_a_session_to_continue_must_be_an_identifier(
     monkeypatch: pytest.MonkeyPatch, session_id: str
 ) -> None:
@@ -30,6 +30,13 @@ def test_a_session_to_continue_must_be_an_identifier(
     monkeypatch.setenv("SESSION_ID", session_id)
     with pytest.raises(ValidationError, match="session_id"):
         WrapperSettings()
+
+
+def test_an_empty_session_is_no_session(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WORKER_ID", "po-1")
+    monkeypatch.setenv("WORKER_TYPE", "po")
+    monkeypatch.setenv("SESSION_ID", "")
+    assert WrapperSettings().session_id is None
 
 
 def test_a_session_to_continue_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
