@@ -46,6 +46,7 @@ from worker_manager.handlers.lifecycle import handle_lifecycle
 from worker_manager.handlers.watch import (
     collect_images,
     remove_ended,
+    remove_orphan_workspaces,
     revoke_orphans,
     watch_workers,
 )
@@ -55,6 +56,7 @@ from worker_manager.ports import (
     ImageCollector,
     WorkerAccess,
     WorkerBackend,
+    Workspaces,
 )
 
 log = structlog.get_logger("worker_manager")
@@ -64,20 +66,28 @@ ENGINE_EVENTS = "engine events"
 
 def make_backend(
     settings: ManagerSettings, redis: Redis
-) -> tuple[WorkerBackend, EngineDeaths | None, ImageCollector | None]:
-    """The backend, and what its engine offers besides: its deaths as events, its images."""
+) -> tuple[WorkerBackend, EngineDeaths | None, ImageCollector | None, Workspaces]:
+    """The backend, what its engine offers besides (its deaths as events, its images), and the
+    workspaces its workers work in."""
+    directories = LocalWorkspaces(settings.workspace_root)
     if settings.backend == "docker":
-        import docker
+        # `docker.client`, not `docker`: the repository's docker/ directory is not this package.
+        from docker.client import DockerClient
 
-        from worker_manager.adapters.docker_backend import DockerBackend, WorkerImages
+        from worker_manager.adapters.docker_backend import (
+            DockerBackend,
+            VolumeWorkspaces,
+            WorkerImages,
+        )
 
-        client = docker.from_env()
+        client = DockerClient.from_env()
         images = WorkerImages(
             client,
             redis,
             prefix=settings.docker_image_prefix,
             base_image=settings.docker_base_image,
             wheels_dir=settings.worker_wheels_dir,
+            ca_certs_dir=settings.worker_ca_certs_dir,
         )
         backend = DockerBackend(
             client,
@@ -86,9 +96,16 @@ def make_backend(
             cpus=settings.worker_cpus,
             memory=settings.worker_memory,
             pids_limit=settings.worker_pids_limit,
+            mounts=settings.worker_mounts,
+            workspace_storage=settings.workspace_storage,
         )
-        return backend, backend, images
-    return ProcessBackend(settings.wrapper_command), None, None
+        workspaces: Workspaces = directories
+        if settings.workspace_storage == "volume":
+            workspaces = VolumeWorkspaces(
+                client, settings.workspace_root, prefix=settings.docker_image_prefix
+            )
+        return backend, backend, images, workspaces
+    return ProcessBackend(settings.wrapper_command), None, None, directories
 
 
 def make_forge(
@@ -117,14 +134,14 @@ def build(
     http = api_client(settings)
     deaths: EngineDeaths | None = None
     images: ImageCollector | None = None
+    workspaces: Workspaces = LocalWorkspaces(settings.workspace_root)
     if backend is None:
-        backend, deaths, images = make_backend(settings, redis)
+        backend, deaths, images, workspaces = make_backend(settings, redis)
     store = RedisStatusStore(redis, finished_ttl_s=settings.status_ttl_s)
     secrets = LocalSecrets(variables=settings.secret_variables(), directory=settings.secrets_dir)
     forge, forge_http = make_forge(settings, secrets)
     keys = ApiWorkerKeys(http)
     unfinished = RedisUnfinishedWork(redis)
-    workspaces = LocalWorkspaces(settings.workspace_root)
     inputs = RedisWorkerInputs(redis)
     worker_redis_url = settings.worker_redis_url or settings.redis_url
     access: WorkerAccess = (
@@ -207,6 +224,9 @@ def build(
         stop_grace_s=settings.stop_grace_s,
     )
     orphans = functools.partial(revoke_orphans, store=store, access=access, suspects=set())
+    orphan_workspaces = functools.partial(
+        remove_orphan_workspaces, store=store, workspaces=workspaces
+    )
     collect = (
         None
         if images is None
@@ -214,7 +234,7 @@ def build(
     )
     tasks = {
         "watcher": _watcher(
-            [watch, remove, orphans],
+            [watch, remove, orphans, orphan_workspaces],
             collect,
             interval_s=settings.monitor_interval_s,
             gc_interval_s=settings.image_gc_interval_s,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import posixpath
+import re
 from pathlib import Path
 from typing import Literal, Self
 
-from pydantic import Field, model_validator
+from pydantic import DirectoryPath, Field, field_validator, model_validator
 from shared.contracts.base import SecretReference
 from shared.settings import (
     ApiClientSettings,
@@ -15,8 +17,13 @@ from shared.settings import (
     ServiceSettings,
 )
 
+from worker_manager.ports import WorkerMount
+
 # worker-manager's own variables that every worker inherits (with WORKER_ENV_PASSTHROUGH's).
 INHERITED_VARIABLES = ("PATH", "LANG", "TZ")
+# A named volume, as the Docker Engine allows it.
+VOLUME_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]+")
+WORKSPACE = "/workspace"
 
 
 class ManagerSettings(
@@ -34,6 +41,23 @@ class ManagerSettings(
     worker_pids_limit: int = Field(default=512, gt=0, description="Processes per container.")
     worker_wheels_dir: Path | None = Field(
         default=None, description="Prebuilt wheels for worker images (else `uv build` here)."
+    )
+    worker_ca_certs_dir: DirectoryPath | None = Field(
+        default=None,
+        description="Extra CA certificates (its *.crt files) every worker image trusts, and every "
+        "TLS client in it (pip, Python, Node); they are part of the image's tag.",
+    )
+    worker_volumes: str = Field(
+        default="",
+        description="Comma list of extra mounts of every worker container, source:target[:ro|rw]: "
+        "a named volume or an absolute path of the engine's host, at an absolute path outside "
+        "/workspace (docker backend only).",
+    )
+    workspace_storage: Literal["directory", "volume"] = Field(
+        default="directory",
+        description="A worker's /workspace: its directory under DATA_DIR, bound, or a named volume "
+        "of its own (docker backend only: when worker-manager runs in a container, the engine "
+        "cannot bind its directories).",
     )
     engine_grace_s: float = Field(
         default=120, gt=0, description="How long an unreachable engine may hide a worker."
@@ -107,6 +131,11 @@ class ManagerSettings(
         return self.data_dir.resolve()
 
     @property
+    def worker_mounts(self) -> tuple[WorkerMount, ...]:
+        """WORKER_VOLUMES, parsed (validated at start-up)."""
+        return parse_worker_volumes(self.worker_volumes)
+
+    @property
     def inherited_variables(self) -> tuple[str, ...]:
         """The variables of worker-manager's environment handed to every worker."""
         passthrough = [n.strip() for n in self.worker_env_passthrough.split(",") if n.strip()]
@@ -120,6 +149,22 @@ class ManagerSettings(
     def command_claim_interval_s(self) -> float:
         """How often each command consumer looks for commands pending too long elsewhere."""
         return self.command_claim_idle_s / 2
+
+    @field_validator("worker_volumes")
+    @classmethod
+    def _volumes_are_mounts(cls, value: str) -> str:
+        parse_worker_volumes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _containers_only(self) -> Self:
+        # Mounts and volumes mean something to a container engine only.
+        if self.backend != "docker":
+            if self.worker_volumes.strip():
+                raise ValueError("WORKER_VOLUMES needs BACKEND=docker")
+            if self.workspace_storage == "volume":
+                raise ValueError("WORKSPACE_STORAGE=volume needs BACKEND=docker")
+        return self
 
     @model_validator(mode="after")
     def _idle_outlasts_a_task(self) -> Self:
@@ -137,3 +182,37 @@ class ManagerSettings(
                 "forge github needs GITHUB_APP_ID, GITHUB_PRIVATE_KEY_REF and GITHUB_OWNER"
             )
         return self
+
+
+def parse_worker_volumes(value: str) -> tuple[WorkerMount, ...]:
+    """`source:target[:ro|rw]`, comma-separated: a named volume or an absolute host path (as the
+    engine sees it), at an absolute target that is neither /workspace nor under it, each target
+    once. Raises ValueError naming the entry at fault."""
+    mounts: list[WorkerMount] = []
+    for entry in (e.strip() for e in value.split(",")):
+        if not entry:
+            continue
+        parts = entry.split(":")
+        if len(parts) not in (2, 3):
+            raise ValueError(f"WORKER_VOLUMES entry {entry!r}: expected source:target[:ro|rw]")
+        source, target = parts[0], parts[1]
+        mode = parts[2] if len(parts) == 3 else "rw"
+        if mode not in ("ro", "rw"):
+            raise ValueError(f"WORKER_VOLUMES entry {entry!r}: the mode must be ro or rw")
+        if not (source.startswith("/") or VOLUME_NAME.fullmatch(source)):
+            raise ValueError(
+                f"WORKER_VOLUMES entry {entry!r}: the source must be a volume name or an "
+                "absolute path"
+            )
+        if not target.startswith("/"):
+            raise ValueError(f"WORKER_VOLUMES entry {entry!r}: the target must be absolute")
+        target = posixpath.normpath("/" + target.lstrip("/"))  # `//x` and `/a/../x` are `/x`
+        if target == "/" or target == WORKSPACE or target.startswith(f"{WORKSPACE}/"):
+            raise ValueError(
+                f"WORKER_VOLUMES entry {entry!r}: the target may not be / nor /workspace or "
+                "under it (the worker's workspace)"
+            )
+        if any(m.target == target for m in mounts):
+            raise ValueError(f"WORKER_VOLUMES entry {entry!r}: {target} is mounted twice")
+        mounts.append(WorkerMount(source, target, read_only=mode == "ro"))
+    return tuple(mounts)

@@ -24,6 +24,16 @@ class UserHome:
 
 
 @dataclass(frozen=True)
+class WorkerMount:
+    """An extra mount of every worker container (WORKER_VOLUMES): a named volume or an absolute
+    path of the engine's host, at an absolute path outside /workspace."""
+
+    source: str
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
 class WorkerSpec:
     worker_id: str
     config: WorkerConfig
@@ -204,7 +214,12 @@ class Workspaces(Protocol):
         ...
 
     async def remove(self, worker_id: str) -> None:
-        """Delete the worker's workspace (gone already: nothing to do)."""
+        """Delete the worker's workspace (gone already: nothing to do; one in use is kept)."""
+        ...
+
+    async def kept(self) -> set[str]:
+        """The workers whose workspaces are kept apart from them (named volumes), each one
+        `remove` deletes; none for directories."""
         ...
 
 

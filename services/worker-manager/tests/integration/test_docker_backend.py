@@ -5,23 +5,35 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
+import io
 import json
 import os
+import tarfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any, cast
+from urllib.parse import urlsplit
 
-import docker
 import pytest
 import pytest_asyncio
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+
+# Submodules, not `docker`: the repository's docker/ directory is not the Docker SDK.
+from docker.client import DockerClient
+from docker.errors import NotFound
 from manager_testing import ManagerProcess, manager_env, wait_for_answer
 from redis.asyncio import Redis
 from shared.contracts import (
     AgentType,
     Capability,
     CreateWorkerCommand,
+    DeleteWorkerCommand,
     POWorkerInput,
     WorkerConfig,
     WorkerLifecycleEvent,
@@ -32,10 +44,14 @@ from shared.streams import RedisStreamPublisher
 from shared.streams.wire import encode
 from shared.testing.waiting import eventually
 from worker_manager.adapters.docker_backend import (
+    PREFIX_LABEL,
+    WORKSPACE_LABEL,
+    Certificates,
     DockerBackend,
     WorkerImages,
     image_tag,
     user_volume,
+    workspace_volume,
 )
 from worker_manager.adapters.redis_status_store import RedisStatusStore
 from worker_manager.ports import UserHome, WorkerSpec
@@ -45,8 +61,8 @@ PREFIX = f"codegen-test-{uuid.uuid4().hex[:8]}"
 
 
 @pytest.fixture(scope="module")
-def engine(docker_host: str) -> Iterator[docker.DockerClient]:
-    client = docker.DockerClient(base_url=docker_host)
+def engine(docker_host: str) -> Iterator[DockerClient]:
+    client = DockerClient(base_url=docker_host)
     try:
         yield client
     finally:
@@ -63,28 +79,34 @@ class CountedImages(WorkerImages):
 
     builds = 0
 
-    def _build(self, tag: str, agent_type: AgentType, capabilities: list[Capability]) -> Any:
+    def _build(
+        self,
+        tag: str,
+        agent_type: AgentType,
+        capabilities: list[Capability],
+        certificates: Certificates = (),
+    ) -> Any:
         CountedImages.builds += 1
-        return super()._build(tag, agent_type, capabilities)
+        return super()._build(tag, agent_type, capabilities, certificates)
 
 
-def remove_containers(engine: docker.DockerClient) -> None:
+def remove_containers(engine: DockerClient) -> None:
     """Every container of this module's prefix (the backend labels each one it starts)."""
     for container in engine.containers.list(
         all=True, filters={"label": f"codegen.image-prefix={PREFIX}"}, sparse=True
     ):
-        with contextlib.suppress(docker.errors.NotFound):
+        with contextlib.suppress(NotFound):
             container.remove(force=True)
 
 
-def remove_volumes(engine: docker.DockerClient) -> None:
+def remove_volumes(engine: DockerClient) -> None:
     """Every volume of this module's prefix (the users' PO homes)."""
     for volume in engine.volumes.list(filters={"label": f"codegen.image-prefix={PREFIX}"}):
         volume.remove(force=True)
 
 
 @pytest_asyncio.fixture
-async def backend(engine: docker.DockerClient, redis_client: Redis) -> AsyncIterator[DockerBackend]:
+async def backend(engine: DockerClient, redis_client: Redis) -> AsyncIterator[DockerBackend]:
     images = CountedImages(engine, redis_client, prefix=PREFIX, base_image=BASE_IMAGE)
     try:
         yield DockerBackend(engine, images, cpus=1, memory="512m", pids_limit=256)
@@ -135,7 +157,7 @@ async def test_an_image_is_built_once_and_then_reused(backend: DockerBackend) ->
 
 async def test_a_worker_container_runs_the_wrapper_with_its_environment_and_instructions(
     backend: DockerBackend,
-    engine: docker.DockerClient,
+    engine: DockerClient,
     tmp_path: Path,
     redis_url: str,
     redis_client: Redis,
@@ -167,7 +189,7 @@ async def test_a_worker_container_runs_the_wrapper_with_its_environment_and_inst
     container.kill()
     assert await eventually(lambda: backend.exit_code(handle)) == 137
     await backend.remove(handle, worker_id)
-    with pytest.raises(docker.errors.NotFound):
+    with pytest.raises(NotFound):
         engine.containers.get(handle)
 
 
@@ -196,7 +218,7 @@ WRAPPER_CAPABILITIES = "CapEff:\t00000000000000e3"
 
 async def test_a_hostile_agent_finds_none_of_the_wrappers_credentials_in_its_container(
     backend: DockerBackend,
-    engine: docker.DockerClient,
+    engine: DockerClient,
     tmp_path: Path,
     redis_url: str,
     redis_client: Redis,
@@ -255,7 +277,7 @@ async def test_a_hostile_agent_finds_none_of_the_wrappers_credentials_in_its_con
 
 async def test_a_users_po_workers_share_a_named_volume_as_their_home(
     backend: DockerBackend,
-    engine: docker.DockerClient,
+    engine: DockerClient,
     tmp_path: Path,
     redis_url: str,
     redis_client: Redis,
@@ -280,7 +302,7 @@ async def test_a_users_po_workers_share_a_named_volume_as_their_home(
     assert not home.path.exists()  # the engine keeps the home, not the data directory
 
 
-def _workspace_mount(engine: docker.DockerClient, handle: str) -> tuple[str, str]:
+def _workspace_mount(engine: DockerClient, handle: str) -> tuple[str, str]:
     mounts = engine.containers.get(handle).attrs["Mounts"]
     [mount] = [m for m in mounts if m["Destination"] == "/workspace"]
     return mount["Type"], mount["Name"]
@@ -293,7 +315,7 @@ async def _started(redis: Redis, worker_id: str) -> bool:
 
 
 async def test_garbage_collection_removes_old_images_of_its_prefix_only(
-    backend: DockerBackend, engine: docker.DockerClient, redis_client: Redis, tmp_path: Path
+    backend: DockerBackend, engine: DockerClient, redis_client: Redis, tmp_path: Path
 ) -> None:
     # An image of its own (not a second tag of the base), which an ended container of ours uses.
     (tmp_path / "Dockerfile").write_text(f"FROM {BASE_IMAGE}\nLABEL test={uuid.uuid4().hex}\n")
@@ -322,14 +344,14 @@ async def test_garbage_collection_removes_old_images_of_its_prefix_only(
         assert fresh in tags
         assert f"{PREFIX}:old" not in tags
         assert engine.images.get(BASE_IMAGE).id == base.id
-        with pytest.raises(docker.errors.NotFound):
+        with pytest.raises(NotFound):
             engine.containers.get(str(ended.id))
     finally:
         engine.images.remove(f"{other}:old")
 
 
 async def test_a_killed_container_is_failed_from_the_engines_events_and_removed(
-    engine: docker.DockerClient,
+    engine: DockerClient,
     docker_host: str,
     redis_url: str,
     redis_client: Redis,
@@ -403,3 +425,274 @@ async def test_a_killed_container_is_failed_from_the_engines_events_and_removed(
     finally:
         manager.stop()
         remove_containers(engine)
+
+
+def container_file(engine: DockerClient, container_id: str, path: str) -> str:
+    """A file of a container (created, running or exited), through the engine."""
+    stream, _ = engine.containers.get(container_id).get_archive(path)
+    with tarfile.open(fileobj=io.BytesIO(b"".join(stream))) as archive:
+        member = archive.extractfile(archive.getmembers()[0])
+        return member.read().decode() if member else ""
+
+
+def make_ca(name: str) -> bytes:
+    """A self-signed CA certificate (PEM), as a TLS-inspecting proxy's would be."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.PEM)
+
+
+@pytest.mark.slow(
+    "builds a second image, with an extra CA certificate (its first layer comes from the cache)"
+)
+async def test_an_image_with_an_extra_ca_trusts_it_in_the_system_store_pip_and_node(
+    engine: DockerClient, redis_client: Redis, tmp_path: Path
+) -> None:
+    certs = tmp_path / "certs"
+    certs.mkdir()
+    pem = make_ca(f"codegen test CA {uuid.uuid4().hex[:6]}")
+    (certs / "codegen-test.crt").write_bytes(pem)
+    images = WorkerImages(
+        engine, redis_client, prefix=PREFIX, base_image=BASE_IMAGE, ca_certs_dir=certs
+    )
+
+    image_id = await images.ensure(AgentType.SCRIPTED, [Capability.GIT])
+
+    tag = image_tag(PREFIX, AgentType.SCRIPTED, [Capability.GIT], [("codegen-test.crt", pem)])
+    assert tag != image_tag(PREFIX, AgentType.SCRIPTED, [Capability.GIT])
+    assert engine.images.get(tag).id == image_id
+    container = engine.containers.create(image_id, labels={PREFIX_LABEL: PREFIX})  # not started
+    try:
+        bundle = container_file(engine, str(container.id), "/etc/ssl/certs/ca-certificates.crt")
+        body = "".join(line for line in pem.decode().splitlines() if "-----" not in line)
+        assert body in bundle.replace("\n", "")
+        pip_conf = container_file(engine, str(container.id), "/etc/pip.conf")
+        assert pip_conf == "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n"
+    finally:
+        container.remove(force=True)
+    env = dict(item.split("=", 1) for item in engine.images.get(tag).attrs["Config"]["Env"])
+    assert env["SSL_CERT_FILE"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert env["NODE_EXTRA_CA_CERTS"] == "/etc/ssl/certs/ca-certificates.crt"
+
+
+async def test_a_worker_container_joins_the_network_its_network_mode_names(
+    backend: DockerBackend, engine: DockerClient, tmp_path: Path, redis_url: str
+) -> None:
+    name = f"{PREFIX}-net"
+    network = engine.networks.create(name)
+    try:
+        on_network = DockerBackend(
+            engine, backend.images, network_mode=name, memory="512m", pids_limit=256
+        )
+        worker_id = f"po-{uuid.uuid4().hex[:8]}"
+        handle = await on_network.start(spec(tmp_path, worker_id, redis_url))
+
+        networks = engine.containers.get(handle).attrs["NetworkSettings"]["Networks"]
+        assert list(networks) == [name]
+    finally:
+        remove_containers(engine)
+        network.remove()
+
+
+def manager_on_docker(
+    docker_host: str, redis_url: str, tmp_path: Path, **settings: object
+) -> ManagerProcess:
+    env = manager_env(
+        redis_url,
+        tmp_path / "workers",
+        backend="docker",
+        docker_image_prefix=PREFIX,
+        docker_base_image=BASE_IMAGE,
+        task_timeout_s=60,
+        idle_timeout_s=3600,
+        **settings,
+    )
+    env["DOCKER_HOST"] = docker_host  # read by the Docker SDK
+    if "UV" in os.environ:
+        env["UV"] = os.environ["UV"]  # builds the wheels if this test runs first
+    return ManagerProcess(env, tmp_path / "manager.log")
+
+
+# The agent reads the shared volume and tries to write into the read-only scripts directory,
+# which its permissions would allow (0777): only the mount's ro stops it.
+LOOK_AROUND = """
+cat /srv/shared/seed > "$HOME/seen"
+if touch /srv/scripts/probe 2> "$HOME/ro-error"; then echo "wrote" > "$HOME/ro-error"; fi
+"""
+
+
+async def test_a_worker_works_in_a_volume_of_its_own_and_sees_the_extra_mounts(
+    backend: DockerBackend,
+    engine: DockerClient,
+    docker_host: str,
+    redis_url: str,
+    redis_client: Redis,
+    tmp_path: Path,
+) -> None:
+    # The module's image, built here if this test runs first (the manager's environment is
+    # too bare for `uv build` behind this machine's proxy).
+    await backend.images.ensure(AgentType.SCRIPTED, [Capability.GIT])
+    shared = f"{PREFIX}-shared"
+    engine.volumes.create(shared, labels={PREFIX_LABEL: PREFIX})
+    scripts = tmp_path / "scripts"
+    scripts.mkdir()
+    scripts.chmod(0o777)
+    turn = {"steps": [{"run": LOOK_AROUND}], "reply": "looked"}
+    (scripts / "script.json").write_text(json.dumps({"turns": [turn]}))
+    # Workers reach Redis at the address they are given, not at worker-manager's.
+    worker_redis_url = redis_url.replace("127.0.0.1", "localhost")
+    assert worker_redis_url != redis_url
+    manager = manager_on_docker(
+        docker_host,
+        redis_url,
+        tmp_path,
+        workspace_storage="volume",
+        worker_volumes=f"{shared}:/srv/shared,{scripts}:/srv/scripts:ro",
+        worker_redis_url=worker_redis_url,
+        api_url="http://api.codegen.test:8000",
+        monitor_interval_s=0.5,
+    )
+    publisher = RedisStreamPublisher(redis_client)
+    store = RedisStatusStore(redis_client)
+    try:
+        engine.containers.run(
+            BASE_IMAGE,
+            ["sh", "-c", "echo seeded > /v/seed"],
+            volumes=[f"{shared}:/v"],
+            labels={PREFIX_LABEL: PREFIX},
+            remove=True,
+        )
+        config = WorkerConfig(
+            name="w",
+            worker_type=WorkerType.PO,
+            agent_type=AgentType.SCRIPTED,
+            capabilities=[Capability.GIT],
+            env_vars={"SCRIPTED_AGENT_SCRIPT": "/srv/scripts/script.json"},
+        )
+        create = CreateWorkerCommand(config=config)
+        await publisher.publish("worker:commands", create)
+        response = await wait_for_answer(
+            redis_client, "worker:responses:po", create.request_id, within=300
+        )
+        assert response.success, response.error
+        assert response.worker_id is not None
+        worker_id = response.worker_id
+        message = POWorkerInput(user_id="u-1", prompt="look around")
+        await redis_client.xadd(f"worker:po:{worker_id}:input", encode(message))  # type: ignore[arg-type]
+
+        async def answered() -> bool:
+            return bool(await redis_client.xlen(f"worker:po:{worker_id}:output"))
+
+        await eventually(answered, 60)
+        record = await store.record(worker_id)
+        assert record is not None
+        assert record.handle is not None
+        handle = record.handle
+        volume = workspace_volume(PREFIX, worker_id)
+        assert _workspace_mount(engine, handle) == ("volume", volume)
+        labels = engine.volumes.get(volume).attrs["Labels"]
+        assert labels[PREFIX_LABEL] == PREFIX
+        assert labels[WORKSPACE_LABEL] == worker_id
+        assert not (tmp_path / "workers" / worker_id).exists()  # nothing on worker-manager's side
+        assert container_file(engine, handle, "/workspace/home/seen") == "seeded\n"
+        ro_error = container_file(engine, handle, "/workspace/home/ro-error")
+        assert "Read-only file system" in ro_error
+        env = dict(
+            item.split("=", 1) for item in engine.containers.get(handle).attrs["Config"]["Env"]
+        )
+        assert urlsplit(env["REDIS_URL"]).hostname == "localhost"
+        assert env["API_URL"] == "http://api.codegen.test:8000"
+
+        delete = DeleteWorkerCommand(worker_id=worker_id)
+        await publisher.publish("worker:commands", delete)
+        deleted = await wait_for_answer(redis_client, "worker:responses:po", delete.request_id)
+        assert deleted.success, deleted.error
+
+        def gone() -> bool:
+            containers = engine.containers.list(all=True, filters={"id": handle}, sparse=True)
+            return not containers and not engine.volumes.list(filters={"name": volume})
+
+        async def container_and_volume_removed() -> bool:
+            return await asyncio.to_thread(gone)
+
+        await eventually(container_and_volume_removed)
+        engine.volumes.get(shared)  # an extra mount is nobody's to remove
+    finally:
+        manager.stop()
+        remove_containers(engine)
+        remove_volumes(engine)
+
+
+async def test_the_watcher_removes_workspace_volumes_no_worker_explains(
+    engine: DockerClient,
+    docker_host: str,
+    redis_url: str,
+    redis_client: Redis,
+    tmp_path: Path,
+) -> None:
+    other_prefix = f"codegen-other-{uuid.uuid4().hex[:6]}"
+
+    def volume(prefix: str, worker_id: str) -> str:
+        name = workspace_volume(prefix, worker_id)
+        engine.volumes.create(name, labels={PREFIX_LABEL: prefix, WORKSPACE_LABEL: worker_id})
+        return name
+
+    other = workspace_volume(other_prefix, "developer-other")
+    manager: ManagerProcess | None = None
+    try:
+        orphan = volume(PREFIX, "developer-orphan")
+        held = volume(PREFIX, "developer-held")
+        live = volume(PREFIX, "developer-live")
+        volume(other_prefix, "developer-other")
+        home = user_volume(PREFIX, "someone")
+        engine.volumes.create(home, labels={PREFIX_LABEL: PREFIX, "codegen.po-home-of": "someone"})
+        await RedisStatusStore(redis_client).create("developer-live", WorkerType.DEVELOPER)
+        engine.containers.run(
+            BASE_IMAGE,
+            ["sleep", "infinity"],
+            detach=True,
+            stop_signal="SIGKILL",  # sleep, as pid 1, ignores SIGTERM
+            volumes=[f"{held}:/w"],
+            labels={PREFIX_LABEL: PREFIX},
+        )
+        manager = manager_on_docker(
+            docker_host, redis_url, tmp_path, workspace_storage="volume", monitor_interval_s=0.2
+        )
+
+        def orphan_removed() -> bool:
+            return not engine.volumes.list(filters={"name": orphan})
+
+        async def removed() -> bool:
+            return await asyncio.to_thread(orphan_removed)
+
+        async def held_kept() -> bool:
+            # The engine refused: a volume in use is never removed.
+            lines = manager.logs().splitlines() if manager else []
+            return any(
+                "kept a workspace volume in use" in line and "developer-held" in line
+                for line in lines
+            )
+
+        await eventually(removed)
+        await eventually(held_kept)
+        for name in (held, live, other, home):
+            engine.volumes.get(name)
+    finally:
+        if manager is not None:
+            manager.stop()
+        remove_containers(engine)
+        remove_volumes(engine)
+        with contextlib.suppress(NotFound):
+            engine.volumes.get(other).remove(force=True)

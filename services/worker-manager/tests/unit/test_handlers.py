@@ -34,7 +34,12 @@ from worker_manager.domain.status import DELETED, FINAL
 from worker_manager.handlers.commands import handle_command
 from worker_manager.handlers.deaths import handle_death
 from worker_manager.handlers.lifecycle import handle_lifecycle
-from worker_manager.handlers.watch import remove_ended, revoke_orphans, watch_workers
+from worker_manager.handlers.watch import (
+    remove_ended,
+    remove_orphan_workspaces,
+    revoke_orphans,
+    watch_workers,
+)
 from worker_manager.ports import Created, UserHome, WorkerRedisUrls, WorkerSpec
 
 IDLE_TIMEOUT_S = 60.0
@@ -255,6 +260,8 @@ class FakeInputs:
 class FakeWorkspaces:
     def __init__(self) -> None:
         self.removed: list[str] = []
+        self.kept_apart: set[str] = set()  # workers whose workspaces are volumes
+        self.unreachable = False
 
     def path(self, worker_id: str) -> Path:
         return Path("/workspaces") / worker_id
@@ -264,6 +271,12 @@ class FakeWorkspaces:
 
     async def remove(self, worker_id: str) -> None:
         self.removed.append(worker_id)
+        self.kept_apart.discard(worker_id)
+
+    async def kept(self) -> set[str]:
+        if self.unreachable:
+            raise ConnectionError("the engine is out of reach")
+        return set(self.kept_apart)
 
 
 class FakeCreations:
@@ -663,6 +676,28 @@ class TestCommands:
 
         assert world.access.revoked == []
         assert suspects == set()
+
+    async def test_workspace_volumes_no_live_or_ended_worker_explains_are_removed(
+        self, world: World
+    ) -> None:
+        await world.live_worker("developer-live")
+        ended = await world.live_worker("developer-ended")
+        await world.store.update("developer-ended", WorkerState.FAILED)  # remains not removed yet
+        world.backend.exits[ended] = 1
+        world.workspaces.kept_apart = {"developer-live", "developer-ended", "developer-gone"}
+
+        await remove_orphan_workspaces(store=world.store, workspaces=world.workspaces)
+
+        assert world.workspaces.removed == ["developer-gone"]
+        await world.remove_ended()  # the ended worker's goes with its remains
+        assert world.workspaces.kept_apart == {"developer-live"}
+
+    async def test_an_engine_out_of_reach_fails_no_pass_over_workspace_volumes(
+        self, world: World
+    ) -> None:
+        world.workspaces.unreachable = True
+        await remove_orphan_workspaces(store=world.store, workspaces=world.workspaces)
+        assert world.workspaces.removed == []
 
     async def test_a_redelivered_create_gets_the_same_worker(self, world: World) -> None:
         _, first = await world.command(create("r-1"))

@@ -1,11 +1,15 @@
 """Workers as containers, through the Docker Engine API (Docker, or podman's compatible API).
 
-Images are built from docker/worker-base.Dockerfile per agent type and sorted capabilities and
-tagged `<prefix>:<hash>`; a tag that exists is reused. `last_used_at` per image lives in Redis so
-garbage collection removes what nobody used for N days — only images of its own prefix.
+Images are built from the package's docker/worker-base.Dockerfile (it ships in the wheel) per
+agent type, sorted capabilities and extra CA certificates, and tagged `<prefix>:<hash>`; a tag
+that exists is reused. `last_used_at` per image lives in Redis so garbage collection removes what
+nobody used for N days — only images of its own prefix.
 
-A worker's workspace is bound at /workspace from its directory under the data directory, except a
-PO worker's: its user's named volume (`user_volume`), kept across the user's PO workers.
+A worker's workspace is bound at /workspace from its directory under the data directory, or is a
+named volume of its own (`workspace_volume`, WORKSPACE_STORAGE=volume: the engine cannot bind a
+directory of worker-manager's own container), except a PO worker's: its user's named volume
+(`user_volume`), kept across the user's PO workers. Extra mounts (WORKER_VOLUMES) go into every
+worker container.
 """
 
 from __future__ import annotations
@@ -21,27 +25,33 @@ import subprocess
 import tarfile
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable, Sequence
 from datetime import UTC, datetime
+from importlib import resources
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
-import docker
 import structlog
+from docker.client import DockerClient
 from docker.errors import APIError, ImageNotFound, NotFound
 from redis.asyncio import Redis
 from shared.contracts import AgentType, Capability
 from shared.keys import WORKER_IMAGES_LAST_USED
 
-from worker_manager.ports import WorkerSpec
+from worker_manager.adapters.fs_workspaces import LocalWorkspaces
+from worker_manager.ports import WorkerMount, WorkerSpec
 
 log = structlog.get_logger("worker_manager")
 
-DOCKERFILE = Path(__file__).resolve().parents[3] / "docker" / "worker-base.Dockerfile"
+# Package data, so it is there wherever worker-manager is installed (a wheel in a container).
+DOCKERFILE = resources.files("worker_manager") / "docker" / "worker-base.Dockerfile"
 LAST_USED = WORKER_IMAGES_LAST_USED.name()
 PREFIX_LABEL = "codegen.image-prefix"
 WORKER_LABEL = "codegen.worker-id"
 HOME_LABEL = "codegen.po-home-of"
+WORKSPACE_LABEL = "codegen.workspace-of"
+# Network modes of the engine itself; anything else names a network (a compose project's).
+NETWORK_MODES = frozenset({"host", "bridge", "none", "default", "private", "slirp4netns", "pasta"})
 ENDED = ("exited", "dead", "created")
 CAPABILITY_PACKAGES = {
     Capability.GIT: "git",
@@ -62,21 +72,62 @@ def user_volume(prefix: str, user_id: str) -> str:
     return f"{prefix}-po-home-{hashlib.sha256(user_id.encode()).hexdigest()[:24]}"
 
 
-def image_tag(prefix: str, agent_type: AgentType, capabilities: Iterable[Capability]) -> str:
+def workspace_volume(prefix: str, worker_id: str) -> str:
+    """A worker's own workspace volume (WORKSPACE_STORAGE=volume): `<prefix>-ws-<digest of the
+    worker id>`; the id itself is its label."""
+    return f"{prefix}-ws-{hashlib.sha256(worker_id.encode()).hexdigest()[:24]}"
+
+
+Certificates = Sequence[tuple[str, bytes]]
+"""Extra CA certificates for worker images: (file name, PEM bytes), sorted by name."""
+
+
+def read_certificates(directory: Path | None) -> list[tuple[str, bytes]]:
+    """The `*.crt` files of `directory` (none without one)."""
+    if directory is None:
+        return []
+    return sorted((p.name, p.read_bytes()) for p in directory.glob("*.crt") if p.is_file())
+
+
+def image_tag(
+    prefix: str,
+    agent_type: AgentType,
+    capabilities: Iterable[Capability],
+    certificates: Certificates = (),
+) -> str:
+    """`<prefix>:<hash>` of the agent type, the sorted capabilities and, when there are any, the
+    extra CA certificates' names and bytes: adding, changing or removing one builds anew."""
     key = ",".join([agent_type.value, *sorted({c.value for c in capabilities})])
+    if certificates:
+        digest = hashlib.sha256()
+        for name, data in sorted(certificates):
+            digest.update(hashlib.sha256(name.encode()).digest())
+            digest.update(hashlib.sha256(data).digest())
+        key += f";ca={digest.hexdigest()}"
     return f"{prefix}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def write_context(root: Path, certificates: Certificates) -> None:
+    """The build context but the wheels: the Dockerfile and `certs/` (empty without extra
+    certificates: the image is then as it would be without them)."""
+    (root / "Dockerfile").write_bytes(DOCKERFILE.read_bytes())
+    certs = root / "certs"
+    certs.mkdir()
+    for name, data in certificates:
+        (certs / name).write_bytes(data)
 
 
 class WorkerImages:
     def __init__(
         self,
-        client: docker.DockerClient,
+        client: DockerClient,
         redis: Redis,
         *,
         prefix: str,
         base_image: str,
         wheels_dir: Path | None = None,
         repo_root: Path | None = None,
+        ca_certs_dir: Path | None = None,
     ) -> None:
         self._client = client
         self._redis = redis
@@ -84,26 +135,42 @@ class WorkerImages:
         self._base_image = base_image
         self._wheels_dir = wheels_dir
         self._repo_root = repo_root or Path(__file__).resolve().parents[5]
+        self._ca_certs_dir = ca_certs_dir
         self._locks: dict[str, asyncio.Lock] = {}
+        if wheels_dir is None and not (self._repo_root / "uv.lock").is_file():
+            raise ValueError(
+                "worker images need the wrapper's wheels: set WORKER_WHEELS_DIR (worker-manager "
+                f"is not running from its source tree, {self._repo_root} has no uv.lock)"
+            )
 
     async def ensure(self, agent_type: AgentType, capabilities: Iterable[Capability]) -> str:
         """The image's id, building it on first use."""
         capabilities = sorted(set(capabilities))
-        tag = image_tag(self.prefix, agent_type, capabilities)
+        # Read at every ensure: a certificate added meanwhile makes a new tag, so a new build.
+        certificates = await asyncio.to_thread(read_certificates, self._ca_certs_dir)
+        tag = image_tag(self.prefix, agent_type, capabilities, certificates)
         async with self._locks.setdefault(tag, asyncio.Lock()):
             try:
                 image = await asyncio.to_thread(self._client.images.get, tag)
             except ImageNotFound:
                 log.info("building a worker image", tag=tag, agent_type=agent_type.value)
-                image = await asyncio.to_thread(self._build, tag, agent_type, capabilities)
+                image = await asyncio.to_thread(
+                    self._build, tag, agent_type, capabilities, certificates
+                )
         await self._redis.hset(LAST_USED, tag, str(time.time()))
         return str(image.id)
 
-    def _build(self, tag: str, agent_type: AgentType, capabilities: list[Capability]) -> Any:
+    def _build(
+        self,
+        tag: str,
+        agent_type: AgentType,
+        capabilities: list[Capability],
+        certificates: Certificates = (),
+    ) -> Any:
         packages = " ".join(CAPABILITY_PACKAGES[c] for c in capabilities if c is not Capability.GIT)
         with tempfile.TemporaryDirectory() as context:
             root = Path(context)
-            shutil.copy(DOCKERFILE, root / "Dockerfile")
+            write_context(root, certificates)
             self._wheels(root / "wheels")
             image, _ = self._client.images.build(
                 path=str(root),
@@ -228,28 +295,89 @@ def _created(value: object) -> float:
     return time.time()
 
 
+def network_options(mode: str) -> tuple[str | None, str | None]:
+    """containers.run's `network_mode` and `network` for DOCKER_NETWORK_MODE: an engine's mode
+    (`host`, `bridge`, `none`, `container:<id>`, ...) is a network mode; anything else names a
+    network (a compose project's `<project>_default`), given as `network`, which attaches the
+    container to it as `docker run --network` does (the Docker SDK names it in the create's
+    endpoints as well as in its network mode; podman takes either)."""
+    if mode in NETWORK_MODES or mode.startswith(("container:", "ns:")):
+        return mode, None
+    return None, mode
+
+
+class VolumeWorkspaces(LocalWorkspaces):
+    """Workspaces on named volumes (WORKSPACE_STORAGE=volume): DockerBackend.start makes a
+    worker's own volume; it is removed with the worker's remains, after its container (and so is
+    a directory left by a run with directory storage). A volume in use is never removed: the
+    engine refuses, and the next pass tries again."""
+
+    def __init__(self, client: DockerClient, root: Path, *, prefix: str) -> None:
+        super().__init__(root)
+        self._client = client
+        self._prefix = prefix
+
+    async def remove(self, worker_id: str) -> None:
+        await super().remove(worker_id)
+        name = workspace_volume(self._prefix, worker_id)
+        try:
+            volume = await asyncio.to_thread(self._client.volumes.get, name)
+            await asyncio.to_thread(volume.remove)
+        except NotFound:
+            return
+        except APIError as exc:
+            log.warning("kept a workspace volume in use", worker_id=worker_id, error=str(exc))
+            return
+        log.info("removed a workspace volume", worker_id=worker_id, volume=name)
+
+    async def kept(self) -> set[str]:
+        """The workers whose workspace volumes of this prefix exist."""
+        volumes = await asyncio.to_thread(
+            self._client.volumes.list,
+            filters={"label": [f"{PREFIX_LABEL}={self._prefix}", WORKSPACE_LABEL]},
+        )
+        found = set()
+        for volume in volumes:
+            labels = volume.attrs.get("Labels") or {}
+            worker_id = labels.get(WORKSPACE_LABEL)
+            ours = labels.get(PREFIX_LABEL) == self._prefix
+            if ours and worker_id and volume.name == workspace_volume(self._prefix, worker_id):
+                found.add(worker_id)
+        return found
+
+
 class DockerBackend:
     def __init__(
         self,
-        client: docker.DockerClient,
+        client: DockerClient,
         images: WorkerImages,
         *,
         network_mode: str = "host",
         cpus: float = 1.0,
         memory: str = "2g",
         pids_limit: int = 512,
+        mounts: Sequence[WorkerMount] = (),
+        workspace_storage: Literal["directory", "volume"] = "directory",
     ) -> None:
         self._client = client
         self.images = images
-        self._network_mode = network_mode
+        self._network_mode, self._network = network_options(network_mode)
         self._cpus = cpus
         self._memory = memory
         self._pids_limit = pids_limit
+        self._mounts = [f"{m.source}:{m.target}:{'ro' if m.read_only else 'rw'}" for m in mounts]
+        self._workspace_storage = workspace_storage
 
     async def start(self, spec: WorkerSpec) -> str:
         image = await self.images.ensure(spec.config.agent_type, spec.config.capabilities)
         if spec.home is not None:
             workspace = await self._user_volume(spec.home.user_id)
+        elif self._workspace_storage == "volume":
+            # Nothing of it on worker-manager's side: the engine holds it, whoever asks.
+            workspace = await self._volume(
+                workspace_volume(self.images.prefix, spec.worker_id),
+                {WORKSPACE_LABEL: spec.worker_id},
+            )
         else:
             spec.workspace.mkdir(parents=True, exist_ok=True)
             workspace = str(spec.workspace)
@@ -267,8 +395,10 @@ class DockerBackend:
             name=spec.worker_id,
             environment=env,
             labels={**spec.labels, PREFIX_LABEL: self.images.prefix},
-            volumes={workspace: {"bind": "/workspace", "mode": "rw"}},
+            # Binds as strings: one source may go to two targets (a dict would keep one).
+            volumes=[f"{workspace}:/workspace:rw", *self._mounts],
             network_mode=self._network_mode,
+            network=self._network,
             nano_cpus=int(self._cpus * 1e9),
             mem_limit=self._memory,
             pids_limit=self._pids_limit,
@@ -285,15 +415,18 @@ class DockerBackend:
     async def _user_volume(self, user_id: str) -> str:
         """The user's PO home, a named volume kept across their workers (and by the engine,
         wherever worker-manager runs); made on first use."""
-        name = user_volume(self.images.prefix, user_id)
+        return await self._volume(user_volume(self.images.prefix, user_id), {HOME_LABEL: user_id})
+
+    async def _volume(self, name: str, labels: dict[str, str]) -> str:
+        """The named volume, made with these labels (and the prefix's) if it is not there."""
         try:
             await asyncio.to_thread(self._client.volumes.get, name)
         except NotFound:
-            labels = {PREFIX_LABEL: self.images.prefix, HOME_LABEL: user_id}
+            labels = {PREFIX_LABEL: self.images.prefix, **labels}
             try:
                 await asyncio.to_thread(self._client.volumes.create, name=name, labels=labels)
             except APIError:
-                # Made meanwhile by another create for the user: it is there now, or this raises.
+                # Made meanwhile by another create: it is there now, or this raises.
                 await asyncio.to_thread(self._client.volumes.get, name)
         return name
 
@@ -314,11 +447,17 @@ class DockerBackend:
             container = await asyncio.to_thread(self._client.containers.get, handle)
         except NotFound:
             return None
-        if container.status == "paused":
-            await asyncio.to_thread(container.unpause)
-        await asyncio.to_thread(container.stop, timeout=int(grace_s))
+        # Once it has stopped, its `die` event may have it removed (the engine-deaths follower)
+        # before this does: gone is as good as removed.
+        try:
+            if container.status == "paused":
+                await asyncio.to_thread(container.unpause)
+            await asyncio.to_thread(container.stop, timeout=int(grace_s))
+        except NotFound:
+            return None
         code = await self.exit_code(handle)
-        await asyncio.to_thread(container.remove, force=True)
+        with contextlib.suppress(NotFound):
+            await asyncio.to_thread(container.remove, force=True)
         return code
 
     async def remove(self, handle: str, worker_id: str) -> None:

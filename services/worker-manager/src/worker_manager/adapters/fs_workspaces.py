@@ -29,3 +29,7 @@ class LocalWorkspaces:
             pass
         except OSError as exc:
             log.warning("could not delete a workspace", worker_id=worker_id, error=str(exc))
+
+    async def kept(self) -> set[str]:
+        """None kept apart: a directory goes with its worker's remains."""
+        return set()

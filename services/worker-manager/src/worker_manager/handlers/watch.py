@@ -1,5 +1,6 @@
 """The watch over workers' processes, one pass at a time: deaths, idle workers to pause, paused
-workers with work to wake, what ended workers leave, and old worker images."""
+workers with work to wake, what ended workers leave, what no worker explains (Redis users,
+workspace volumes), and old worker images."""
 
 from __future__ import annotations
 
@@ -162,6 +163,33 @@ async def revoke_orphans(*, store: StatusStore, access: WorkerAccess, suspects: 
         log.info("deleted the Redis users of an unknown worker", worker_id=worker_id)
     suspects.clear()
     suspects.update(unexplained)
+
+
+async def remove_orphan_workspaces(*, store: StatusStore, workspaces: Workspaces) -> None:
+    """One pass: remove the workspaces kept apart (volumes) of workers that are neither live nor
+    ended (their removal failed, or worker-manager stopped between a start and its record's end);
+    an ended worker's goes with its remains.
+
+    A worker's volume is made by its start, after its record is written (live), and the record
+    leaves the ended index only once its remains are removed: live is read before ended, so a
+    worker moving from one to the other meanwhile is seen in one of them. A workspace still in
+    use (a container holds it) is kept by `remove`."""
+    try:
+        kept = await workspaces.kept()
+    except Exception:
+        # An engine out of reach holds up nothing else: the next pass looks again.
+        log.exception("could not list the workspace volumes")
+        return
+    if not kept:
+        return
+    known = set(await store.live())
+    known |= set(await store.ended())
+    for worker_id in sorted(kept - known):
+        log.info("removing the workspace of an unknown worker", worker_id=worker_id)
+        try:
+            await workspaces.remove(worker_id)
+        except Exception:
+            log.exception("removing a workspace failed", worker_id=worker_id)
 
 
 async def collect_images(*, images: ImageCollector, max_idle_days: float) -> None:

@@ -1,6 +1,8 @@
 # The image every worker runs: worker-wrapper and the orchestrator CLI, plus capability and agent
-# layers chosen by build arguments. worker-manager builds and tags it per agent type and sorted
-# capabilities (<prefix>:<hash>); BASE_IMAGE lets tests build from a local root filesystem.
+# layers chosen by build arguments. worker-manager builds and tags it per agent type, sorted
+# capabilities and extra CA certificates (<prefix>:<hash>); BASE_IMAGE lets tests build from a
+# local root filesystem. It ships in worker-manager's package (worker_manager/docker/), and
+# worker-manager makes the context: `certs/` and `wheels/`.
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 
@@ -12,6 +14,16 @@ RUN apt-get update \
  && apt-get install -y --no-install-recommends python3 python3-venv git ca-certificates \
       ${CAPABILITY_PACKAGES} \
  && rm -rf /var/lib/apt/lists/*
+
+# Extra certificate authorities (WORKER_CA_CERTS_DIR's *.crt; `certs/` is empty without any) join
+# the system store, and every TLS client uses that store: pip (pip.conf: a tester's installs),
+# Python (SSL_CERT_FILE) and Node (npm, the agents' CLIs). Behind a TLS-inspecting proxy, nothing
+# in a worker verifies a certificate otherwise.
+COPY certs/ /usr/local/share/ca-certificates/
+RUN update-ca-certificates \
+ && printf '[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n' > /etc/pip.conf
+ENV SSL_CERT_FILE=/etc/ssl/certs/ca-certificates.crt \
+    NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
 
 # The agent layer: the CLI the worker drives (the scripted agent ships with the wrapper).
 RUN case "$AGENT_TYPE" in \
