@@ -3,11 +3,13 @@ UV := $(shell ./scripts/ensure-uv)
 RUN := $(UV) run --frozen
 
 .PHONY: help sync host-tools agents containers run test lint fmt typecheck unit test-redis7 contracts docs \
-	bench
+	bench up down
 
 help:
 	@echo "make run          a wish to a live URL on this machine (codegen demo; WISH=\"...\")"
 	@echo "make test         lint, type-check and run every test"
+	@echo "make up           production mode: build the images, start compose.yaml with .env"
+	@echo "make down         stop production mode (its volumes, the data, are kept)"
 	@echo "make fmt          format the code"
 	@echo "make contracts    regenerate docs/CONTRACTS.md from the stream registry and DTOs"
 	@echo "make docs         regenerate every generated document (CONTRACTS.md, LANGGRAPH.md)"
@@ -35,6 +37,13 @@ containers:
 # The whole cycle on this machine: a wish to a live URL (docs/RUNNING.md). WISH="..." for another.
 run: sync host-tools $(if $(ANTHROPIC_API_KEY)$(OPENAI_API_KEY),agents)
 	$(RUN) codegen demo $(if $(WISH),"$(WISH)")
+
+# Production mode (docs/PRODUCTION.md): every service a container, settings from .env.
+up: sync
+	./scripts/production up
+
+down:
+	./scripts/production down
 
 lint: sync
 	$(RUN) ruff check .

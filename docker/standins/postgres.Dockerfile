@@ -6,6 +6,7 @@
 ARG BASE_IMAGE=debian:bookworm-slim
 FROM ${BASE_IMAGE}
 COPY pginstall/ /usr/lib/postgresql/16/
+COPY pgserver.libs/ /usr/lib/pgserver.libs/
 COPY postgres-entrypoint.sh /usr/local/bin/docker-entrypoint.sh
 RUN useradd --uid 999 --user-group --home-dir /var/lib/postgresql --shell /bin/sh postgres \
  && install -d -o postgres -g postgres -m 0700 /var/lib/postgresql/data \
