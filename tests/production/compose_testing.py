@@ -98,6 +98,8 @@ def prepare_project(directory: Path, docker_host: str, *, telegram_id: int) -> C
     agents with the demo's script, the local forge, telegram-bot's local chat, the test images),
     the secrets directory with the target's SSH key, and an override that adds the target (an
     SSH server) and publishes Redis on loopback for the test's chat."""
+    # The engine's socket as Docker's is: its group may use it (compose adds DOCKER_GID).
+    Path(docker_host.removeprefix("unix://")).chmod(0o660)
     key = directory / "id_target"
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "compose-test", "-f", str(key)],
@@ -191,7 +193,13 @@ class ComposeProject:
         return done.stdout
 
     def up(self) -> None:
-        self.compose("up", "-d")
+        """As `scripts/production up` on podman: the servers and the migration first, then the
+        rest (podman-compose's dependency handling trips over podman 4.3's)."""
+        self.compose("up", "-d", "--no-deps", "postgres", "redis", "migrate")
+        code = podman("wait", f"{PROJECT}_migrate_1", timeout=300).strip()
+        if code != "0":
+            raise RuntimeError(f"migrate exited {code}:\n{self.logs(f'{PROJECT}_migrate_1')}")
+        self.compose("up", "-d", "--no-deps")
 
     def containers(self, service: str | None = None, *, every: bool = False) -> list[str]:
         """The names of the project's containers (of one service), running ones unless `every`."""

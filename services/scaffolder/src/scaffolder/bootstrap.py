@@ -27,6 +27,7 @@ from scaffolder.ports import Author, Forge
 def make_forge(settings: ScaffolderSettings) -> tuple[Forge, list[Closeable]]:
     """The configured forge, and what of it must be closed."""
     if settings.forge == "github":
+        assert settings.github_private_key is not None  # the settings refuse github without it
         from scaffolder.adapters.github_forge import GitHubForge
 
         github = GitHubForge(

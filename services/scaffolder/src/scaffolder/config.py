@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, model_validator
 from shared.settings import ApiClientSettings, DataDirSettings, RedisSettings, ServiceSettings
 
 # The template shipped with the system: templates/service-template in the repository.
@@ -20,8 +20,8 @@ class ScaffolderSettings(ServiceSettings, RedisSettings, ApiClientSettings, Data
     )
     github_api_url: str = Field(default="https://api.github.com", description="GitHub's API.")
     github_app_id: str = Field(default="", description="The GitHub App's id.")
-    github_private_key: SecretStr = Field(
-        default=SecretStr(""), description="The GitHub App's private key (PEM)."
+    github_private_key: SecretStr | None = Field(
+        default=None, description="The GitHub App's private key (PEM); forge github only."
     )
     github_owner: str = Field(default="", description="The organisation or user owning repos.")
     github_owner_kind: Literal["org", "user"] = Field(default="org", description="Owner kind.")
@@ -38,6 +38,16 @@ class ScaffolderSettings(ServiceSettings, RedisSettings, ApiClientSettings, Data
     )
     shutdown_grace_s: float = Field(default=60, gt=0, description="Grace on SIGTERM.")
     consumer_name: str = Field(default="scaffolder-1", description="This replica's name.")
+
+    @model_validator(mode="after")
+    def _github_is_complete(self) -> Self:
+        if self.forge == "github" and not (
+            self.github_app_id and self.github_private_key and self.github_owner
+        ):
+            raise ValueError(
+                "forge github needs GITHUB_APP_ID, GITHUB_PRIVATE_KEY and GITHUB_OWNER"
+            )
+        return self
 
     @property
     def repositories_dir(self) -> Path:
