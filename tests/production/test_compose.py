@@ -152,7 +152,11 @@ async def _server_active(api: httpx.AsyncClient) -> bool:
 
 async def _task(api: httpx.AsyncClient, kind: str, status: str) -> dict[str, Any] | None:
     tasks = (await api.get("/api/tasks", params={"limit": 100})).json()
-    ended_badly = [t for t in tasks if t["status"] in ("failed", "cancelled")]
+    ended_badly = [
+        (t["type"], t["status"], t.get("error"), t.get("result"))
+        for t in tasks
+        if t["status"] in ("failed", "cancelled")
+    ]
     assert not ended_badly, ended_badly
     found = [t for t in tasks if t["type"] == kind and t["status"] == status]
     return dict(found[0]) if found else None

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from langgraph.checkpoint.postgres.aio import AsyncPostgresSaver
@@ -10,7 +11,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 # Two replicas starting at once must not both create the same tables.
-SETUP_LOCK = "select pg_advisory_lock(hashtextextended('codegen-langgraph-setup', 0))"
+SETUP_TRY_LOCK = (
+    "select pg_try_advisory_lock(hashtextextended('codegen-langgraph-setup', 0)) as taken"
+)
 SETUP_UNLOCK = "select pg_advisory_unlock(hashtextextended('codegen-langgraph-setup', 0))"
 
 
@@ -34,9 +37,15 @@ def open_pool(conninfo: str, schema: str, *, max_size: int, name: str) -> AsyncC
     )
 
 
-async def set_up(pool: AsyncConnectionPool[Any], schema: str, flows_ddl: list[str]) -> None:
+async def set_up(
+    pool: AsyncConnectionPool[Any], schema: str, flows_ddl: list[str], *, retry_s: float = 0.2
+) -> None:
     async with pool.connection() as connection:
-        await connection.execute(SETUP_LOCK)
+        # The lock is asked for again and again, never waited for in pg_advisory_lock: a replica
+        # blocked in that call is a statement in flight, which the saver's CREATE INDEX
+        # CONCURRENTLY (run by the replica holding the lock) waits for. Both would wait forever.
+        while not (await (await connection.execute(SETUP_TRY_LOCK)).fetchone())["taken"]:
+            await asyncio.sleep(retry_s)
         try:
             await connection.execute(f'create schema if not exists "{schema}"')
             await AsyncPostgresSaver(pool).setup()
