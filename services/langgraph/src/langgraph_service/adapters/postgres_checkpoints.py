@@ -44,7 +44,10 @@ async def set_up(
         # The lock is asked for again and again, never waited for in pg_advisory_lock: a replica
         # blocked in that call is a statement in flight, which the saver's CREATE INDEX
         # CONCURRENTLY (run by the replica holding the lock) waits for. Both would wait forever.
-        while not (await (await connection.execute(SETUP_TRY_LOCK)).fetchone())["taken"]:
+        while True:
+            answer = await (await connection.execute(SETUP_TRY_LOCK)).fetchone()
+            if answer["taken"]:
+                break
             await asyncio.sleep(retry_s)
         try:
             await connection.execute(f'create schema if not exists "{schema}"')
