@@ -4,6 +4,9 @@ is answered for it and then removed."""
 
 from __future__ import annotations
 
+from typing import Any
+
+import pytest
 from manager_testing import entries
 from redis.asyncio import Redis
 from shared.contracts import DeveloperWorkerInput, DeveloperWorkerOutput, POWorkerInput, WorkerType
@@ -111,3 +114,24 @@ async def test_an_ended_developer_workers_input_is_removed_and_a_po_workers_kept
     assert await redis_client.exists(DEVELOPER_INPUT.name(worker_id=A)) == 0
     assert await redis_client.xlen(DEVELOPER_INPUT.name(worker_id=B)) == 1
     assert await redis_client.xlen(PO_INPUT.name(worker_id=po)) == 1
+
+
+async def test_a_dead_workers_input_deleted_meanwhile_leaves_nothing_to_answer(
+    redis_client: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its remains were deleted by another handler between the group's creation and the read."""
+    await RedisStreamPublisher(redis_client).publish(DEVELOPER_INPUT.name(worker_id=A), run("t-1"))
+    read = raw.xreadgroup
+
+    async def deleted_first(*args: Any, **kwargs: Any) -> Any:
+        await redis_client.delete(DEVELOPER_INPUT.name(worker_id=A))
+        return await read(*args, **kwargs)
+
+    monkeypatch.setattr(raw, "xreadgroup", deleted_first)
+
+    answered = await RedisUnfinishedWork(redis_client).report(
+        A, WorkerType.DEVELOPER, "the worker exited with 2", 2
+    )
+
+    assert answered == []
+    assert await outputs(redis_client) == []

@@ -130,13 +130,20 @@ class RedisUnfinishedWork:
             if "BUSYGROUP" not in str(exc):
                 return  # no stream: nothing was ever sent to it
         while True:
-            taken = await raw.xreadgroup(
-                self._reader,
-                group=group,
-                consumer=worker_id,
-                stream=stream,
-                count=_TAKE_BATCH,
-                block_ms=1,
-            )
+            try:
+                taken = await raw.xreadgroup(
+                    self._reader,
+                    group=group,
+                    consumer=worker_id,
+                    stream=stream,
+                    count=_TAKE_BATCH,
+                    block_ms=1,
+                )
+            except ResponseError as exc:
+                # The worker's remains (its streams) were deleted meanwhile: nothing is left to
+                # take. Anything else is Redis's trouble, for the caller.
+                if "UNBLOCKED" in str(exc) or "NOGROUP" in str(exc):
+                    return
+                raise
             if len(taken) < _TAKE_BATCH:
                 return
