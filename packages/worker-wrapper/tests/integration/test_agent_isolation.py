@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 from shared.contracts import DeveloperWorkerInput
 from shared.streams.wire import encode
 from shared.testing.git import bare_repo, branch_head
+from worker_wrapper.adapters.git_cli import GitCli
 from worker_wrapper.adapters.isolation import AgentUser, Isolation
 from worker_wrapper.adapters.process_group import AgentProcess
 from wrapper_testing import Wrapper, scripted_agent_script, wait_for, wrapper_env
@@ -187,3 +188,18 @@ async def _one_task(
 
 def _environ(pid: int) -> bytes:
     return Path(f"/proc/{pid}/environ").read_bytes()
+
+
+async def test_the_wrapper_clones_a_local_repository_that_another_user_owns(
+    agent_user: AgentUser, tmp_path: Path
+) -> None:
+    """A local forge's repositories belong to scaffolder's user, not the wrapper's: git's
+    ownership check of a local clone's source must not refuse them."""
+    source = bare_repo(tmp_path / "forge")
+    for path in [source, *source.rglob("*")]:
+        os.chown(path, agent_user.uid, agent_user.gid)  # another user's repository
+    git = GitCli(author_name="w", author_email="w@w", isolation=Isolation(user=agent_user))
+
+    base = await git.clone(str(source), "work", _workspace(tmp_path) / "repo")
+
+    assert len(base) == 40

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import shlex
 import tempfile
@@ -42,6 +43,21 @@ CREDENTIAL_HELPER = (
 )
 
 
+@functools.cache
+def _wrapper_global_config() -> Path:
+    """The wrapper's own global git config, in a file only it can write: the protected settings
+    again, for the local clone's upload-pack, which git starts without the command line's
+    config (GIT_CONFIG_COUNT is cleared for it). Its source, a local forge's repository, belongs
+    to another user (scaffolder's) than the wrapper: without `safe.directory` there, git refuses
+    it as of dubious ownership."""
+    handle, path = tempfile.mkstemp(prefix="codegen-wrapper-", suffix=".gitconfig")
+    with os.fdopen(handle, "w") as config:
+        for key, value in PROTECTED_CONFIG.items():
+            section, variable = key.split(".")
+            config.write(f"[{section}]\n\t{variable} = {value}\n")
+    return Path(path)
+
+
 class GitCli:
     """The `Git` port, by the git command line."""
 
@@ -66,8 +82,8 @@ class GitCli:
             "GIT_ALLOW_PROTOCOL": "file:git:http:https:ssh",
         }
         if self._isolation.user is not None:
-            # HOME may be the agent's: its ~/.gitconfig is not the wrapper's.
-            self._env["GIT_CONFIG_GLOBAL"] = os.devnull
+            # HOME may be the agent's: its ~/.gitconfig is not the wrapper's, this is.
+            self._env["GIT_CONFIG_GLOBAL"] = str(_wrapper_global_config())
         if token:
             self._env[TOKEN_VARIABLE] = token
         self._set_config()
