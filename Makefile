@@ -55,7 +55,7 @@ fmt: sync
 
 # One run per cube with tests: each cube's tests/ is on its own path (helpers such as api_testing).
 typecheck: sync
-	MYPYPATH=services/infra-service/tests:services/langgraph/tests:services/worker-manager/tests:packages/stack/tests:services/telegram-bot/tests \
+	MYPYPATH=tests/production:services/infra-service/tests:services/langgraph/tests:services/worker-manager/tests:packages/stack/tests:services/telegram-bot/tests \
 		$(RUN) mypy shared/src shared/tests tests templates/tests bench
 	MYPYPATH=services/api/tests $(RUN) mypy services/api/src services/api/tests
 	MYPYPATH=packages/orchestrator-cli/tests $(RUN) mypy packages/orchestrator-cli/src \
