@@ -146,6 +146,8 @@ def prepare_project(directory: Path, docker_host: str, *, telegram_id: int) -> C
         "DOCKER_SOCKET": docker_host.removeprefix("unix://"),
         "DOCKER_GID": "0",
         "MAX_WORKERS": "4",
+        # A scaffold takes seconds here: the one a killed replica held goes on within a minute.
+        "SCAFFOLDER_CLAIM_IDLE_S": "60",
         "LOG_LEVEL": "INFO",
     }
     return ComposeProject(directory, settings, [override], redis_port=redis_port)

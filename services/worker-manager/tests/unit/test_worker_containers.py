@@ -17,6 +17,7 @@ from worker_manager.adapters.docker_backend import (
     image_tag,
     network_options,
     read_certificates,
+    wheels_release,
     workspace_volume,
     write_context,
 )
@@ -164,3 +165,20 @@ def test_the_ca_certificates_directory_must_exist(tmp_path: Path) -> None:
     assert docker(worker_ca_certs_dir=tmp_path).worker_ca_certs_dir == tmp_path
     with pytest.raises(ValidationError, match="worker_ca_certs_dir"):
         docker(worker_ca_certs_dir=tmp_path / "missing")
+
+
+def test_new_wheels_of_the_wrapper_make_another_tag(tmp_path: Path) -> None:
+    """An upgraded worker-manager must not reuse the worker images of the release before."""
+    wheel = tmp_path / "worker_wrapper-0.1.0-py3-none-any.whl"
+    wheel.write_bytes(b"the first release")
+    first = wheels_release(tmp_path)
+    assert wheels_release(tmp_path) == first
+    wheel.write_bytes(b"the next release")
+    upgraded = wheels_release(tmp_path)
+
+    assert upgraded != first
+    tags = {
+        image_tag("p", AgentType.SCRIPTED, [Capability.GIT], release=release)
+        for release in ("", first, upgraded)
+    }
+    assert len(tags) == 3

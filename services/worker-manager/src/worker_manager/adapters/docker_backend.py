@@ -94,10 +94,14 @@ def image_tag(
     agent_type: AgentType,
     capabilities: Iterable[Capability],
     certificates: Certificates = (),
+    release: str = "",
 ) -> str:
     """`<prefix>:<hash>` of the agent type, the sorted capabilities and, when there are any, the
-    extra CA certificates' names and bytes: adding, changing or removing one builds anew."""
+    extra CA certificates' names and bytes: adding, changing or removing one builds anew. So
+    does a new `release` (what the image is built from: `wheels_release`)."""
     key = ",".join([agent_type.value, *sorted({c.value for c in capabilities})])
+    if release:
+        key += f";release={release}"
     if certificates:
         digest = hashlib.sha256()
         for name, data in sorted(certificates):
@@ -105,6 +109,17 @@ def image_tag(
             digest.update(hashlib.sha256(data).digest())
         key += f";ca={digest.hexdigest()}"
     return f"{prefix}:{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+
+
+def wheels_release(wheels_dir: Path) -> str:
+    """A digest of the Dockerfile and of every wheel's name and bytes in `wheels_dir`: an
+    upgraded worker-manager (new wheels of the wrapper) builds new worker images instead of
+    reusing the ones of the release before."""
+    digest = hashlib.sha256(DOCKERFILE.read_bytes())
+    for wheel in sorted(wheels_dir.glob("*.whl")):
+        digest.update(wheel.name.encode())
+        digest.update(hashlib.sha256(wheel.read_bytes()).digest())
+    return digest.hexdigest()
 
 
 def write_context(root: Path, certificates: Certificates) -> None:
@@ -137,6 +152,9 @@ class WorkerImages:
         self._repo_root = repo_root or Path(__file__).resolve().parents[5]
         self._ca_certs_dir = ca_certs_dir
         self._locks: dict[str, asyncio.Lock] = {}
+        # Prebuilt wheels are fixed for the process's life; built from source, each build uses
+        # the tree of the moment (the tests' images, reused across runs by tag).
+        self._release = wheels_release(wheels_dir) if wheels_dir is not None else ""
         if wheels_dir is None and not (self._repo_root / "uv.lock").is_file():
             raise ValueError(
                 "worker images need the wrapper's wheels: set WORKER_WHEELS_DIR (worker-manager "
@@ -148,7 +166,7 @@ class WorkerImages:
         capabilities = sorted(set(capabilities))
         # Read at every ensure: a certificate added meanwhile makes a new tag, so a new build.
         certificates = await asyncio.to_thread(read_certificates, self._ca_certs_dir)
-        tag = image_tag(self.prefix, agent_type, capabilities, certificates)
+        tag = image_tag(self.prefix, agent_type, capabilities, certificates, self._release)
         async with self._locks.setdefault(tag, asyncio.Lock()):
             try:
                 image = await asyncio.to_thread(self._client.images.get, tag)
