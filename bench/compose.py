@@ -64,7 +64,12 @@ async def compose_cold_start(docker_host: str) -> float:
                     if time.monotonic() > deadline:
                         raise RuntimeError(f"the API did not answer:\n{project.all_logs()}")
                     await asyncio.sleep(0.2)
-            waiting = {name for name in project.containers() if "target" not in name}
+            # The target has no health check; the one-shot migration is done, or soon done.
+            waiting = {
+                name
+                for name in project.containers()
+                if "_target_" not in name and "_migrate_" not in name
+            }
             while waiting:
                 waiting = {name for name in waiting if project.healthy(name).returncode != 0}
                 if time.monotonic() > deadline:

@@ -15,6 +15,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
@@ -304,13 +305,19 @@ def podman_socket() -> Iterator[str]:
     """podman's Docker-compatible API on a socket of its own, for a run outside pytest (the
     tests use the kernel plugin's `docker_host`)."""
     directory = Path(tempfile.mkdtemp(prefix="cg-podman-"))
-    url = f"unix://{directory / 'podman.sock'}"
+    socket_path = directory / "podman.sock"
+    url = f"unix://{socket_path}"
     service = subprocess.Popen(
         ["podman", "system", "service", "--time=0", url],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
+        deadline = time.monotonic() + 30
+        while not socket_path.exists():
+            if service.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("podman's API service did not start (`make containers`)")
+            time.sleep(0.05)
         yield url
     finally:
         service.terminate()
