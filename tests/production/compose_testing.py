@@ -28,7 +28,7 @@ IMAGE_TAG = "compose"
 # A fixed name, so an earlier run's remains are found and removed, and worker images are reused.
 PROJECT = "codegen-compose-test"
 WORKER_IMAGE_PREFIX = f"{PROJECT}-worker"
-SCALED = ("langgraph", "scaffolder", "infra-service", "telegram-bot")
+SCALED = ("langgraph", "scaffolder", "infra-service")
 TARGET_IMAGE = f"{IMAGE_PREFIX}-target:{IMAGE_TAG}"
 TARGET_CONTEXT = Path(__file__).parent / "target"
 # The variables a test run must not hand podman-compose from the user's environment: compose

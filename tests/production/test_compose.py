@@ -1,6 +1,6 @@
 """Production mode, proven on a real engine: the images built from the local base image, the
 repository's compose.yaml brought up with podman-compose (Postgres and Redis servers in
-containers, two replicas of langgraph, scaffolder, infra-service and telegram-bot, worker-manager
+containers, two replicas of langgraph, scaffolder and infra-service, worker-manager
 making workers as containers through the engine's socket), a VPS-like SSH server as the deploy
 target. A wish said in the chat goes through the scripted PO and developer to a deploy on that
 server; while the developer works, one replica of each scaled service is killed (SIGKILL), and the
@@ -33,7 +33,7 @@ WISH = "I want a small API to keep my todo list."
 
 pytestmark = [
     pytest.mark.slow(
-        "builds every service's image, starts a compose project of 14 containers, and runs the "
+        "builds every service's image, starts a compose project of 13 containers, and runs the "
         "whole cycle with workers as containers and a deploy over SSH"
     ),
     pytest.mark.timeout(3600),
